@@ -1,0 +1,13 @@
+"""The one error shape of every non-2xx answer: {"error": {"code", "message"}}."""
+
+from pydantic import BaseModel
+
+
+class ErrorDetail(BaseModel):
+    code: str
+    message: str
+    fields: list[str] | None = None
+
+
+class ErrorResponse(BaseModel):
+    error: ErrorDetail

@@ -1,0 +1,49 @@
+"""The events of a job's stream, as published by the worker and relayed to the client as SSE."""
+
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+FinishReason = Literal["stop", "length", "cancelled", "error"]
+
+
+class StartedData(BaseModel):
+    worker: str
+
+
+class TokenData(BaseModel):
+    text: str
+    index: int
+
+
+class Usage(BaseModel):
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    total_tokens: int = 0
+
+
+class DoneData(BaseModel):
+    finish_reason: FinishReason
+    usage: Usage = Field(default_factory=Usage)
+    message_id: str | None = None
+
+
+class ErrorData(BaseModel):
+    code: str
+    message: str
+
+
+class JobEvent(BaseModel):
+    """One message on the job's pub/sub channel.
+
+    `id` is the event's position in the client's stream (0, 1, ...); `started` is internal (id -1):
+    it tells the API the job has left the queue and is not relayed.
+    """
+
+    id: int
+    event: Literal["started", "token", "done", "error"]
+    data: StartedData | TokenData | DoneData | ErrorData
+
+    @property
+    def is_final(self) -> bool:
+        return self.event in ("done", "error")

@@ -1,0 +1,30 @@
+"""What the API puts on a device queue: one chat job, self-contained and JSON-serialisable."""
+
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+Role = Literal["system", "user", "assistant"]
+
+# The Celery task name; the API sends by name so it never imports the worker's model code.
+CHAT_TASK = "chat.generate"
+
+
+class ChatMessage(BaseModel):
+    role: Role
+    content: str
+
+
+class SamplingParams(BaseModel):
+    max_tokens: int = Field(ge=1)
+    temperature: float = 0.7
+    top_p: float = 0.95
+    seed: int | None = None
+
+
+class ChatJob(BaseModel):
+    job_id: str
+    model: str
+    messages: list[ChatMessage]
+    sampling: SamplingParams
+    conversation_id: str | None = None

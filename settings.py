@@ -1,0 +1,57 @@
+"""Every knob of the service in one pydantic-settings class, read from the environment and `.env`."""
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Annotated
+
+from pydantic import BeforeValidator, Field, SecretStr
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+PROJECT_ROOT = Path(__file__).resolve().parent
+
+
+def _split_commas(value: object) -> object:
+    if isinstance(value, str):
+        return [item.strip() for item in value.split(",") if item.strip()]
+    return value
+
+
+CommaList = Annotated[list[str], NoDecode, BeforeValidator(_split_commas)]
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore")
+
+    # Services
+    redis_url: str = "redis://127.0.0.1:6379/0"
+    mongo_uri: str = "mongodb://127.0.0.1:27017/"
+    mongo_db: str = "chatbot"
+
+    # Models
+    model_registry_file: Path = PROJECT_ROOT / "models.yaml"
+    model_profile: str = "embedded"
+    model_cache_dir: Path = PROJECT_ROOT / "data" / "models"
+    worker_queue: str | None = Field(default=None, description="set by `python -m workers --queue Q`")
+
+    # Streams
+    stream_silence_timeout_s: float = Field(
+        default=60.0, gt=0, description="The API ends a stream with an error event after this much silence."
+    )
+    queue_timeout_s: float = Field(
+        default=300.0, gt=0, description="A job no worker has started after this long expires with an error."
+    )
+    worker_heartbeat_s: float = Field(default=2.0, gt=0)
+    worker_heartbeat_ttl_s: float = Field(default=10.0, gt=0)
+    default_max_tokens: int = Field(default=512, ge=1)
+    assistant_system_prompt: str = "You are a helpful, honest assistant. Answer clearly and concisely."
+
+    # HTTP
+    admin_api_key: SecretStr | None = None
+    ip_allowlist: CommaList = Field(default_factory=list, description="CIDRs allowed on chat and docs routes")
+    cors_origins: CommaList = Field(default_factory=lambda: ["*"])
+    bot_config_file: Path = PROJECT_ROOT / "bot.yaml"
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()
