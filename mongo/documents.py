@@ -1,0 +1,58 @@
+"""The stored documents: characters, conversations and their messages."""
+
+from datetime import UTC, datetime
+
+from mongoengine import (
+    BooleanField,
+    DateTimeField,
+    DictField,
+    Document,
+    ObjectIdField,
+    StringField,
+)
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class Character(Document):
+    """A character; field names follow Character Card V2 so cards map onto it one to one."""
+
+    meta = {"collection": "characters", "indexes": [{"fields": ["name"], "unique": True}]}
+
+    name = StringField(required=True, max_length=100)
+    description = StringField(default="")
+    first_mes = StringField(default="")
+    avatar_url = StringField(default="")
+    access_level = BooleanField(default=True)
+    created_at = DateTimeField(default=utcnow)
+    updated_at = DateTimeField(default=utcnow)
+
+
+class Conversation(Document):
+    meta = {"collection": "conversations", "indexes": [("user_id", "-updated_at")]}
+
+    user_id = StringField(required=True)
+    model = StringField(required=True)
+    character_name = StringField()
+    created_at = DateTimeField(default=utcnow)
+    updated_at = DateTimeField(default=utcnow)
+
+
+MESSAGE_STATUSES = ("complete", "partial", "cancelled", "error")
+
+
+class Message(Document):
+    """One turn. A reply cut short keeps its text with status `partial`, `cancelled` or `error`."""
+
+    meta = {"collection": "messages", "indexes": [("conversation_id", "created_at"), "job_id"]}
+
+    conversation_id = ObjectIdField(required=True)
+    role = StringField(required=True, choices=("system", "user", "assistant"))
+    content = StringField(default="")
+    status = StringField(default="complete", choices=MESSAGE_STATUSES)
+    job_id = StringField()
+    finish_reason = StringField()
+    usage = DictField()
+    created_at = DateTimeField(default=utcnow)
