@@ -1,0 +1,62 @@
+"""Start a Celery worker for one device queue: `python -m workers --queue cpu`.
+
+The weights of every model on the queue are checked (SHA-256) before Celery starts, so a bad file
+stops the worker here with a clear message instead of failing inside every pool process.
+"""
+
+import argparse
+import logging
+import os
+import sys
+
+from model_registry import get_registry, queues
+from settings import get_settings
+from workers.model_files import ModelFileError, verified_weights
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--queue", required=True, help=f"device queue to serve (registry: {', '.join(queues())})"
+    )
+    parser.add_argument("--loglevel", default="INFO")
+    args = parser.parse_args()
+    logging.basicConfig(level=args.loglevel, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+    settings = get_settings()
+    specs = [spec for spec in get_registry().values() if spec.queue == args.queue]
+    if not specs:
+        print(f"no model in the registry is served from queue {args.queue!r}", file=sys.stderr)
+        return 2
+    try:
+        for spec in specs:
+            verified_weights(spec, settings.model_cache_dir)
+    except ModelFileError as exc:
+        print(f"refusing to start: {exc}", file=sys.stderr)
+        return 3
+
+    os.environ["WORKER_QUEUE"] = args.queue
+    get_settings.cache_clear()
+    from tasks.app import app
+
+    app.worker_main(
+        [
+            "worker",
+            "--queues",
+            args.queue,
+            "--hostname",
+            f"{args.queue}@%h",
+            "--loglevel",
+            args.loglevel,
+            "--concurrency",
+            "1",
+            "--pool",
+            "prefork",
+            "--events",
+        ]
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,59 @@
+"""The models a worker process holds: loaded once when the process starts, shared by every task.
+
+Models whose weights and load parameters are equal share one loaded instance (in the embedded
+default `lumimaid` and `llama` are the same GGUF, loaded once).
+"""
+
+import json
+import logging
+import time
+
+from model_registry import ModelSpec
+from settings import Settings
+from workers.llama_cpp_runtime import LlamaCppRuntime
+from workers.model_files import verified_weights
+from workers.runtime import ChatRuntime
+
+log = logging.getLogger(__name__)
+
+_runtimes: dict[str, ChatRuntime] = {}
+
+
+class ModelNotLoadedError(LookupError):
+    """A job named a model this worker process does not hold."""
+
+
+def _load_key(spec: ModelSpec) -> str:
+    return json.dumps(
+        [spec.runtime, spec.weights, spec.device, spec.chat_format, spec.params], sort_keys=True
+    )
+
+
+def _load(spec: ModelSpec, settings: Settings) -> ChatRuntime:
+    if spec.runtime == "llama_cpp":
+        return LlamaCppRuntime(spec, verified_weights(spec, settings.model_cache_dir))
+    raise NotImplementedError(
+        f"model {spec.name!r}: runtime {spec.runtime!r} is not available in this build; use llama_cpp"
+    )
+
+
+def load_models(specs: list[ModelSpec], settings: Settings) -> None:
+    loaded: dict[str, ChatRuntime] = {}
+    for spec in specs:
+        key = _load_key(spec)
+        if key not in loaded:
+            started = time.perf_counter()
+            loaded[key] = _load(spec, settings)
+            log.info("model %s loaded in %.1fs", spec.name, time.perf_counter() - started)
+        _runtimes[spec.name] = loaded[key]
+
+
+def runtime_for(model: str) -> ChatRuntime:
+    try:
+        return _runtimes[model]
+    except KeyError:
+        raise ModelNotLoadedError(f"this worker does not hold model {model!r}") from None
+
+
+def loaded_models() -> list[str]:
+    return sorted(_runtimes)
