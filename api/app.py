@@ -1,0 +1,43 @@
+"""The FastAPI application: routes, error shape, filters; Redis, MongoDB and Celery set up once."""
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import redis.asyncio as aioredis
+from fastapi import FastAPI
+
+from api.errors import install_error_handlers
+from api.middleware import install_middleware
+from api.routes import chat, health, mongo_admin
+from mongo.connection import connect_mongo, disconnect_mongo
+from settings import get_settings
+from tasks.app import app as celery_app
+
+
+@asynccontextmanager
+async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    settings = get_settings()
+    connect_mongo(settings.mongo_uri, settings.mongo_db)
+    app.state.redis = aioredis.Redis.from_url(settings.redis_url)
+    app.state.celery = celery_app
+    try:
+        yield
+    finally:
+        await app.state.redis.aclose()
+        disconnect_mongo()
+
+
+def create_app() -> FastAPI:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    app = FastAPI(
+        title="ChatBot AI",
+        version="2.0",
+        description="Character chat and assistant answers from models resident in Celery workers, streamed as SSE.",
+        lifespan=lifespan,
+    )
+    install_error_handlers(app)
+    install_middleware(app, get_settings())
+    for router in (chat.router, mongo_admin.router, health.router):
+        app.include_router(router)
+    return app

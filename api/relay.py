@@ -1,0 +1,114 @@
+"""Relay a job's events from its Redis pub/sub channel to the client, as SSE or as plain text.
+
+The channel is subscribed before the job is enqueued, so no event can be published unheard. The
+stream never hangs: while the job waits, a queue left without live workers ends it with an error;
+once started, a worker silent for too long ends it with an error. A client that goes away before
+the end sets the job's cancel flag, which the worker checks at every token.
+"""
+
+import asyncio
+import json
+import logging
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+import redis.asyncio as aioredis
+from sse_starlette import EventSourceResponse, ServerSentEvent
+from starlette.responses import StreamingResponse
+
+from api.worker_status import live_workers
+from schemas.redis_keys import job_cancel_key, job_channel
+from settings import Settings
+
+log = logging.getLogger(__name__)
+
+CANCEL_FLAG_TTL_S = 3600
+POLL_S = 1.0
+
+
+class JobStream:
+    def __init__(self, client: aioredis.Redis, job_id: str, queue: str, settings: Settings) -> None:
+        self.job_id = job_id
+        self._client = client
+        self._queue = queue
+        self._settings = settings
+        self._pubsub = client.pubsub()
+        self._next_id = 0
+        self._finished = False
+
+    async def subscribe(self) -> None:
+        await self._pubsub.subscribe(job_channel(self.job_id))
+
+    async def close(self) -> None:
+        """Unsubscribe; if the stream did not reach its end, ask the worker to stop."""
+        try:
+            if not self._finished:
+                await self._client.set(job_cancel_key(self.job_id), 1, ex=CANCEL_FLAG_TTL_S)
+        finally:
+            await self._pubsub.aclose()
+
+    async def events(self) -> AsyncIterator[dict[str, Any]]:
+        """The job's events as {"id", "event", "data"}, ending with `done` or `error`."""
+        started = False
+        waiting_since = last_heard = time.monotonic()
+        try:
+            while True:
+                message = await self._pubsub.get_message(ignore_subscribe_messages=True, timeout=POLL_S)
+                now = time.monotonic()
+                if message is None:
+                    failure = await self._failure(started, now - waiting_since, now - last_heard)
+                    if failure:
+                        yield self._final_error(*failure)
+                        return
+                    continue
+                last_heard = now
+                event = json.loads(message["data"])
+                if event["event"] == "started":
+                    started = True
+                    continue
+                self._next_id = event["id"] + 1
+                if event["event"] in ("done", "error"):
+                    self._finished = True
+                yield event
+                if self._finished:
+                    return
+        finally:
+            await asyncio.shield(self.close())
+
+    async def _failure(self, started: bool, waited_s: float, silent_s: float) -> tuple[str, str] | None:
+        if started:
+            if silent_s > self._settings.stream_silence_timeout_s:
+                return "worker_timeout", f"the worker sent nothing for {silent_s:.0f}s"
+            return None
+        if not await live_workers(self._client, self._queue, self._settings.worker_heartbeat_ttl_s):
+            return "no_worker", f"no live worker is serving queue {self._queue!r}"
+        if waited_s > self._settings.queue_timeout_s:
+            return "queue_timeout", f"no worker started the job within {waited_s:.0f}s"
+        return None
+
+    def _final_error(self, code: str, message: str) -> dict[str, Any]:
+        log.warning("job %s: %s", self.job_id, message)
+        self._finished = True
+        return {"id": self._next_id, "event": "error", "data": {"code": code, "message": message}}
+
+
+def sse_response(stream: JobStream, headers: dict[str, str]) -> EventSourceResponse:
+    async def sse() -> AsyncIterator[ServerSentEvent]:
+        async for event in stream.events():
+            yield ServerSentEvent(data=json.dumps(event["data"]), event=event["event"], id=str(event["id"]))
+
+    return EventSourceResponse(sse(), headers=headers)
+
+
+def plain_text_response(stream: JobStream, headers: dict[str, str]) -> StreamingResponse:
+    """The original's answer: the text chunks alone (an error ends it with a marked line)."""
+
+    async def text() -> AsyncIterator[str]:
+        async for event in stream.events():
+            if event["event"] == "token":
+                yield event["data"]["text"]
+            elif event["event"] == "error":
+                yield f"\n[error {event['data']['code']}] {event['data']['message']}"
+
+    return StreamingResponse(text(), media_type="text/plain; charset=utf-8", headers=headers)

@@ -1,0 +1,130 @@
+"""The original's streaming chat routes: a character (`/Lumimaid_stream`) and the assistant (`/Llama_stream`)."""
+
+import asyncio
+import uuid
+from collections.abc import Callable
+
+import redis.asyncio as aioredis
+from fastapi import APIRouter, Depends, Request
+from starlette.responses import Response
+
+from api.chat_messages import assistant_messages, character_messages
+from api.dependencies import redis_dep, settings_dep, user_id_dep
+from api.enqueue import enqueue_chat
+from api.errors import ApiError
+from api.relay import JobStream, plain_text_response, sse_response
+from api.worker_status import live_workers
+from model_registry import ModelSpec, get_registry
+from mongo.store import add_user_message, start_conversation, upsert_character
+from schemas.chat import GenerationParams, LlamaRequest, LumimaidRequest
+from schemas.jobs import ChatJob, ChatMessage, SamplingParams
+from settings import Settings
+
+router = APIRouter(tags=["chat"])
+
+STREAM_RESPONSES = {
+    200: {
+        "description": "the reply as Server-Sent Events (token, done, error), or text/plain chunks",
+        "content": {"text/event-stream": {}, "text/plain": {}},
+    },
+    422: {"description": "a field failed validation; nothing was stored or enqueued"},
+    503: {"description": "no worker serves the model's queue, or Redis/MongoDB is down"},
+}
+
+
+async def _serving_spec(client: aioredis.Redis, settings: Settings, model: str) -> ModelSpec:
+    spec = get_registry().get(model)
+    if spec is None:
+        raise ApiError(503, "model_not_configured", f"model {model!r} is not in the model registry")
+    if not await live_workers(client, spec.queue, settings.worker_heartbeat_ttl_s):
+        raise ApiError(
+            503,
+            "no_worker",
+            f"no live worker is serving queue {spec.queue!r} for model {model!r}",
+            headers={"Retry-After": "10"},
+        )
+    return spec
+
+
+def _sampling(params: GenerationParams, settings: Settings) -> SamplingParams:
+    return SamplingParams(
+        max_tokens=params.max_tokens or settings.default_max_tokens,
+        temperature=params.temperature,
+        top_p=params.top_p,
+        seed=params.seed,
+    )
+
+
+def _wants_plain_text(request: Request) -> bool:
+    accept = request.headers.get("accept", "")
+    return "text/plain" in accept and "text/event-stream" not in accept
+
+
+async def _stream_chat(
+    request: Request,
+    client: aioredis.Redis,
+    settings: Settings,
+    spec: ModelSpec,
+    messages: list[ChatMessage],
+    params: GenerationParams,
+    store_turn: Callable[[str], str],
+) -> Response:
+    """Store the user's turn, subscribe to the job's channel, then enqueue, then relay."""
+    job_id = uuid.uuid4().hex
+    conversation_id = await asyncio.to_thread(store_turn, job_id)
+    job = ChatJob(
+        job_id=job_id,
+        model=spec.name,
+        messages=messages,
+        sampling=_sampling(params, settings),
+        conversation_id=conversation_id,
+    )
+    stream = JobStream(client, job_id, spec.queue, settings)
+    await stream.subscribe()
+    try:
+        enqueue_chat(request.app.state.celery, job, spec, settings.queue_timeout_s)
+    except BaseException:
+        await stream.close()
+        raise
+    headers = {"X-Job-Id": job_id, "X-Conversation-Id": conversation_id}
+    if _wants_plain_text(request):
+        return plain_text_response(stream, headers)
+    return sse_response(stream, headers)
+
+
+@router.post("/Lumimaid_stream", summary="Stream a character's reply", responses=STREAM_RESPONSES)
+async def lumimaid_stream(
+    body: LumimaidRequest,
+    request: Request,
+    user_id: str = Depends(user_id_dep),
+    client: aioredis.Redis = Depends(redis_dep),
+    settings: Settings = Depends(settings_dep),
+) -> Response:
+    spec = await _serving_spec(client, settings, "lumimaid")
+
+    def store_turn(job_id: str) -> str:
+        upsert_character(body.character_name, body.context, body.greeting, body.image, body.access_level)
+        conversation = start_conversation(user_id, spec.name, body.character_name, body.greeting)
+        add_user_message(conversation.id, body.input_data, job_id)
+        return str(conversation.id)
+
+    return await _stream_chat(request, client, settings, spec, character_messages(body), body, store_turn)
+
+
+@router.post("/Llama_stream", summary="Stream an assistant's answer", responses=STREAM_RESPONSES)
+async def llama_stream(
+    body: LlamaRequest,
+    request: Request,
+    user_id: str = Depends(user_id_dep),
+    client: aioredis.Redis = Depends(redis_dep),
+    settings: Settings = Depends(settings_dep),
+) -> Response:
+    spec = await _serving_spec(client, settings, "llama")
+
+    def store_turn(job_id: str) -> str:
+        conversation = start_conversation(user_id, spec.name, None, "")
+        add_user_message(conversation.id, body.input_data, job_id)
+        return str(conversation.id)
+
+    messages = assistant_messages(body, settings.assistant_system_prompt)
+    return await _stream_chat(request, client, settings, spec, messages, body, store_turn)
