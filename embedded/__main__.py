@@ -1,0 +1,88 @@
+"""`python -m embedded`: run the whole system on this machine until Ctrl-C.
+
+Redis, FerretDB (unless MONGO_URI names a MongoDB), one worker per device queue of the model
+registry, the API and Flower. Ctrl-C (or SIGTERM) stops all of them, leaving no process behind.
+"""
+
+import argparse
+import logging
+import os
+import secrets
+import signal
+import sys
+import threading
+from pathlib import Path
+
+from embedded.processes import ServiceError
+from embedded.stack import EmbeddedStack, StackConfig
+from model_registry import queues
+from settings import PROJECT_ROOT
+
+log = logging.getLogger("embedded")
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data-dir", type=Path, default=PROJECT_ROOT / "data")
+    parser.add_argument("--host", default=os.environ.get("API_HOST", "127.0.0.1"))
+    parser.add_argument("--port", type=int, default=int(os.environ.get("API_PORT", "8000")))
+    parser.add_argument("--redis-port", type=int, default=int(os.environ.get("EMBEDDED_REDIS_PORT", "6379")))
+    parser.add_argument("--mongo-port", type=int, default=int(os.environ.get("EMBEDDED_MONGO_PORT", "27017")))
+    parser.add_argument("--flower-port", type=int, default=int(os.environ.get("FLOWER_PORT", "5555")))
+    return parser.parse_args()
+
+
+def admin_key(data_dir: Path) -> str:
+    """ADMIN_API_KEY if set, else one generated on first run and kept in the data directory."""
+    if os.environ.get("ADMIN_API_KEY"):
+        return os.environ["ADMIN_API_KEY"]
+    key_file = data_dir / "admin_api_key"
+    if not key_file.exists():
+        data_dir.mkdir(parents=True, exist_ok=True)
+        key_file.write_text(secrets.token_urlsafe(24))
+        key_file.chmod(0o600)
+    return key_file.read_text().strip()
+
+
+def main() -> int:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    args = parse_args()
+    key = admin_key(args.data_dir)
+    config = StackConfig(
+        data_dir=args.data_dir,
+        redis_port=args.redis_port,
+        mongo_port=args.mongo_port,
+        api_port=args.port,
+        api_host=args.host,
+        flower_port=args.flower_port,
+        mongo_uri=os.environ.get("MONGO_URI"),
+        queues=queues(),
+        extra_env={"ADMIN_API_KEY": key},
+    )
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    stack = EmbeddedStack(config)
+    try:
+        stack.start()
+    except ServiceError as exc:
+        log.error("%s", exc)
+        return 1
+    log.info("API:    %s  (docs: %s/docs)", stack.api_url, stack.api_url)
+    log.info("Flower: http://127.0.0.1:%s", args.flower_port)
+    log.info("Admin API key (for /mongo/*): %s", key)
+    log.info("Logs in %s. Ctrl-C stops everything.", stack.log_dir)
+    try:
+        while not stop.wait(1.0):
+            for name, process in list(stack.processes.items()):
+                if not process.running:
+                    log.error("%s exited; stopping. Last lines of its log:\n%s", name, process.log_tail())
+                    stop.set()
+    finally:
+        log.info("stopping")
+        stack.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

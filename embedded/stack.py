@@ -1,0 +1,91 @@
+"""The whole system on one machine: what `make run` starts and what the tests start, in order."""
+
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from embedded import services
+from embedded.processes import ManagedProcess
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class StackConfig:
+    data_dir: Path
+    redis_port: int
+    api_port: int
+    mongo_port: int
+    flower_port: int | None = None
+    mongo_uri: str | None = None  # an existing MongoDB; else the embedded FerretDB
+    api_host: str = "127.0.0.1"
+    queues: list[str] = field(default_factory=list)
+    extra_env: dict[str, str] = field(default_factory=dict)
+
+
+class EmbeddedStack:
+    def __init__(self, config: StackConfig) -> None:
+        self.config = config
+        self.processes: dict[str, ManagedProcess] = {}
+        self.log_dir = config.data_dir / "logs"
+
+    @property
+    def redis_url(self) -> str:
+        return f"redis://127.0.0.1:{self.config.redis_port}/0"
+
+    @property
+    def mongo_uri(self) -> str:
+        return self.config.mongo_uri or f"mongodb://127.0.0.1:{self.config.mongo_port}/"
+
+    @property
+    def api_url(self) -> str:
+        return f"http://{self.config.api_host}:{self.config.api_port}"
+
+    @property
+    def env(self) -> dict[str, str]:
+        """What every Python service of the stack is configured with."""
+        return {"REDIS_URL": self.redis_url, "MONGO_URI": self.mongo_uri, **self.config.extra_env}
+
+    def start(self, flower: bool = True) -> "EmbeddedStack":
+        try:
+            self.start_datastores()
+            for queue in self.config.queues:
+                self.start_worker(queue)
+            self._add(services.start_api(self.config.api_port, self.log_dir, self.env, self.config.api_host))
+            if flower and self.config.flower_port:
+                self._add(services.start_flower(self.config.flower_port, self.log_dir, self.env))
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def start_datastores(self) -> None:
+        data = self.config.data_dir
+        self._add(services.start_redis(self.config.redis_port, data / "redis", self.log_dir))
+        if self.config.mongo_uri is None:
+            self._add(
+                services.start_ferretdb(self.config.mongo_port, data / "ferretdb", data / "bin", self.log_dir)
+            )
+
+    def start_worker(self, queue: str) -> ManagedProcess:
+        return self._add(services.start_worker(queue, self.log_dir, self.env, self.config.redis_port))
+
+    def stop_process(self, name: str) -> None:
+        process = self.processes.pop(name, None)
+        if process is not None:
+            process.stop()
+
+    def stop(self) -> None:
+        """Stop in the reverse order of start: clients first, datastores last."""
+        for name in reversed(list(self.processes)):
+            self.stop_process(name)
+
+    def _add(self, process: ManagedProcess) -> ManagedProcess:
+        self.processes[process.name] = process
+        return process
+
+    def __enter__(self) -> "EmbeddedStack":
+        return self.start()
+
+    def __exit__(self, *_: object) -> None:
+        self.stop()
