@@ -57,7 +57,8 @@ def _apply_env_overrides(models: dict[str, dict[str, Any]], environ: dict[str, s
         target = models.setdefault(path[0], {})
         for part in path[1:-1]:
             target = target.setdefault(part, {})
-        target[path[-1]] = yaml.safe_load(raw) if raw else None
+        # Top-level fields are strings (a digest of zeros stays a digest); params are typed YAML values.
+        target[path[-1]] = (yaml.safe_load(raw) if raw else None) if len(path) > 2 else (raw or None)
 
 
 def load_registry(

@@ -13,6 +13,7 @@ import sys
 import threading
 from pathlib import Path
 
+from embedded import services
 from embedded.processes import ServiceError
 from embedded.stack import EmbeddedStack, StackConfig
 from model_registry import queues
@@ -29,6 +30,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--redis-port", type=int, default=int(os.environ.get("EMBEDDED_REDIS_PORT", "6379")))
     parser.add_argument("--mongo-port", type=int, default=int(os.environ.get("EMBEDDED_MONGO_PORT", "27017")))
     parser.add_argument("--flower-port", type=int, default=int(os.environ.get("FLOWER_PORT", "5555")))
+    parser.add_argument("--prepare", action="store_true", help="build the FerretDB launcher and exit")
     return parser.parse_args()
 
 
@@ -44,9 +46,23 @@ def admin_key(data_dir: Path) -> str:
     return key_file.read_text().strip()
 
 
+def prepare() -> int:
+    """What the first start would otherwise do slowly: build the FerretDB launcher."""
+    if os.environ.get("MONGO_URI"):
+        return 0
+    try:
+        services.ferretdb_binary(services.FERRETDB_BIN_DIR)
+    except ServiceError as exc:
+        log.error("%s", exc)
+        return 1
+    return 0
+
+
 def main() -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     args = parse_args()
+    if args.prepare:
+        return prepare()
     key = admin_key(args.data_dir)
     config = StackConfig(
         data_dir=args.data_dir,

@@ -10,10 +10,12 @@ from pathlib import Path
 import redis
 
 from embedded.processes import ManagedProcess, ServiceError, port_open
+from settings import PROJECT_ROOT
 
 log = logging.getLogger(__name__)
 
 FERRETDB_SOURCE = Path(__file__).resolve().parent / "ferretdb"
+FERRETDB_BIN_DIR = PROJECT_ROOT / "data" / "bin"  # the built launcher, kept between runs
 
 
 def redis_server_binary() -> str:
@@ -80,9 +82,14 @@ def start_worker(
     """A worker for one device queue; ready once its pool process has loaded the models (heartbeat)."""
     from schemas.redis_keys import workers_key
 
-    process = python_process(f"worker-{queue}", ["-m", "workers", "--queue", queue], log_dir, env).start()
     client = redis.Redis(port=redis_port)
-    process.wait_until(lambda: client.zcard(workers_key(queue)) > 0, timeout_s, "ready (models loaded)")
+    already_there = set(client.zrange(workers_key(queue), 0, -1))
+    process = python_process(f"worker-{queue}", ["-m", "workers", "--queue", queue], log_dir, env).start()
+
+    def has_a_new_member() -> bool:
+        return bool(set(client.zrange(workers_key(queue), 0, -1)) - already_there)
+
+    process.wait_until(has_a_new_member, timeout_s, "ready (models loaded)")
     client.close()
     return process
 

@@ -18,6 +18,7 @@ class StackConfig:
     mongo_port: int
     flower_port: int | None = None
     mongo_uri: str | None = None  # an existing MongoDB; else the embedded FerretDB
+    bin_dir: Path = services.FERRETDB_BIN_DIR
     api_host: str = "127.0.0.1"
     queues: list[str] = field(default_factory=list)
     extra_env: dict[str, str] = field(default_factory=dict)
@@ -64,7 +65,9 @@ class EmbeddedStack:
         self._add(services.start_redis(self.config.redis_port, data / "redis", self.log_dir))
         if self.config.mongo_uri is None:
             self._add(
-                services.start_ferretdb(self.config.mongo_port, data / "ferretdb", data / "bin", self.log_dir)
+                services.start_ferretdb(
+                    self.config.mongo_port, data / "ferretdb", self.config.bin_dir, self.log_dir
+                )
             )
 
     def start_worker(self, queue: str) -> ManagedProcess:

@@ -12,6 +12,7 @@ import sys
 from model_registry import get_registry, queues
 from settings import get_settings
 from workers.model_files import ModelFileError, verified_weights
+from workers.resident import unsupported_runtime
 
 
 def main() -> int:
@@ -28,6 +29,11 @@ def main() -> int:
     if not specs:
         print(f"no model in the registry is served from queue {args.queue!r}", file=sys.stderr)
         return 2
+    for spec in specs:
+        reason = unsupported_runtime(spec)
+        if reason:
+            print(f"refusing to start: {reason}", file=sys.stderr)
+            return 3
     try:
         for spec in specs:
             verified_weights(spec, settings.model_cache_dir)

@@ -29,12 +29,21 @@ def _load_key(spec: ModelSpec) -> str:
     )
 
 
+SUPPORTED_RUNTIMES = ("llama_cpp",)
+
+
+def unsupported_runtime(spec: ModelSpec) -> str | None:
+    """Why this build cannot serve the model, or None when it can."""
+    if spec.runtime in SUPPORTED_RUNTIMES:
+        return None
+    return f"model {spec.name!r}: runtime {spec.runtime!r} is not available in this build (have: llama_cpp)"
+
+
 def _load(spec: ModelSpec, settings: Settings) -> ChatRuntime:
-    if spec.runtime == "llama_cpp":
-        return LlamaCppRuntime(spec, verified_weights(spec, settings.model_cache_dir))
-    raise NotImplementedError(
-        f"model {spec.name!r}: runtime {spec.runtime!r} is not available in this build; use llama_cpp"
-    )
+    reason = unsupported_runtime(spec)
+    if reason:
+        raise NotImplementedError(reason)
+    return LlamaCppRuntime(spec, verified_weights(spec, settings.model_cache_dir))
 
 
 def load_models(specs: list[ModelSpec], settings: Settings) -> None:

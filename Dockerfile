@@ -1,0 +1,20 @@
+# One image for the API, the workers and Flower. Built on CUDA so llama.cpp offloads to the GPU;
+# the API and Flower simply never touch it.
+FROM nvidia/cuda:12.4.1-devel-ubuntu22.04
+
+ENV DEBIAN_FRONTEND=noninteractive PYTHONUNBUFFERED=1 PIP_NO_CACHE_DIR=1
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends python3.11 python3.11-venv python3-pip build-essential cmake git \
+ && rm -rf /var/lib/apt/lists/*
+RUN python3.11 -m venv /opt/venv
+ENV PATH=/opt/venv/bin:$PATH
+
+WORKDIR /app
+COPY pyproject.toml ./
+# llama.cpp with CUDA; the transformers extra brings torch and bitsandbytes for the 4-bit model.
+RUN CMAKE_ARGS="-DGGML_CUDA=on" pip install "llama-cpp-python==0.3.16"
+COPY . .
+RUN pip install -e '.[transformers]'
+
+EXPOSE 8000 5555
+CMD ["uvicorn", "api.app:create_app", "--factory", "--host", "0.0.0.0", "--port", "8000"]

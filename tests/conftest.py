@@ -1,0 +1,75 @@
+"""Real services for the tests, started once per session: Redis, FerretDB (or MONGO_URI), a Celery
+worker holding the real Gemma GGUF, and the API, each a separate process on free ports."""
+
+import os
+import uuid
+from collections.abc import Iterator
+
+import httpx
+import pymongo
+import pytest
+import redis
+
+from embedded.processes import free_port
+from embedded.stack import EmbeddedStack, StackConfig
+from model_registry import queues
+
+ADMIN_KEY = "test-admin-key"
+SILENCE_TIMEOUT_S = 4
+
+# The original's example request.
+RACHEL = {
+    "input_data": "*I approach Rachel and talk to her.*",
+    "character_name": "Rachel",
+    "greeting": "*Rachel stands nervously at the lectern...*",
+    "context": "Rachel is a devout Catholic girl of about 19 years old...",
+    "image": "https://drive.google.com/thumbnail?id=12PqUS6bj4eAO_fLDaWQmoq94-771xfim",
+    "access_level": True,
+}
+
+
+@pytest.fixture(scope="session")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedStack]:
+    db_name = f"chatbot_test_{uuid.uuid4().hex[:8]}"
+    config = StackConfig(
+        data_dir=tmp_path_factory.mktemp("stack"),
+        redis_port=free_port(),
+        mongo_port=free_port(),
+        api_port=free_port(),
+        mongo_uri=os.environ.get("MONGO_URI"),
+        queues=queues(),
+        extra_env={
+            "MONGO_DB": db_name,
+            "ADMIN_API_KEY": ADMIN_KEY,
+            "STREAM_SILENCE_TIMEOUT_S": str(SILENCE_TIMEOUT_S),
+        },
+    )
+    with EmbeddedStack(config) as running:
+        yield running
+        if config.mongo_uri:  # leave a real MongoDB as it was
+            pymongo.MongoClient(running.mongo_uri).drop_database(db_name)
+
+
+@pytest.fixture(scope="session")
+def api(stack: EmbeddedStack) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=stack.api_url, timeout=120) as client:
+        yield client
+
+
+@pytest.fixture(scope="session")
+def db(stack: EmbeddedStack) -> Iterator[pymongo.database.Database]:
+    client = pymongo.MongoClient(stack.mongo_uri)
+    yield client[stack.config.extra_env["MONGO_DB"]]
+    client.close()
+
+
+@pytest.fixture(scope="session")
+def broker(stack: EmbeddedStack) -> Iterator[redis.Redis]:
+    client = redis.Redis.from_url(stack.redis_url)
+    yield client
+    client.close()
+
+
+@pytest.fixture
+def admin_headers() -> dict[str, str]:
+    return {"Authorization": f"Bearer {ADMIN_KEY}"}
