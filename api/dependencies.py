@@ -2,9 +2,10 @@
 
 import hmac
 import re
+from dataclasses import dataclass
 
 import redis.asyncio as aioredis
-from fastapi import Header, Request
+from fastapi import Depends, Header, Request
 
 from api.errors import ApiError
 from settings import Settings, get_settings
@@ -47,3 +48,22 @@ def require_admin(
         )
     if not hmac.compare_digest(presented.encode(), expected.get_secret_value().encode()):
         raise ApiError(403, "forbidden", "this API key is not an admin key")
+
+
+@dataclass
+class ChatCall:
+    """What every chat route needs besides its body."""
+
+    request: Request
+    user_id: str
+    client: aioredis.Redis
+    settings: Settings
+
+
+def chat_call(
+    request: Request,
+    user_id: str = Depends(user_id_dep),
+    client: aioredis.Redis = Depends(redis_dep),
+    settings: Settings = Depends(settings_dep),
+) -> ChatCall:
+    return ChatCall(request, user_id, client, settings)

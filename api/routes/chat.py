@@ -9,7 +9,7 @@ from fastapi import APIRouter, Depends, Request
 from starlette.responses import Response
 
 from api.chat_messages import assistant_messages, character_messages
-from api.dependencies import redis_dep, settings_dep, user_id_dep
+from api.dependencies import ChatCall, chat_call
 from api.enqueue import enqueue_chat
 from api.errors import ApiError
 from api.relay import JobStream, plain_text_response, sse_response
@@ -61,15 +61,14 @@ def _wants_plain_text(request: Request) -> bool:
 
 
 async def _stream_chat(
-    request: Request,
-    client: aioredis.Redis,
-    settings: Settings,
+    call: ChatCall,
     spec: ModelSpec,
     messages: list[ChatMessage],
     params: GenerationParams,
     store_turn: Callable[[str], str],
 ) -> Response:
     """Store the user's turn, subscribe to the job's channel, then enqueue, then relay."""
+    client, settings = call.client, call.settings
     job_id = uuid.uuid4().hex
     conversation_id = await asyncio.to_thread(store_turn, job_id)
     job = ChatJob(
@@ -82,49 +81,37 @@ async def _stream_chat(
     stream = JobStream(client, job_id, spec.queue, settings)
     await stream.subscribe()
     try:
-        enqueue_chat(request.app.state.celery, job, spec, settings.queue_timeout_s)
+        enqueue_chat(call.request.app.state.celery, job, spec, settings.queue_timeout_s)
     except BaseException:
         await stream.close()
         raise
     headers = {"X-Job-Id": job_id, "X-Conversation-Id": conversation_id}
-    if _wants_plain_text(request):
+    if _wants_plain_text(call.request):
         return plain_text_response(stream, headers)
     return sse_response(stream, headers)
 
 
 @router.post("/Lumimaid_stream", summary="Stream a character's reply", responses=STREAM_RESPONSES)
-async def lumimaid_stream(
-    body: LumimaidRequest,
-    request: Request,
-    user_id: str = Depends(user_id_dep),
-    client: aioredis.Redis = Depends(redis_dep),
-    settings: Settings = Depends(settings_dep),
-) -> Response:
-    spec = await _serving_spec(client, settings, "lumimaid")
+async def lumimaid_stream(body: LumimaidRequest, call: ChatCall = Depends(chat_call)) -> Response:
+    spec = await _serving_spec(call.client, call.settings, "lumimaid")
 
     def store_turn(job_id: str) -> str:
         upsert_character(body.character_name, body.context, body.greeting, body.image, body.access_level)
-        conversation = start_conversation(user_id, spec.name, body.character_name, body.greeting)
+        conversation = start_conversation(call.user_id, spec.name, body.character_name, body.greeting)
         add_user_message(conversation.id, body.input_data, job_id)
         return str(conversation.id)
 
-    return await _stream_chat(request, client, settings, spec, character_messages(body), body, store_turn)
+    return await _stream_chat(call, spec, character_messages(body), body, store_turn)
 
 
 @router.post("/Llama_stream", summary="Stream an assistant's answer", responses=STREAM_RESPONSES)
-async def llama_stream(
-    body: LlamaRequest,
-    request: Request,
-    user_id: str = Depends(user_id_dep),
-    client: aioredis.Redis = Depends(redis_dep),
-    settings: Settings = Depends(settings_dep),
-) -> Response:
-    spec = await _serving_spec(client, settings, "llama")
+async def llama_stream(body: LlamaRequest, call: ChatCall = Depends(chat_call)) -> Response:
+    spec = await _serving_spec(call.client, call.settings, "llama")
 
     def store_turn(job_id: str) -> str:
-        conversation = start_conversation(user_id, spec.name, None, "")
+        conversation = start_conversation(call.user_id, spec.name, None, "")
         add_user_message(conversation.id, body.input_data, job_id)
         return str(conversation.id)
 
-    messages = assistant_messages(body, settings.assistant_system_prompt)
-    return await _stream_chat(request, client, settings, spec, messages, body, store_turn)
+    messages = assistant_messages(body, call.settings.assistant_system_prompt)
+    return await _stream_chat(call, spec, messages, body, store_turn)
