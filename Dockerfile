@@ -11,10 +11,10 @@ ENV PATH=/opt/venv/bin:$PATH
 
 WORKDIR /app
 COPY pyproject.toml ./
-# llama.cpp with CUDA; the transformers extra brings torch and bitsandbytes for the 4-bit model.
+# llama.cpp with CUDA; the cuda extra brings bitsandbytes for the 4-bit transformers model.
 RUN CMAKE_ARGS="-DGGML_CUDA=on" pip install "llama-cpp-python==0.3.16"
 COPY . .
-RUN pip install -e '.[transformers]'
+RUN pip install -e '.[cuda]'
 
 EXPOSE 8000 5555
 CMD ["uvicorn", "api.app:create_app", "--factory", "--host", "0.0.0.0", "--port", "8000"]

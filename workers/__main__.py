@@ -11,8 +11,7 @@ import sys
 
 from model_registry import get_registry, queues
 from settings import get_settings
-from workers.model_files import ModelFileError, verified_weights
-from workers.resident import unsupported_runtime
+from workers.model_files import ModelFileError, is_weights_file, verified_weights
 
 
 def main() -> int:
@@ -29,14 +28,10 @@ def main() -> int:
     if not specs:
         print(f"no model in the registry is served from queue {args.queue!r}", file=sys.stderr)
         return 2
-    for spec in specs:
-        reason = unsupported_runtime(spec)
-        if reason:
-            print(f"refusing to start: {reason}", file=sys.stderr)
-            return 3
     try:
         for spec in specs:
-            verified_weights(spec, settings.model_cache_dir)
+            if is_weights_file(spec):
+                verified_weights(spec, settings.model_cache_dir)
     except ModelFileError as exc:
         print(f"refusing to start: {exc}", file=sys.stderr)
         return 3

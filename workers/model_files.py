@@ -18,6 +18,11 @@ class ModelFileError(RuntimeError):
     """The weights are missing or are not the file the registry names."""
 
 
+def is_weights_file(spec: ModelSpec) -> bool:
+    """A single file to check (a GGUF, or one shipped in a wheel) rather than a hub id or directory."""
+    return spec.weights.startswith(PYPI_PREFIX) or spec.weights.endswith(".gguf")
+
+
 def resolve_weights(spec: ModelSpec, cache_dir: Path) -> Path:
     """`pypi:<module>` assembles a GGUF shipped in a wheel (once, into cache_dir); else a path."""
     if spec.weights.startswith(PYPI_PREFIX):

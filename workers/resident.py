@@ -11,7 +11,7 @@ import time
 from model_registry import ModelSpec
 from settings import Settings
 from workers.llama_cpp_runtime import LlamaCppRuntime
-from workers.model_files import verified_weights
+from workers.model_files import is_weights_file, verified_weights
 from workers.runtime import ChatRuntime
 
 log = logging.getLogger(__name__)
@@ -29,21 +29,14 @@ def _load_key(spec: ModelSpec) -> str:
     )
 
 
-SUPPORTED_RUNTIMES = ("llama_cpp",)
-
-
-def unsupported_runtime(spec: ModelSpec) -> str | None:
-    """Why this build cannot serve the model, or None when it can."""
-    if spec.runtime in SUPPORTED_RUNTIMES:
-        return None
-    return f"model {spec.name!r}: runtime {spec.runtime!r} is not available in this build (have: llama_cpp)"
-
-
 def _load(spec: ModelSpec, settings: Settings) -> ChatRuntime:
-    reason = unsupported_runtime(spec)
-    if reason:
-        raise NotImplementedError(reason)
-    return LlamaCppRuntime(spec, verified_weights(spec, settings.model_cache_dir))
+    if spec.runtime == "llama_cpp":
+        return LlamaCppRuntime(spec, verified_weights(spec, settings.model_cache_dir))
+    # Imported here: torch is heavy, and a llama.cpp-only worker never needs it.
+    from workers.transformers_runtime import TransformersRuntime
+
+    weights = verified_weights(spec, settings.model_cache_dir) if is_weights_file(spec) else None
+    return TransformersRuntime(spec, weights, settings.model_cache_dir)
 
 
 def load_models(specs: list[ModelSpec], settings: Settings) -> None:

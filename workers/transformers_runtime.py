@@ -1,0 +1,196 @@
+"""A model held by Hugging Face transformers: a hub id or local directory, or a GGUF converted once.
+
+On CUDA with `load_in_4bit` it is quantized by bitsandbytes (double quant, fp16 compute), as the
+original served Llama 3.1 8B; on the CPU, where bitsandbytes cannot run, it loads in float32 (or the
+`dtype` param). A GGUF is de-quantized by transformers (`gguf_file=`, ~30 s) and the result saved
+under the model cache, so later starts load it in well under a second. Generation runs in the
+calling thread and streams token by token through a streamer that calls `on_text` directly.
+"""
+
+import logging
+from pathlib import Path
+
+import torch
+from transformers import AutoModelForCausalLM, AutoTokenizer, BitsAndBytesConfig, StoppingCriteria
+from transformers.generation.streamers import BaseStreamer
+
+from model_registry import ModelSpec
+from schemas.jobs import ChatMessage, SamplingParams
+from workers.chat_template import ChatTemplate
+from workers.runtime import GenerationResult, OnText, PromptTooLongError
+
+log = logging.getLogger(__name__)
+
+TRANSFORMERS_PARAMS = {
+    "dtype",
+    "n_ctx",
+    "load_in_4bit",
+    "bnb_4bit_use_double_quant",
+    "bnb_4bit_compute_dtype",
+    "adapter",
+}
+
+
+class TokenStreamer(BaseStreamer):
+    """Hands each new token's text to `on_text` (holding back an incomplete UTF-8 character) and
+    remembers when `on_text` asked to stop."""
+
+    def __init__(self, tokenizer, on_text: OnText) -> None:
+        self.tokenizer = tokenizer
+        self.on_text = on_text
+        self.ids: list[int] = []
+        self.sent = 0
+        self.pieces = 0
+        self.stopped = False
+        self._prompt_seen = False
+
+    def put(self, value: torch.Tensor) -> None:
+        if not self._prompt_seen:  # generate() first hands over the prompt
+            self._prompt_seen = True
+            return
+        if self.stopped:  # generate() may produce one more token before it sees the stop
+            return
+        self.ids.extend(value.reshape(-1).tolist())
+        text = self.tokenizer.decode(self.ids, skip_special_tokens=True)
+        if text.endswith("\ufffd") or len(text) <= self.sent:
+            return
+        piece, self.sent = text[self.sent :], len(text)
+        self.pieces += 1
+        if not self.on_text(piece):
+            self.stopped = True
+
+    def end(self) -> None:
+        pass
+
+
+class StopWhenAsked(StoppingCriteria):
+    def __init__(self, streamer: TokenStreamer) -> None:
+        self.streamer = streamer
+
+    def __call__(self, input_ids: torch.Tensor, scores: torch.Tensor, **kwargs) -> torch.Tensor:
+        return torch.full(
+            (input_ids.shape[0],), self.streamer.stopped, dtype=torch.bool, device=input_ids.device
+        )
+
+
+def _converted_dir(gguf: Path, cache_dir: Path) -> Path:
+    return cache_dir / f"{gguf.stem}-transformers"
+
+
+def _convert_gguf(gguf: Path, target: Path) -> None:
+    log.info("converting %s for transformers into %s (first start only)", gguf.name, target)
+    model = AutoModelForCausalLM.from_pretrained(str(gguf.parent), gguf_file=gguf.name, dtype=torch.float32)
+    # The tensors are de-quantized already; only the GGUF marker stops save_pretrained.
+    model.hf_quantizer = None
+    del model.config.quantization_config
+    partial = target.with_name(target.name + ".partial")
+    model.save_pretrained(partial)
+    AutoTokenizer.from_pretrained(str(gguf.parent), gguf_file=gguf.name).save_pretrained(partial)
+    partial.rename(target)
+
+
+def load_source(spec: ModelSpec, weights: Path | None, cache_dir: Path) -> str:
+    """Where from_pretrained reads: the converted GGUF directory, or the hub id / local directory."""
+    if weights is None:
+        return spec.weights
+    target = _converted_dir(weights, cache_dir)
+    if not target.exists():
+        _convert_gguf(weights, target)
+    return str(target)
+
+
+def model_kwargs(spec: ModelSpec, cuda: bool) -> dict:
+    unknown = set(spec.params) - TRANSFORMERS_PARAMS
+    if unknown:
+        raise ValueError(f"model {spec.name!r}: unknown transformers params {sorted(unknown)}")
+    params = spec.params
+    if cuda and spec.gpu_index is not None:
+        kwargs: dict = {"device_map": {"": spec.gpu_index}}
+        if params.get("load_in_4bit"):
+            kwargs["quantization_config"] = BitsAndBytesConfig(
+                load_in_4bit=True,
+                bnb_4bit_use_double_quant=params.get("bnb_4bit_use_double_quant", True),
+                bnb_4bit_compute_dtype=getattr(torch, params.get("bnb_4bit_compute_dtype", "float16")),
+            )
+        kwargs["dtype"] = getattr(torch, params.get("dtype", "float16"))
+        return kwargs
+    if spec.gpu_index is not None:
+        log.warning(
+            "model %s wants %s but CUDA is not available: using the CPU without 4-bit", spec.name, spec.device
+        )
+    return {"dtype": getattr(torch, params.get("dtype", "float32"))}
+
+
+class TransformersRuntime:
+    def __init__(self, spec: ModelSpec, weights: Path | None, cache_dir: Path) -> None:
+        self.name = spec.name
+        source = load_source(spec, weights, cache_dir)
+        kwargs = model_kwargs(spec, torch.cuda.is_available())
+        log.info("loading %s from %s with %s", spec.name, source, kwargs)
+        self.tokenizer = AutoTokenizer.from_pretrained(source)
+        model = AutoModelForCausalLM.from_pretrained(source, **kwargs)
+        if spec.params.get("adapter"):
+            from peft import PeftModel
+
+            model = PeftModel.from_pretrained(model, spec.params["adapter"])
+        self.model = model.eval()
+        self.n_ctx = int(spec.params.get("n_ctx", 2048))
+        self.template = ChatTemplate.for_model(
+            {"tokenizer.chat_template": self.tokenizer.chat_template or ""},
+            spec.chat_format,
+            bos_token=self.tokenizer.bos_token or "",
+            eos_token=self.tokenizer.eos_token or "",
+        )
+        self.stop_ids = sorted(self._stop_ids())
+
+    def _stop_ids(self) -> set[int]:
+        ids = {self.tokenizer.eos_token_id}
+        for marker in ("<end_of_turn>", "<|eot_id|>", "<|im_end|>"):
+            token = self.tokenizer.convert_tokens_to_ids(marker)
+            if isinstance(token, int) and token != self.tokenizer.unk_token_id:
+                ids.add(token)
+        return {token for token in ids if token is not None}
+
+    def prompt_tokens(self, messages: list[ChatMessage]) -> list[int]:
+        tokens: list[int] = []
+        for segment in self.template.segments(messages):
+            encoded = self.tokenizer(
+                segment.text, add_special_tokens=False, split_special_tokens=not segment.is_markup
+            )
+            tokens += encoded.input_ids
+        return tokens
+
+    def generate(
+        self, messages: list[ChatMessage], sampling: SamplingParams, on_text: OnText
+    ) -> GenerationResult:
+        prompt = self.prompt_tokens(messages)
+        room = self.n_ctx - len(prompt)
+        if room < 1:
+            raise PromptTooLongError(f"the prompt is {len(prompt)} tokens, the context window {self.n_ctx}")
+        max_new_tokens = min(sampling.max_tokens, room)
+        streamer = TokenStreamer(self.tokenizer, on_text)
+        sample = sampling.temperature > 0
+        if sampling.seed is not None:
+            torch.manual_seed(sampling.seed)
+        with torch.inference_mode():
+            output = self.model.generate(
+                torch.tensor([prompt], device=self.model.device),
+                attention_mask=torch.ones((1, len(prompt)), dtype=torch.long, device=self.model.device),
+                max_new_tokens=max_new_tokens,
+                do_sample=sample,
+                temperature=sampling.temperature if sample else None,
+                top_p=sampling.top_p if sample else None,
+                top_k=None,
+                eos_token_id=self.stop_ids,
+                pad_token_id=self.tokenizer.pad_token_id or self.tokenizer.eos_token_id,
+                streamer=streamer,
+                stopping_criteria=[StopWhenAsked(streamer)],
+            )
+        generated = output.shape[1] - len(prompt)
+        if streamer.stopped:
+            finish_reason = "cancelled"
+        elif generated >= max_new_tokens and int(output[0, -1]) not in self.stop_ids:
+            finish_reason = "length"
+        else:
+            finish_reason = "stop"
+        return GenerationResult(finish_reason, len(prompt), streamer.pieces)
