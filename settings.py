@@ -45,6 +45,10 @@ class Settings(BaseSettings):
     default_max_tokens: int = Field(default=512, ge=1)
     assistant_system_prompt: str = "You are a helpful, honest assistant. Answer clearly and concisely."
 
+    # Datasets
+    dataset_max_chars: int = Field(default=4000, ge=1, description="longest instruction or output kept")
+    dataset_max_upload_bytes: int = Field(default=50 * 1024 * 1024, ge=1)
+
     # HTTP
     admin_api_key: SecretStr | None = None
     ip_allowlist: CommaList = Field(default_factory=list, description="CIDRs allowed on chat and docs routes")
