@@ -48,6 +48,9 @@ class Settings(BaseSettings):
     # Datasets
     dataset_max_chars: int = Field(default=4000, ge=1, description="longest instruction or output kept")
     dataset_max_upload_bytes: int = Field(default=50 * 1024 * 1024, ge=1)
+    grounding_passages: int = Field(
+        default=3, ge=1, le=10, description="passages retrieved for google_access"
+    )
 
     # HTTP
     admin_api_key: SecretStr | None = None

@@ -22,10 +22,20 @@ class Usage(BaseModel):
     total_tokens: int = 0
 
 
+class SourceRef(BaseModel):
+    """A retrieved passage an answer was grounded in (`google_access`)."""
+
+    dataset: str
+    row: int
+    title: str
+    score: float
+
+
 class DoneData(BaseModel):
     finish_reason: FinishReason
     usage: Usage = Field(default_factory=Usage)
     message_id: str | None = None
+    sources: list[SourceRef] = Field(default_factory=list)
 
 
 class ErrorData(BaseModel):

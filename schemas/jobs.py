@@ -4,6 +4,8 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
+from schemas.events import SourceRef
+
 Role = Literal["system", "user", "assistant"]
 
 # The Celery task name; the API sends by name so it never imports the worker's model code.
@@ -28,3 +30,4 @@ class ChatJob(BaseModel):
     messages: list[ChatMessage]
     sampling: SamplingParams
     conversation_id: str | None = None
+    sources: list[SourceRef] = Field(default_factory=list, description="passages the prompt was grounded in")

@@ -55,7 +55,7 @@ def run_chat_job(job: ChatJob, publisher: EventPublisher, store_reply: StoreRepl
         log.exception("job %s: the reply could not be stored", job.job_id)
         publisher.error("storage_failed", f"the reply was generated but could not be stored: {exc}")
         return
-    publisher.done(result.finish_reason, usage, message_id)
+    publisher.done(result.finish_reason, usage, message_id, job.sources)
 
 
 def _store(

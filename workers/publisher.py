@@ -2,7 +2,7 @@
 
 import redis
 
-from schemas.events import DoneData, ErrorData, JobEvent, StartedData, TokenData, Usage
+from schemas.events import DoneData, ErrorData, JobEvent, SourceRef, StartedData, TokenData, Usage
 from schemas.redis_keys import job_cancel_key, job_channel
 
 
@@ -34,8 +34,12 @@ class EventPublisher:
         self._token_index += 1
         return bool(cancelled)
 
-    def done(self, finish_reason: str, usage: Usage, message_id: str | None) -> None:
-        data = DoneData(finish_reason=finish_reason, usage=usage, message_id=message_id)
+    def done(
+        self, finish_reason: str, usage: Usage, message_id: str | None, sources: list[SourceRef] | None = None
+    ) -> None:
+        data = DoneData(
+            finish_reason=finish_reason, usage=usage, message_id=message_id, sources=sources or []
+        )
         self._client.publish(self._channel, self._event("done", data))
 
     def error(self, code: str, message: str) -> None:

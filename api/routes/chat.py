@@ -12,11 +12,13 @@ from api.chat_messages import assistant_messages, character_messages
 from api.dependencies import ChatCall, chat_call
 from api.enqueue import enqueue_chat
 from api.errors import ApiError
+from api.grounding import retrieve
 from api.relay import JobStream, plain_text_response, sse_response
 from api.worker_status import live_workers
 from model_registry import ModelSpec, get_registry
 from mongo.store import add_user_message, start_conversation, upsert_character
 from schemas.chat import GenerationParams, LlamaRequest, LumimaidRequest
+from schemas.events import SourceRef
 from schemas.jobs import ChatJob, ChatMessage, SamplingParams
 from settings import Settings
 
@@ -66,6 +68,7 @@ async def _stream_chat(
     messages: list[ChatMessage],
     params: GenerationParams,
     store_turn: Callable[[str], str],
+    sources: list[SourceRef] | None = None,
 ) -> Response:
     """Store the user's turn, subscribe to the job's channel, then enqueue, then relay."""
     client, settings = call.client, call.settings
@@ -77,6 +80,7 @@ async def _stream_chat(
         messages=messages,
         sampling=_sampling(params, settings),
         conversation_id=conversation_id,
+        sources=sources or [],
     )
     stream = JobStream(client, job_id, spec.queue, settings)
     await stream.subscribe()
@@ -113,5 +117,9 @@ async def llama_stream(body: LlamaRequest, call: ChatCall = Depends(chat_call)) 
         add_user_message(conversation.id, body.input_data, job_id)
         return str(conversation.id)
 
-    messages = assistant_messages(body, call.settings.assistant_system_prompt)
-    return await _stream_chat(call, spec, messages, body, store_turn)
+    system_prompt, sources = call.settings.assistant_system_prompt, []
+    if body.google_access:
+        grounding, sources = await retrieve(body.input_data, call.settings.grounding_passages)
+        system_prompt = f"{system_prompt}\n\n{grounding}" if grounding else system_prompt
+    messages = assistant_messages(body, system_prompt)
+    return await _stream_chat(call, spec, messages, body, store_turn, sources)

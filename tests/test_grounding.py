@@ -1,0 +1,41 @@
+"""`google_access: true` grounds the answer in passages retrieved from the imported datasets."""
+
+import httpx
+
+from qa_datasets.retrieval import Passage, PassageIndex, terms
+from tests.sse import post_stream
+from tests.test_datasets import SAMPLE
+
+QUESTION = "은하시 시장이 누구야?"  # only the sample's fictional row 23 knows
+
+
+def test_korean_terms_match_across_particles() -> None:
+    assert "시장" in terms("시장은") and "시장" in terms("시장이")
+
+
+def test_index_ranks_the_passage_that_answers_first() -> None:
+    passages = [
+        Passage("d", 1, "대한민국의 수도는 어디인가요?", "서울입니다."),
+        Passage("d", 2, "은하시의 시장은 누구인가요?", "한별 시장입니다."),
+    ]
+
+    hits = PassageIndex(passages).search(QUESTION)
+
+    assert hits[0][0].row == 2
+
+
+def test_grounded_question_gets_the_passage_in_prompt_and_sources(api: httpx.Client, admin_headers) -> None:
+    imported = api.post("/datasets/grounding_sample", content=SAMPLE.read_bytes(), headers=admin_headers)
+    body = {"input_data": QUESTION, "max_tokens": 4, "temperature": 0}
+
+    _, plain = post_stream(api, "/Llama_stream", body)
+    _, grounded = post_stream(api, "/Llama_stream", {**body, "google_access": True})
+
+    assert imported.status_code == 201
+    assert plain[-1].data["sources"] == []
+    sources = grounded[-1].data["sources"]
+    assert sources[0]["dataset"] in ("grounding_sample", "ko_sample")
+    assert sources[0]["row"] == 23
+    assert "은하시" in sources[0]["title"]
+    # The passages are in the prompt: it is longer by at least the answer's text.
+    assert grounded[-1].data["usage"]["prompt_tokens"] > plain[-1].data["usage"]["prompt_tokens"] + 20
