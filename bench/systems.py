@@ -13,14 +13,22 @@ from pathlib import Path
 import httpx
 from httpx_sse import aconnect_sse
 
+from api.chat_messages import character_messages
 from embedded.processes import ManagedProcess, free_port, port_open
 from embedded.stack import EmbeddedStack, StackConfig
 from model_registry import get_registry
+from schemas.chat import LumimaidRequest
 from schemas.jobs import ChatMessage, SamplingParams
 from settings import get_settings
 from workers.llama_cpp_runtime import LlamaCppRuntime
 from workers.model_files import verified_weights
 
+CHARACTER = {
+    "character_name": "Rachel",
+    "greeting": "*Rachel stands nervously at the lectern...*",
+    "context": "Rachel is a devout Catholic girl of about 19 years old...",
+    "image": "https://drive.google.com/thumbnail?id=12PqUS6bj4eAO_fLDaWQmoq94-771xfim",
+}
 QUESTIONS = [
     "What is the capital of France?",
     "Name three colours of the rainbow.",
@@ -33,12 +41,13 @@ def question(number: int) -> str:
     return QUESTIONS[number % len(QUESTIONS)]
 
 
+def request_body(number: int, max_tokens: int) -> dict:
+    return {**CHARACTER, "input_data": question(number), "max_tokens": max_tokens, "temperature": 0}
+
+
 def messages_for(number: int) -> list[ChatMessage]:
-    """What /Llama_stream sends the model for this question (same system prompt)."""
-    return [
-        ChatMessage(role="system", content=get_settings().assistant_system_prompt),
-        ChatMessage(role="user", content=question(number)),
-    ]
+    """Exactly what /Lumimaid_stream sends the model for this request."""
+    return character_messages(LumimaidRequest(**request_body(number, 1)))
 
 
 class InProcess:
@@ -47,7 +56,7 @@ class InProcess:
     name = "in-process llama-cpp-python"
 
     def __init__(self, max_tokens: int) -> None:
-        spec = get_registry()["llama"]
+        spec = get_registry()["lumimaid"]
         self.runtime = LlamaCppRuntime(spec, verified_weights(spec, get_settings().model_cache_dir))
         self.sampling = SamplingParams(max_tokens=max_tokens, temperature=0.0)
 
@@ -89,8 +98,8 @@ class Stack:
         self.client = httpx.AsyncClient(base_url=self.stack.api_url, timeout=300)
 
     async def stream_one(self, number: int) -> AsyncIterator[str]:
-        body = {"input_data": question(number), "max_tokens": self.max_tokens, "temperature": 0}
-        async with aconnect_sse(self.client, "POST", "/Llama_stream", json=body) as source:
+        body = request_body(number, self.max_tokens)
+        async with aconnect_sse(self.client, "POST", "/Lumimaid_stream", json=body) as source:
             async for event in source.aiter_sse():
                 if event.event == "token":
                     yield json.loads(event.data)["text"]
@@ -108,7 +117,7 @@ class PeerServer:
     name = "python -m llama_cpp.server"
 
     def __init__(self, max_tokens: int, prompts: dict[int, str]) -> None:
-        spec = get_registry()["llama"]
+        spec = get_registry()["lumimaid"]
         weights = verified_weights(spec, get_settings().model_cache_dir)
         port = free_port()
         command = [sys.executable, "-m", "llama_cpp.server", "--model", str(weights), "--host", "127.0.0.1",
@@ -144,4 +153,4 @@ class PeerServer:
 
 def model_threads() -> int:
     """The thread count our worker gives llama.cpp (workers/llama_cpp_runtime.py), for the peer too."""
-    return get_registry()["llama"].params.get("n_threads") or os.cpu_count() or 1
+    return get_registry()["lumimaid"].params.get("n_threads") or os.cpu_count() or 1
