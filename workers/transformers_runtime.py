@@ -141,15 +141,18 @@ class TransformersRuntime:
             bos_token=self.tokenizer.bos_token or "",
             eos_token=self.tokenizer.eos_token or "",
         )
-        self.stop_ids = sorted(self._stop_ids())
+        markers = self._turn_markers()
+        # The token that closes an assistant turn (what a fine-tune teaches the model to emit).
+        self.end_of_turn = markers[0] if markers else self.tokenizer.eos_token_id
+        self.stop_ids = sorted({self.tokenizer.eos_token_id, *markers} - {None})
 
-    def _stop_ids(self) -> set[int]:
-        ids = {self.tokenizer.eos_token_id}
+    def _turn_markers(self) -> list[int]:
+        found = []
         for marker in ("<end_of_turn>", "<|eot_id|>", "<|im_end|>"):
             token = self.tokenizer.convert_tokens_to_ids(marker)
             if isinstance(token, int) and token != self.tokenizer.unk_token_id:
-                ids.add(token)
-        return {token for token in ids if token is not None}
+                found.append(token)
+        return found
 
     def prompt_tokens(self, messages: list[ChatMessage]) -> list[int]:
         tokens: list[int] = []

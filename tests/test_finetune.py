@@ -1,0 +1,56 @@
+"""A LoRA run of a few steps on the Korean sample, on the CPU, with the real Gemma model."""
+
+import pytest
+
+from finetune.trainer import FinetuneConfig, FinetuneResult, base_runtime, run_finetune
+from model_registry import get_registry
+from mongo.connection import connect_mongo
+from qa_datasets import service
+from qa_datasets.rows import ColumnMapping, read_rows
+from schemas.jobs import ChatMessage, SamplingParams
+from settings import get_settings
+from tests.test_datasets import SAMPLE
+from workers.model_files import verified_weights
+from workers.transformers_runtime import TransformersRuntime
+
+PROMPT = [ChatMessage(role="user", content="은하시의 시장은 누구인가요?")]
+
+
+@pytest.fixture(scope="module")
+def trained(stack, tmp_path_factory: pytest.TempPathFactory) -> FinetuneResult:
+    connect_mongo(stack.mongo_uri, stack.config.extra_env["MONGO_DB"])
+    rows = read_rows(SAMPLE.read_bytes(), "jsonl")
+    assert len(rows) == 26
+    service.import_dataset(
+        "lora_sample", SAMPLE.read_bytes(), "jsonl", ColumnMapping(), 4000, eval_fraction=0.2
+    )
+    config = FinetuneConfig(
+        dataset="lora_sample", output_dir=tmp_path_factory.mktemp("lora"), steps=12, learning_rate=2e-3
+    )
+    return run_finetune(config, get_settings())
+
+
+def greedy_text(runtime: TransformersRuntime) -> str:
+    pieces: list[str] = []
+    runtime.generate(PROMPT, SamplingParams(max_tokens=16, temperature=0), lambda t: pieces.append(t) or True)
+    return "".join(pieces)
+
+
+def test_training_lowers_the_loss(trained: FinetuneResult) -> None:
+    assert trained.train_loss_last < trained.train_loss_first
+    assert trained.eval_loss_after < trained.eval_loss_before
+
+
+def test_the_saved_adapter_loads_and_changes_the_greedy_answer(trained: FinetuneResult) -> None:
+    settings = get_settings()
+    spec = get_registry()["llama"]
+    adapted_spec = spec.model_copy(update={"params": {**spec.params, "adapter": trained.adapter_dir}})
+
+    base = greedy_text(base_runtime(spec, settings))
+    adapted = greedy_text(
+        TransformersRuntime(
+            adapted_spec, verified_weights(spec, settings.model_cache_dir), settings.model_cache_dir
+        )
+    )
+
+    assert adapted != base
