@@ -40,7 +40,9 @@ def run(
     result = run_finetune(config, settings)
     register_adapter(name, model, dataset, result.adapter_dir, asdict(result))
     typer.echo(json.dumps(asdict(result), indent=2))
-    typer.echo(f"serve it: MODEL__{model.upper()}__PARAMS__ADAPTER={result.adapter_dir}")
+    typer.echo(f"serve it with transformers: MODEL__{model.upper()}__PARAMS__ADAPTER={result.adapter_dir}")
+    if result.gguf_adapter:
+        typer.echo(f"serve it with llama.cpp:    MODEL__<NAME>__PARAMS__LORA_PATH={result.gguf_adapter}")
 
 
 @app.command(name="list")

@@ -16,6 +16,7 @@ from transformers import Trainer, TrainingArguments
 from transformers.trainer_utils import get_last_checkpoint
 
 from finetune.examples import ChatExamples, collate
+from finetune.gguf_lora import convert_adapter
 from model_registry import ModelSpec, get_registry
 from mongo import datasets as dataset_store
 from settings import Settings
@@ -43,6 +44,7 @@ class FinetuneConfig:
 @dataclass
 class FinetuneResult:
     adapter_dir: str
+    gguf_adapter: str | None
     base_model: str
     dataset: str
     steps: int
@@ -110,8 +112,14 @@ def run_finetune(config: FinetuneConfig, settings: Settings) -> FinetuneResult:
 
     adapter_dir = config.output_dir / "adapter"
     model.save_pretrained(str(adapter_dir))
+    gguf = None
+    if runtime.source_dir is not None:  # the base came from a GGUF: llama.cpp can serve the adapter too
+        gguf = str(
+            convert_adapter(adapter_dir, runtime.source_dir, settings.model_cache_dir.parent / "cache")
+        )
     result = FinetuneResult(
         adapter_dir=str(adapter_dir.resolve()),
+        gguf_adapter=gguf,
         base_model=config.model,
         dataset=config.dataset,
         steps=config.steps,

@@ -10,6 +10,7 @@ from qa_datasets.rows import ColumnMapping, read_rows
 from schemas.jobs import ChatMessage, SamplingParams
 from settings import get_settings
 from tests.test_datasets import SAMPLE
+from workers.llama_cpp_runtime import LlamaCppRuntime
 from workers.model_files import verified_weights
 from workers.transformers_runtime import TransformersRuntime
 
@@ -30,7 +31,7 @@ def trained(stack, tmp_path_factory: pytest.TempPathFactory) -> FinetuneResult:
     return run_finetune(config, get_settings())
 
 
-def greedy_text(runtime: TransformersRuntime) -> str:
+def greedy_text(runtime: TransformersRuntime | LlamaCppRuntime) -> str:
     pieces: list[str] = []
     runtime.generate(PROMPT, SamplingParams(max_tokens=16, temperature=0), lambda t: pieces.append(t) or True)
     return "".join(pieces)
@@ -53,4 +54,17 @@ def test_the_saved_adapter_loads_and_changes_the_greedy_answer(trained: Finetune
         )
     )
 
+    assert adapted != base
+
+
+def test_the_adapter_is_exported_as_a_gguf_lora_that_llama_cpp_serves(trained: FinetuneResult) -> None:
+    settings = get_settings()
+    spec = get_registry()["lumimaid"]
+    adapted_spec = spec.model_copy(update={"params": {**spec.params, "lora_path": trained.gguf_adapter}})
+    weights = verified_weights(spec, settings.model_cache_dir)
+
+    base = greedy_text(LlamaCppRuntime(spec, weights))
+    adapted = greedy_text(LlamaCppRuntime(adapted_spec, weights))
+
+    assert trained.gguf_adapter.endswith("adapter.gguf")
     assert adapted != base

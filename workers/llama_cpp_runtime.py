@@ -16,6 +16,7 @@ log = logging.getLogger(__name__)
 
 # Registry params passed to Llama() as they are; anything else in `params` is refused at load.
 LLAMA_PARAMS = {
+    "lora_path",
     "n_ctx",
     "n_batch",
     "n_threads",

@@ -125,6 +125,8 @@ class TransformersRuntime:
     def __init__(self, spec: ModelSpec, weights: Path | None, cache_dir: Path) -> None:
         self.name = spec.name
         source = load_source(spec, weights, cache_dir)
+        # The converted directory of a GGUF base (what a LoRA export to GGUF is measured against).
+        self.source_dir = Path(source) if weights is not None else None
         kwargs = model_kwargs(spec, torch.cuda.is_available())
         log.info("loading %s from %s with %s", spec.name, source, kwargs)
         self.tokenizer = AutoTokenizer.from_pretrained(source)
