@@ -32,6 +32,11 @@ class Settings(BaseSettings):
     model_profile: str = "embedded"
     model_cache_dir: Path = PROJECT_ROOT / "data" / "models"
     worker_queue: str | None = Field(default=None, description="set by `python -m workers --queue Q`")
+    training_queue: str = Field(default="train", description="the queue of LoRA fine-tuning jobs")
+    adapters_dir: Path = Field(
+        default=PROJECT_ROOT / "data" / "adapters",
+        description="one folder per adapter name; a rerun resumes there",
+    )
 
     # Streams
     stream_silence_timeout_s: float = Field(

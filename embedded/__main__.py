@@ -17,7 +17,7 @@ from embedded import services
 from embedded.processes import ServiceError
 from embedded.stack import EmbeddedStack, StackConfig
 from model_registry import queues
-from settings import PROJECT_ROOT
+from settings import PROJECT_ROOT, get_settings
 
 log = logging.getLogger("embedded")
 
@@ -72,7 +72,7 @@ def main() -> int:
         api_host=args.host,
         flower_port=args.flower_port,
         mongo_uri=os.environ.get("MONGO_URI"),
-        queues=queues(),
+        queues=[*queues(), get_settings().training_queue],
         extra_env={"ADMIN_API_KEY": key},
     )
     stop = threading.Event()

@@ -34,7 +34,7 @@ def run(
     """Train (resuming from the last checkpoint in the output directory), evaluate, save, register."""
     _connect()
     settings = get_settings()
-    output_dir = out or settings.model_cache_dir.parent / "adapters" / name
+    output_dir = out or settings.adapters_dir / name
     config = FinetuneConfig(dataset=dataset, output_dir=output_dir, model=model, steps=steps,
                             batch_size=batch_size, learning_rate=learning_rate, lora_r=lora_r)  # fmt: skip
     result = run_finetune(config, settings)

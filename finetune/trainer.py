@@ -76,7 +76,7 @@ def _examples(runtime: TransformersRuntime, dataset: str, split: str, max_tokens
     return ChatExamples(rows, runtime.prompt_tokens, text_tokens, runtime.end_of_turn, max_tokens)
 
 
-def run_finetune(config: FinetuneConfig, settings: Settings) -> FinetuneResult:
+def run_finetune(config: FinetuneConfig, settings: Settings, callbacks: list | None = None) -> FinetuneResult:
     spec = get_registry()[config.model]
     runtime = base_runtime(spec, settings)
     train = _examples(runtime, config.dataset, "train", config.max_tokens)
@@ -100,7 +100,7 @@ def run_finetune(config: FinetuneConfig, settings: Settings) -> FinetuneResult:
         use_cpu=not torch.cuda.is_available(),
         remove_unused_columns=False,
     )
-    trainer = Trainer(model=model, args=args, train_dataset=train, eval_dataset=evaluation,
+    trainer = Trainer(model=model, args=args, train_dataset=train, eval_dataset=evaluation, callbacks=callbacks,
                       data_collator=partial(collate, pad_id=runtime.tokenizer.pad_token_id or 0))  # fmt: skip
     before = trainer.evaluate()["eval_loss"]
     resume = get_last_checkpoint(str(checkpoints)) if checkpoints.exists() else None

@@ -13,6 +13,7 @@ import redis
 from embedded.processes import free_port
 from embedded.stack import EmbeddedStack, StackConfig
 from model_registry import queues
+from settings import get_settings
 
 ADMIN_KEY = "test-admin-key"
 SILENCE_TIMEOUT_S = 4
@@ -31,17 +32,19 @@ RACHEL = {
 @pytest.fixture(scope="session")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedStack]:
     db_name = f"chatbot_test_{uuid.uuid4().hex[:8]}"
+    data_dir = tmp_path_factory.mktemp("stack")
     config = StackConfig(
-        data_dir=tmp_path_factory.mktemp("stack"),
+        data_dir=data_dir,
         redis_port=free_port(),
         mongo_port=free_port(),
         api_port=free_port(),
         mongo_uri=os.environ.get("MONGO_URI"),
-        queues=queues(),
+        queues=[*queues(), get_settings().training_queue],
         extra_env={
             "MONGO_DB": db_name,
             "ADMIN_API_KEY": ADMIN_KEY,
             "STREAM_SILENCE_TIMEOUT_S": str(SILENCE_TIMEOUT_S),
+            "ADAPTERS_DIR": str(data_dir / "adapters"),
         },
     )
     with EmbeddedStack(config) as running:

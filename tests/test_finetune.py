@@ -1,5 +1,7 @@
 """A LoRA run of a few steps on the Korean sample, on the CPU, with the real Gemma model."""
 
+import time
+
 import pytest
 
 from finetune.trainer import FinetuneConfig, FinetuneResult, base_runtime, run_finetune
@@ -68,3 +70,29 @@ def test_the_adapter_is_exported_as_a_gguf_lora_that_llama_cpp_serves(trained: F
 
     assert trained.gguf_adapter.endswith("adapter.gguf")
     assert adapted != base
+
+
+def test_api_runs_a_finetune_on_the_training_queue_and_registers_the_adapter(api, admin_headers) -> None:
+    api.post("/datasets/queue_sample?eval_fraction=0.2", content=SAMPLE.read_bytes(), headers=admin_headers)
+    body = {"dataset": "queue_sample", "name": "queue-lora", "steps": 3, "learning_rate": 0.002}
+
+    started = api.post("/finetune", json=body, headers=admin_headers)
+    run_id = started.json()["run_id"]
+    status = {}
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline and status.get("state") not in ("done", "error"):
+        time.sleep(1)
+        status = api.get(f"/finetune/{run_id}", headers=admin_headers).json()
+    adapters = api.get("/adapters", headers=admin_headers).json()["adapters"]
+
+    assert started.status_code == 202
+    assert status["state"] == "done", status
+    assert status["step"] == status["total_steps"] == 3
+    assert status["result"]["eval_loss_after"] < status["result"]["eval_loss_before"]
+    assert any(a["name"] == "queue-lora" and a["dataset"] == "queue_sample" for a in adapters)
+
+
+def test_finetune_of_an_unknown_dataset_is_404(api, admin_headers) -> None:
+    response = api.post("/finetune", json={"dataset": "nope", "name": "x"}, headers=admin_headers)
+
+    assert response.status_code == 404

@@ -20,14 +20,18 @@ def start_worker_process(queue: str) -> None:
     global _redis, _heartbeat
     settings = get_settings()
     specs = [spec for spec in get_registry().values() if spec.queue == queue]
-    if not specs:
+    if not specs and queue != settings.training_queue:  # a training worker loads its model per job
         raise RuntimeError(f"no model in the registry is served from queue {queue!r}")
     connect_mongo(settings.mongo_uri, settings.mongo_db)
     _redis = redis.Redis.from_url(settings.redis_url)
     load_models(specs, settings)
     _heartbeat = Heartbeat(_redis, queue, settings.worker_heartbeat_s, settings.worker_heartbeat_ttl_s)
     _heartbeat.start()
-    log.info("worker process ready on queue %s with %s", queue, ", ".join(spec.name for spec in specs))
+    log.info(
+        "worker process ready on queue %s with %s",
+        queue,
+        ", ".join(spec.name for spec in specs) or "no model",
+    )
 
 
 def stop_worker_process() -> None:
