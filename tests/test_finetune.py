@@ -96,3 +96,23 @@ def test_finetune_of_an_unknown_dataset_is_404(api, admin_headers) -> None:
     response = api.post("/finetune", json={"dataset": "nope", "name": "x"}, headers=admin_headers)
 
     assert response.status_code == 404
+
+
+def test_a_rerun_resumes_from_the_last_checkpoint(trained: FinetuneResult, tmp_path) -> None:
+    from transformers import TrainerCallback
+
+    class StepsSeen(TrainerCallback):
+        def __init__(self) -> None:
+            self.steps: list[int] = []
+
+        def on_step_end(self, args, state, control, **kwargs) -> None:
+            self.steps.append(state.global_step)
+
+    first, second = StepsSeen(), StepsSeen()
+    config = FinetuneConfig(dataset="lora_sample", output_dir=tmp_path, steps=2, learning_rate=2e-3)
+    run_finetune(config, get_settings(), callbacks=[first])
+    config.steps = 4
+    run_finetune(config, get_settings(), callbacks=[second])
+
+    assert first.steps == [1, 2]
+    assert second.steps == [3, 4]
