@@ -32,6 +32,9 @@ class Settings(BaseSettings):
     model_profile: str = "embedded"
     model_cache_dir: Path = PROJECT_ROOT / "data" / "models"
     worker_queue: str | None = Field(default=None, description="set by `python -m workers --queue Q`")
+    worker_metrics_port: int = Field(
+        default=0, ge=0, description="Prometheus port of a worker process (0: off)"
+    )
     training_queue: str = Field(default="train", description="the queue of LoRA fine-tuning jobs")
     adapters_dir: Path = Field(
         default=PROJECT_ROOT / "data" / "adapters",

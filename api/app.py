@@ -7,6 +7,7 @@ from contextlib import asynccontextmanager
 import redis.asyncio as aioredis
 from fastapi import FastAPI
 
+from api import metrics
 from api.errors import install_error_handlers
 from api.middleware import install_middleware
 from api.routes import chat, datasets, finetune, health, mongo_admin
@@ -38,6 +39,14 @@ def create_app() -> FastAPI:
     )
     install_error_handlers(app)
     install_middleware(app, get_settings())
-    for router in (chat.router, datasets.router, finetune.router, mongo_admin.router, health.router):
+    app.add_middleware(metrics.RequestMetricsMiddleware)
+    for router in (
+        chat.router,
+        datasets.router,
+        finetune.router,
+        mongo_admin.router,
+        health.router,
+        metrics.router,
+    ):
         app.include_router(router)
     return app

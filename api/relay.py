@@ -17,6 +17,7 @@ import redis.asyncio as aioredis
 from sse_starlette import EventSourceResponse, ServerSentEvent
 from starlette.responses import StreamingResponse
 
+from api.metrics import StreamTimer
 from api.worker_status import live_workers
 from schemas.redis_keys import job_cancel_key, job_channel
 from settings import Settings
@@ -52,6 +53,7 @@ class JobStream:
         """The job's events as {"id", "event", "data"}, ending with `done` or `error`."""
         started = False
         waiting_since = last_heard = time.monotonic()
+        timer = StreamTimer()
         try:
             while True:
                 message = await self._pubsub.get_message(ignore_subscribe_messages=True, timeout=POLL_S)
@@ -59,14 +61,18 @@ class JobStream:
                 if message is None:
                     failure = await self._failure(started, now - waiting_since, now - last_heard)
                     if failure:
-                        yield self._final_error(*failure)
+                        error = self._final_error(*failure)
+                        timer.event(error)
+                        yield error
                         return
                     continue
                 last_heard = now
                 event = json.loads(message["data"])
                 if event["event"] == "started":
                     started = True
+                    timer.started()
                     continue
+                timer.event(event)
                 self._next_id = event["id"] + 1
                 if event["event"] in ("done", "error"):
                     self._finished = True
@@ -74,6 +80,7 @@ class JobStream:
                 if self._finished:
                     return
         finally:
+            timer.closed()
             await asyncio.shield(self.close())
 
     async def _failure(self, started: bool, waited_s: float, silent_s: float) -> tuple[str, str] | None:

@@ -86,6 +86,13 @@ def main() -> int:
         return 1
     log.info("API:    %s  (docs: %s/docs)", stack.api_url, stack.api_url)
     log.info("Flower: http://127.0.0.1:%s", args.flower_port)
+    log.info(
+        "Metrics: %s/metrics; workers: %s",
+        stack.api_url,
+        ", ".join(
+            f"{queue} http://127.0.0.1:{port}/metrics" for queue, port in stack.worker_metrics_ports.items()
+        ),
+    )
     log.info("Admin API key (for /mongo/*): %s", key)
     log.info("Logs in %s. Ctrl-C stops everything.", stack.log_dir)
     try:

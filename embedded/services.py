@@ -77,14 +77,20 @@ def python_process(name: str, args: list[str], log_dir: Path, env: dict[str, str
 
 
 def start_worker(
-    queue: str, log_dir: Path, env: dict[str, str], redis_port: int, timeout_s: float = 180
+    queue: str,
+    log_dir: Path,
+    env: dict[str, str],
+    redis_port: int,
+    metrics_port: int = 0,
+    timeout_s: float = 180,
 ) -> ManagedProcess:
     """A worker for one device queue; ready once its pool process has loaded the models (heartbeat)."""
     from schemas.redis_keys import workers_key
 
     client = redis.Redis(port=redis_port)
     already_there = set(client.zrange(workers_key(queue), 0, -1))
-    process = python_process(f"worker-{queue}", ["-m", "workers", "--queue", queue], log_dir, env).start()
+    args = ["-m", "workers", "--queue", queue, "--metrics-port", str(metrics_port)]
+    process = python_process(f"worker-{queue}", args, log_dir, env).start()
 
     def has_a_new_member() -> bool:
         return bool(set(client.zrange(workers_key(queue), 0, -1)) - already_there)

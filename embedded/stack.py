@@ -5,7 +5,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from embedded import services
-from embedded.processes import ManagedProcess
+from embedded.processes import ManagedProcess, free_port
 
 log = logging.getLogger(__name__)
 
@@ -29,6 +29,7 @@ class EmbeddedStack:
         self.config = config
         self.processes: dict[str, ManagedProcess] = {}
         self.log_dir = config.data_dir / "logs"
+        self.worker_metrics_ports: dict[str, int] = {}
 
     @property
     def redis_url(self) -> str:
@@ -71,7 +72,8 @@ class EmbeddedStack:
             )
 
     def start_worker(self, queue: str) -> ManagedProcess:
-        return self._add(services.start_worker(queue, self.log_dir, self.env, self.config.redis_port))
+        port = self.worker_metrics_ports.setdefault(queue, free_port())
+        return self._add(services.start_worker(queue, self.log_dir, self.env, self.config.redis_port, port))
 
     def stop_process(self, name: str) -> None:
         process = self.processes.pop(name, None)

@@ -20,6 +20,7 @@ def main() -> int:
         "--queue", required=True, help=f"device queue to serve (registry: {', '.join(queues())})"
     )
     parser.add_argument("--loglevel", default="INFO")
+    parser.add_argument("--metrics-port", type=int, default=0, help="serve Prometheus metrics here (0: off)")
     args = parser.parse_args()
     logging.basicConfig(level=args.loglevel, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
@@ -37,6 +38,7 @@ def main() -> int:
         return 3
 
     os.environ["WORKER_QUEUE"] = args.queue
+    os.environ["WORKER_METRICS_PORT"] = str(args.metrics_port or settings.worker_metrics_port)
     get_settings.cache_clear()
     from tasks.app import app
 

@@ -4,10 +4,12 @@ Plain code with its collaborators passed in, so it runs and tests without Celery
 """
 
 import logging
+import time
 from collections.abc import Callable
 
 from schemas.events import Usage
 from schemas.jobs import ChatJob
+from workers import metrics
 from workers.publisher import EventPublisher
 from workers.resident import ModelNotLoadedError, runtime_for
 from workers.runtime import PromptTooLongError
@@ -31,10 +33,12 @@ def run_chat_job(job: ChatJob, publisher: EventPublisher, store_reply: StoreRepl
         pieces.append(text)
         return not publisher.token(text)
 
+    started = time.perf_counter()
     try:
         result = runtime_for(job.model).generate(job.messages, job.sampling, on_text)
     except Exception as exc:
         code = ERROR_CODES.get(type(exc), "generation_failed")
+        metrics.JOBS.labels(job.model, "error").inc()
         log.exception("job %s failed (%s)", job.job_id, code)
         try:
             _store(store_reply, job, "".join(pieces), "error", "error", Usage())
@@ -43,6 +47,10 @@ def run_chat_job(job: ChatJob, publisher: EventPublisher, store_reply: StoreRepl
         publisher.error(code, str(exc))
         return
 
+    metrics.GENERATION_SECONDS.labels(job.model).observe(time.perf_counter() - started)
+    metrics.TOKENS.labels(job.model).inc(result.completion_tokens)
+    metrics.JOBS.labels(job.model, result.finish_reason).inc()
+    metrics.record_device_memory()
     usage = Usage(
         prompt_tokens=result.prompt_tokens,
         completion_tokens=result.completion_tokens,

@@ -8,6 +8,7 @@ from model_registry import get_registry
 from mongo.connection import connect_mongo
 from settings import get_settings
 from workers.heartbeat import Heartbeat
+from workers.metrics import serve_metrics
 from workers.resident import load_models
 
 log = logging.getLogger(__name__)
@@ -24,6 +25,7 @@ def start_worker_process(queue: str) -> None:
         raise RuntimeError(f"no model in the registry is served from queue {queue!r}")
     connect_mongo(settings.mongo_uri, settings.mongo_db)
     _redis = redis.Redis.from_url(settings.redis_url)
+    serve_metrics(settings.worker_metrics_port)
     load_models(specs, settings)
     _heartbeat = Heartbeat(_redis, queue, settings.worker_heartbeat_s, settings.worker_heartbeat_ttl_s)
     _heartbeat.start()

@@ -11,6 +11,7 @@ import time
 from model_registry import ModelSpec
 from settings import Settings
 from workers.llama_cpp_runtime import LlamaCppRuntime
+from workers.metrics import MODEL_LOAD_SECONDS
 from workers.model_files import is_weights_file, verified_weights
 from workers.runtime import ChatRuntime
 
@@ -46,7 +47,9 @@ def load_models(specs: list[ModelSpec], settings: Settings) -> None:
         if key not in loaded:
             started = time.perf_counter()
             loaded[key] = _load(spec, settings)
-            log.info("model %s loaded in %.1fs", spec.name, time.perf_counter() - started)
+            seconds = time.perf_counter() - started
+            MODEL_LOAD_SECONDS.labels(spec.name).set(seconds)
+            log.info("model %s loaded in %.1fs", spec.name, seconds)
         _runtimes[spec.name] = loaded[key]
 
 

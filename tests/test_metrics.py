@@ -1,0 +1,59 @@
+"""Prometheus metrics on the API and on each worker, after real chats."""
+
+import httpx
+from prometheus_client.parser import text_string_to_metric_families
+
+from tests.conftest import RACHEL
+from tests.sse import post_stream
+
+
+def samples(text: str) -> dict[tuple[str, frozenset], float]:
+    return {
+        (sample.name, frozenset(sample.labels.items())): sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+    }
+
+
+def value(found: dict, name: str, **labels: str) -> float:
+    return found.get((name, frozenset(labels.items())), 0.0)
+
+
+def test_api_metrics_count_requests_streams_and_first_tokens(api: httpx.Client) -> None:
+    before = samples(api.get("/metrics").text)
+    post_stream(api, "/Lumimaid_stream", {**RACHEL, "max_tokens": 4})
+    api.post("/Llama_stream", json={"input_data": ""})  # a 422
+
+    after = samples(api.get("/metrics").text)
+
+    chat = {"route": "/Lumimaid_stream", "method": "POST", "status": "200"}
+    assert (
+        value(after, "chatbot_http_requests_total", **chat)
+        == value(before, "chatbot_http_requests_total", **chat) + 1
+    )
+    bad = {"route": "/Llama_stream", "method": "POST", "status": "422"}
+    assert value(after, "chatbot_http_requests_total", **bad) >= 1
+    assert (
+        value(after, "chatbot_time_to_first_token_seconds_count")
+        == value(before, "chatbot_time_to_first_token_seconds_count") + 1
+    )
+    assert value(after, "chatbot_queue_wait_seconds_count") > value(
+        before, "chatbot_queue_wait_seconds_count"
+    )
+    assert value(after, "chatbot_open_streams") == 0
+    assert value(after, "chatbot_live_workers", queue="cpu") >= 1
+    assert ("chatbot_queue_depth", frozenset({"queue": "cpu"}.items())) in after
+
+
+def test_worker_metrics_count_tokens_and_model_load(api: httpx.Client, stack) -> None:
+    _, events = post_stream(api, "/Lumimaid_stream", {**RACHEL, "max_tokens": 5})
+    port = stack.worker_metrics_ports["cpu"]
+
+    found = samples(httpx.get(f"http://127.0.0.1:{port}/metrics").text)
+
+    assert (
+        value(found, "chatbot_worker_tokens_total", model="lumimaid")
+        >= events[-1].data["usage"]["completion_tokens"]
+    )
+    assert value(found, "chatbot_worker_model_load_seconds", model="lumimaid") > 0
+    assert value(found, "chatbot_worker_generation_seconds_count", model="lumimaid") >= 1

@@ -1,0 +1,33 @@
+"""Prometheus metrics of a worker process, served on its own port (`--metrics-port`)."""
+
+import logging
+import sys
+
+from prometheus_client import Counter, Gauge, Histogram, start_http_server
+
+log = logging.getLogger(__name__)
+
+TOKENS = Counter("chatbot_worker_tokens_total", "Tokens generated", ["model"])
+JOBS = Counter("chatbot_worker_jobs_total", "Chat jobs by how they ended", ["model", "outcome"])
+GENERATION_SECONDS = Histogram(
+    "chatbot_worker_generation_seconds", "Time a job spent generating", ["model"],
+    buckets=(0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300),
+)  # fmt: skip
+MODEL_LOAD_SECONDS = Gauge("chatbot_worker_model_load_seconds", "How long the model took to load", ["model"])
+DEVICE_MEMORY_BYTES = Gauge(
+    "chatbot_worker_device_memory_bytes", "GPU memory allocated by this process", ["device"]
+)
+
+
+def serve_metrics(port: int) -> None:
+    if port:
+        start_http_server(port, addr="127.0.0.1")
+        log.info("worker metrics on http://127.0.0.1:%d/metrics", port)
+
+
+def record_device_memory() -> None:
+    """Only where a CUDA device is in use; the CPU has nothing to report here."""
+    torch = sys.modules.get("torch")  # imported by the transformers runtime, never just for this
+    if torch is not None and torch.cuda.is_available():
+        for index in range(torch.cuda.device_count()):
+            DEVICE_MEMORY_BYTES.labels(f"cuda:{index}").set(torch.cuda.memory_allocated(index))
