@@ -18,7 +18,7 @@ ENV_PREFIX = "MODEL__"
 
 class ModelSpec(BaseModel):
     name: str
-    runtime: Literal["llama_cpp", "transformers"]
+    runtime: Literal["llama_cpp", "transformers", "synthetic"]
     weights: str = Field(description="a path, a hub id, or pypi:<module> for a GGUF shipped in a wheel")
     sha256: str | None = None
     device: str = "cpu"

@@ -35,6 +35,9 @@ class Settings(BaseSettings):
     worker_metrics_port: int = Field(
         default=0, ge=0, description="Prometheus port of a worker process (0: off)"
     )
+    synthetic_concurrency: int = Field(
+        default=1000, ge=1, description="threads of a synthetic (load-test) worker"
+    )
     training_queue: str = Field(default="train", description="the queue of LoRA fine-tuning jobs")
     adapters_dir: Path = Field(
         default=PROJECT_ROOT / "data" / "adapters",

@@ -9,6 +9,7 @@ from fastapi import FastAPI
 
 from api import metrics
 from api.errors import install_error_handlers
+from api.event_hub import EventHub
 from api.middleware import install_middleware
 from api.routes import chat, datasets, finetune, health, mongo_admin
 from mongo.connection import connect_mongo, disconnect_mongo
@@ -22,9 +23,12 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     connect_mongo(settings.mongo_uri, settings.mongo_db)
     app.state.redis = aioredis.Redis.from_url(settings.redis_url)
     app.state.celery = celery_app
+    app.state.event_hub = EventHub(app.state.redis)
+    await app.state.event_hub.start()
     try:
         yield
     finally:
+        await app.state.event_hub.stop()
         await app.state.redis.aclose()
         disconnect_mongo()
 

@@ -1,6 +1,7 @@
 """Relay a job's events from its Redis pub/sub channel to the client, as SSE or as plain text.
 
-The channel is subscribed before the job is enqueued, so no event can be published unheard. The
+The stream registers with the process's event hub before the job is enqueued, so no event can be
+published unheard. The
 stream never hangs: while the job waits, a queue left without live workers ends it with an error;
 once started, a worker silent for too long ends it with an error. A client that goes away before
 the end sets the job's cancel flag, which the worker checks at every token.
@@ -17,9 +18,10 @@ import redis.asyncio as aioredis
 from sse_starlette import EventSourceResponse, ServerSentEvent
 from starlette.responses import StreamingResponse
 
+from api.event_hub import EventHub
 from api.metrics import StreamTimer
 from api.worker_status import live_workers
-from schemas.redis_keys import job_cancel_key, job_channel
+from schemas.redis_keys import job_cancel_key
 from settings import Settings
 
 log = logging.getLogger(__name__)
@@ -29,25 +31,35 @@ POLL_S = 1.0
 
 
 class JobStream:
-    def __init__(self, client: aioredis.Redis, job_id: str, queue: str, settings: Settings) -> None:
+    def __init__(
+        self, hub: EventHub, client: aioredis.Redis, job_id: str, queue: str, settings: Settings
+    ) -> None:
         self.job_id = job_id
+        self._hub = hub
         self._client = client
         self._queue = queue
         self._settings = settings
-        self._pubsub = client.pubsub()
+        self._messages: asyncio.Queue[bytes] | None = None
         self._next_id = 0
         self._finished = False
 
-    async def subscribe(self) -> None:
-        await self._pubsub.subscribe(job_channel(self.job_id))
+    def subscribe(self) -> None:
+        """Before the job is enqueued: from now on its events are kept for this stream."""
+        self._messages = self._hub.register(self.job_id)
 
     async def close(self) -> None:
-        """Unsubscribe; if the stream did not reach its end, ask the worker to stop."""
+        """Stop listening; if the stream did not reach its end, ask the worker to stop."""
+        self._hub.unregister(self.job_id)
+        if not self._finished:
+            await self._client.set(job_cancel_key(self.job_id), 1, ex=CANCEL_FLAG_TTL_S)
+
+    async def _next_message(self) -> bytes | None:
+        if not self._messages.empty():  # the common case under load: no timer needed
+            return self._messages.get_nowait()
         try:
-            if not self._finished:
-                await self._client.set(job_cancel_key(self.job_id), 1, ex=CANCEL_FLAG_TTL_S)
-        finally:
-            await self._pubsub.aclose()
+            return await asyncio.wait_for(self._messages.get(), POLL_S)
+        except TimeoutError:
+            return None
 
     async def events(self) -> AsyncIterator[dict[str, Any]]:
         """The job's events as {"id", "event", "data"}, ending with `done` or `error`."""
@@ -56,7 +68,7 @@ class JobStream:
         timer = StreamTimer()
         try:
             while True:
-                message = await self._pubsub.get_message(ignore_subscribe_messages=True, timeout=POLL_S)
+                message = await self._next_message()
                 now = time.monotonic()
                 if message is None:
                     failure = await self._failure(started, now - waiting_since, now - last_heard)
@@ -67,7 +79,7 @@ class JobStream:
                         return
                     continue
                 last_heard = now
-                event = json.loads(message["data"])
+                event = json.loads(message)
                 if event["event"] == "started":
                     started = True
                     timer.started()

@@ -16,7 +16,7 @@ from model_registry import queues
 from settings import get_settings
 
 ADMIN_KEY = "test-admin-key"
-SILENCE_TIMEOUT_S = 4
+SILENCE_TIMEOUT_S = 8
 
 # The original's example request.
 RACHEL = {

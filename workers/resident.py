@@ -14,6 +14,7 @@ from workers.llama_cpp_runtime import LlamaCppRuntime
 from workers.metrics import MODEL_LOAD_SECONDS
 from workers.model_files import is_weights_file, verified_weights
 from workers.runtime import ChatRuntime
+from workers.synthetic_runtime import SyntheticRuntime
 
 log = logging.getLogger(__name__)
 
@@ -31,6 +32,8 @@ def _load_key(spec: ModelSpec) -> str:
 
 
 def _load(spec: ModelSpec, settings: Settings) -> ChatRuntime:
+    if spec.runtime == "synthetic":
+        return SyntheticRuntime(spec)
     if spec.runtime == "llama_cpp":
         return LlamaCppRuntime(spec, verified_weights(spec, settings.model_cache_dir))
     # Imported here: torch is heavy, and a llama.cpp-only worker never needs it.

@@ -82,8 +82,8 @@ async def _stream_chat(
         conversation_id=conversation_id,
         sources=sources or [],
     )
-    stream = JobStream(client, job_id, spec.queue, settings)
-    await stream.subscribe()
+    stream = JobStream(call.request.app.state.event_hub, client, job_id, spec.queue, settings)
+    stream.subscribe()
     try:
         enqueue_chat(call.request.app.state.celery, job, spec, settings.queue_timeout_s)
     except BaseException:

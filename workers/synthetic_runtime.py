@@ -1,0 +1,25 @@
+"""A runtime without a model, for measuring the relay alone: it emits tokens at a fixed rate, each
+token's text being the time it was emitted, so a client can measure what the relay adds."""
+
+import time
+
+from model_registry import ModelSpec
+from schemas.jobs import ChatMessage, SamplingParams
+from workers.runtime import GenerationResult, OnText
+
+
+class SyntheticRuntime:
+    def __init__(self, spec: ModelSpec) -> None:
+        self.name = spec.name
+        self.interval_s = 1.0 / float(spec.params.get("tokens_per_s", 20))
+
+    def generate(
+        self, messages: list[ChatMessage], sampling: SamplingParams, on_text: OnText
+    ) -> GenerationResult:
+        due = time.monotonic()
+        for count in range(sampling.max_tokens):
+            due += self.interval_s
+            time.sleep(max(0.0, due - time.monotonic()))
+            if not on_text(f"{time.time():.6f} "):
+                return GenerationResult("cancelled", len(messages), count + 1)
+        return GenerationResult("length", len(messages), sampling.max_tokens)
