@@ -45,6 +45,19 @@ class Settings(BaseSettings):
     default_max_tokens: int = Field(default=512, ge=1)
     assistant_system_prompt: str = "You are a helpful, honest assistant. Answer clearly and concisely."
 
+    # Backpressure
+    queue_max_depth: int = Field(
+        default=32,
+        ge=0,
+        description="Interactive jobs waiting on a queue at which chat routes answer 429 (0: no limit).",
+    )
+    queue_max_depths: dict[str, int] = Field(
+        default_factory=dict, description='Per-queue overrides of QUEUE_MAX_DEPTH, JSON: {"cpu": 4}'
+    )
+    queue_full_retry_after_s: int = Field(
+        default=10, ge=1, description="Retry-After of a 429 for a full queue"
+    )
+
     # HTTP
     admin_api_key: SecretStr | None = None
     ip_allowlist: CommaList = Field(default_factory=list, description="CIDRs allowed on chat and docs routes")

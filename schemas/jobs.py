@@ -9,6 +9,11 @@ Role = Literal["system", "user", "assistant"]
 # The Celery task name; the API sends by name so it never imports the worker's model code.
 CHAT_TASK = "chat.generate"
 
+# Celery priorities on the Redis transport: a lower number is served first (see schemas/redis_keys.py).
+# A waiting interactive chat always runs before any waiting batch item.
+INTERACTIVE_PRIORITY = 0
+BATCH_PRIORITY = 9
+
 
 class ChatMessage(BaseModel):
     role: Role

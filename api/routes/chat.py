@@ -8,6 +8,7 @@ import redis.asyncio as aioredis
 from fastapi import APIRouter, Depends, Request
 from starlette.responses import Response
 
+from api.backpressure import ensure_queue_room
 from api.chat_messages import assistant_messages, character_messages
 from api.dependencies import ChatCall, chat_call
 from api.enqueue import enqueue_chat
@@ -28,6 +29,7 @@ STREAM_RESPONSES = {
         "content": {"text/event-stream": {}, "text/plain": {}},
     },
     422: {"description": "a field failed validation; nothing was stored or enqueued"},
+    429: {"description": "the model's queue is full (see Retry-After); nothing was stored"},
     503: {"description": "no worker serves the model's queue, or Redis/MongoDB is down"},
 }
 
@@ -67,8 +69,9 @@ async def _stream_chat(
     params: GenerationParams,
     store_turn: Callable[[str], str],
 ) -> Response:
-    """Store the user's turn, subscribe to the job's channel, then enqueue, then relay."""
+    """Check the queue has room, store the user's turn, subscribe to the job's channel, enqueue, relay."""
     client, settings = call.client, call.settings
+    await ensure_queue_room(client, settings, spec.queue)
     job_id = uuid.uuid4().hex
     conversation_id = await asyncio.to_thread(store_turn, job_id)
     job = ChatJob(
