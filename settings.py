@@ -45,7 +45,7 @@ class Settings(BaseSettings):
     default_max_tokens: int = Field(default=512, ge=1)
     assistant_system_prompt: str = "You are a helpful, honest assistant. Answer clearly and concisely."
 
-    # Backpressure
+    # Backpressure and batches
     queue_max_depth: int = Field(
         default=32,
         ge=0,
@@ -57,6 +57,7 @@ class Settings(BaseSettings):
     queue_full_retry_after_s: int = Field(
         default=10, ge=1, description="Retry-After of a 429 for a full queue"
     )
+    batch_max_items: int = Field(default=10_000, ge=1)
 
     # HTTP
     admin_api_key: SecretStr | None = None

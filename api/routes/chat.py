@@ -9,7 +9,7 @@ from fastapi import APIRouter, Depends, Request
 from starlette.responses import Response
 
 from api.backpressure import ensure_queue_room
-from api.chat_messages import assistant_messages, character_messages
+from api.chat_messages import assistant_messages, character_messages, sampling_params
 from api.dependencies import ChatCall, chat_call
 from api.enqueue import enqueue_chat
 from api.errors import ApiError
@@ -18,7 +18,7 @@ from api.worker_status import live_workers
 from model_registry import ModelSpec, get_registry
 from mongo.store import add_user_message, start_conversation, upsert_character
 from schemas.chat import GenerationParams, LlamaRequest, LumimaidRequest
-from schemas.jobs import ChatJob, ChatMessage, SamplingParams
+from schemas.jobs import ChatJob, ChatMessage
 from settings import Settings
 
 router = APIRouter(tags=["chat"])
@@ -48,15 +48,6 @@ async def _serving_spec(client: aioredis.Redis, settings: Settings, model: str) 
     return spec
 
 
-def _sampling(params: GenerationParams, settings: Settings) -> SamplingParams:
-    return SamplingParams(
-        max_tokens=params.max_tokens or settings.default_max_tokens,
-        temperature=params.temperature,
-        top_p=params.top_p,
-        seed=params.seed,
-    )
-
-
 def _wants_plain_text(request: Request) -> bool:
     accept = request.headers.get("accept", "")
     return "text/plain" in accept and "text/event-stream" not in accept
@@ -78,7 +69,7 @@ async def _stream_chat(
         job_id=job_id,
         model=spec.name,
         messages=messages,
-        sampling=_sampling(params, settings),
+        sampling=sampling_params(params, settings),
         conversation_id=conversation_id,
     )
     stream = JobStream(client, job_id, spec.queue, settings)
