@@ -1,15 +1,19 @@
 """Batch jobs through the whole stack: submitted over HTTP, run by the real worker below interactive
-chats, results kept in MongoDB, cancellable."""
+chats, results kept in MongoDB, cancellable; and the CLI that drives them."""
 
 import json
+import subprocess
+import sys
 import time
 import uuid
 from datetime import UTC, datetime
+from pathlib import Path
 
 import httpx
 import pytest
 from httpx_sse import connect_sse
 
+from embedded.stack import EmbeddedStack
 from tests.conftest import RACHEL
 
 RACHEL_INLINE = {"name": "Rachel", "description": RACHEL["context"], "greeting": RACHEL["greeting"]}
@@ -193,3 +197,24 @@ def test_a_batch_is_visible_to_its_owner_only(api: httpx.Client) -> None:
     assert api.get("/batches/not-an-id").status_code == 404
     assert api.get(f"/batches/{batch['id']}").status_code == 200
     wait_until_settled(api, batch["id"])
+
+
+def test_cli_submits_a_file_and_writes_the_results(stack: EmbeddedStack, tmp_path: Path) -> None:
+    source = tmp_path / "dialogues.jsonl"
+    source.write_text("".join(json.dumps(item) + "\n" for item in dialogue_items(3, max_tokens=2)))
+    out = tmp_path / "results.jsonl"
+
+    run = subprocess.run(
+        [sys.executable, "-m", "cli", "batch", "submit", str(source), "--api", stack.api_url,
+         "--out", str(out), "--poll-s", "0.2"],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+
+    assert run.returncode == 0, run.stderr
+    lines = [json.loads(line) for line in out.read_text().splitlines()]
+    assert [(line["custom_id"], line["state"]) for line in lines] == [
+        ("item-0", "complete"),
+        ("item-1", "complete"),
+        ("item-2", "complete"),
+    ]
+    assert "3 results" in run.stderr
