@@ -79,7 +79,9 @@ class BatchProgress(BaseModel):
 
 
 class BatchResult(BaseModel):
-    """One line of `GET /batches/{id}/results`: an item, whatever its state."""
+    """One line of `GET /batches/{id}/results`: an item, whatever its state (read from the stored item)."""
+
+    model_config = ConfigDict(from_attributes=True)
 
     index: int
     custom_id: str | None
@@ -91,3 +93,8 @@ class BatchResult(BaseModel):
     error: ErrorData | None = None
     started_at: datetime | None = None
     finished_at: datetime | None = None
+
+    @field_validator("usage", "error", mode="before")
+    @classmethod
+    def _empty_is_none(cls, value: object) -> object:
+        return value or None  # an item not finished (or not failed) has an empty sub-document

@@ -21,7 +21,6 @@ from api.relay import CANCEL_FLAG_TTL_S
 from model_registry import get_registry
 from mongo.batches import (
     Batch,
-    BatchItem,
     batch_items,
     cancel_batch,
     count_items_by_state,
@@ -30,7 +29,6 @@ from mongo.batches import (
     find_batch,
 )
 from schemas.batches import BatchCounts, BatchProgress, BatchRequest, BatchResult
-from schemas.events import ErrorData, Usage
 from schemas.redis_keys import job_cancel_key
 
 router = APIRouter(prefix="/batches", tags=["batches"])
@@ -83,21 +81,6 @@ def _progress(batch: Batch) -> BatchProgress:
         counts=counts,
         created_at=batch.created_at,
         cancelled_at=batch.cancelled_at,
-    )
-
-
-def _result(item: BatchItem) -> BatchResult:
-    return BatchResult(
-        index=item.index,
-        custom_id=item.custom_id,
-        job_id=item.job_id,
-        state=item.state,
-        text=item.text,
-        finish_reason=item.finish_reason,
-        usage=Usage(**item.usage) if item.usage else None,
-        error=ErrorData(**item.error) if item.error else None,
-        started_at=item.started_at,
-        finished_at=item.finished_at,
     )
 
 
@@ -156,7 +139,7 @@ async def batch_results(batch_id: str, call: ChatCall = Depends(chat_call)) -> S
 
     def lines() -> Iterator[str]:  # a plain iterator: Starlette runs it in a thread, so the cursor may block
         for item in batch_items(batch):
-            yield _result(item).model_dump_json() + "\n"
+            yield BatchResult.model_validate(item).model_dump_json() + "\n"
 
     return StreamingResponse(lines(), media_type=JSONL_MEDIA_TYPE)
 
