@@ -3,6 +3,7 @@
 from kombu import Queue
 
 from model_registry import queues
+from schemas.redis_keys import PRIORITY_SEP, PRIORITY_STEPS
 from settings import get_settings
 
 broker_url = get_settings().redis_url
@@ -30,3 +31,9 @@ worker_proc_alive_timeout = 600
 # Events for Flower.
 worker_send_task_events = True
 task_send_sent_event = True
+
+# Priorities: kombu keeps each queue as one Redis list per priority step and a worker pops them
+# lowest number first, so interactive chats (priority 0) overtake waiting batch items (priority 9).
+# (`queue_order_strategy` only orders several queues of one worker; ours serve one queue each.)
+# `sep` makes the step lists readable (`cpu:9`); Flower reads the same options to count them.
+broker_transport_options = {"priority_steps": PRIORITY_STEPS, "sep": PRIORITY_SEP}

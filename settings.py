@@ -63,6 +63,20 @@ class Settings(BaseSettings):
         default=3, ge=1, le=10, description="passages retrieved for google_access"
     )
 
+    # Backpressure and batches
+    queue_max_depth: int = Field(
+        default=32,
+        ge=0,
+        description="Interactive jobs waiting on a queue at which chat routes answer 429 (0: no limit).",
+    )
+    queue_max_depths: dict[str, int] = Field(
+        default_factory=dict, description='Per-queue overrides of QUEUE_MAX_DEPTH, JSON: {"cpu": 4}'
+    )
+    queue_full_retry_after_s: int = Field(
+        default=10, ge=1, description="Retry-After of a 429 for a full queue"
+    )
+    batch_max_items: int = Field(default=10_000, ge=1)
+
     # HTTP
     admin_api_key: SecretStr | None = None
     ip_allowlist: CommaList = Field(default_factory=list, description="CIDRs allowed on chat and docs routes")

@@ -1,17 +1,34 @@
-"""The one place a chat job is put on its device's Celery queue."""
+"""The one place chat jobs are put on their device's Celery queue."""
 
 from celery import Celery
 
 from model_registry import ModelSpec
-from schemas.jobs import CHAT_TASK, ChatJob
+from schemas.jobs import BATCH_ITEM_TASK, BATCH_PRIORITY, CHAT_TASK, INTERACTIVE_PRIORITY, ChatJob
 
 
 def enqueue_chat(celery_app: Celery, job: ChatJob, spec: ModelSpec, expires_s: float) -> None:
-    """Send the job by task name on the model's queue; it expires if no worker takes it in time."""
+    """Send the job by task name on the model's queue, ahead of any batch item; it expires if no
+    worker takes it in time."""
     celery_app.send_task(
         CHAT_TASK,
         args=[job.model_dump(mode="json")],
         queue=spec.queue,
         task_id=job.job_id,
         expires=expires_s,
+        priority=INTERACTIVE_PRIORITY,
     )
+
+
+def enqueue_batch_items(celery_app: Celery, jobs: list[ChatJob], specs: dict[str, ModelSpec]) -> None:
+    """Send each item below every interactive chat, over one broker connection. No expiry: a batch
+    waits for as long as its queue is busy (or has no worker)."""
+    with celery_app.producer_or_acquire() as producer:
+        for job in jobs:
+            celery_app.send_task(
+                BATCH_ITEM_TASK,
+                args=[job.model_dump(mode="json")],
+                queue=specs[job.model].queue,
+                task_id=job.job_id,
+                priority=BATCH_PRIORITY,
+                producer=producer,
+            )

@@ -4,7 +4,7 @@ import time
 
 import redis.asyncio as aioredis
 
-from schemas.redis_keys import workers_key
+from schemas.redis_keys import PRIORITY_STEPS, queue_keys, workers_key
 
 
 async def live_workers(client: aioredis.Redis, queue: str, ttl_s: float) -> list[str]:
@@ -12,6 +12,9 @@ async def live_workers(client: aioredis.Redis, queue: str, ttl_s: float) -> list
     return [member.decode() if isinstance(member, bytes) else member for member in members]
 
 
-async def queue_depth(client: aioredis.Redis, queue: str) -> int:
-    """Jobs waiting in the queue (Celery's Redis transport keeps a queue as a list of its name)."""
-    return await client.llen(queue)
+async def queue_depth(client: aioredis.Redis, queue: str, up_to_priority: int = PRIORITY_STEPS[-1]) -> int:
+    """Jobs waiting in the queue at `up_to_priority` or more urgent (one Redis list per priority step)."""
+    pipe = client.pipeline(transaction=False)
+    for key in queue_keys(queue, up_to_priority):
+        pipe.llen(key)
+    return sum(await pipe.execute())

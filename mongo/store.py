@@ -3,6 +3,7 @@
 from bson import ObjectId
 
 from mongo.documents import Character, Conversation, Message, utcnow
+from schemas.jobs import ChatJob
 
 
 def upsert_character(
@@ -17,6 +18,10 @@ def upsert_character(
         set__updated_at=utcnow(),
         set_on_insert__created_at=utcnow(),
     )
+
+
+def characters_named(names: set[str]) -> dict[str, Character]:
+    return {character.name: character for character in Character.objects(name__in=sorted(names))}
 
 
 def start_conversation(user_id: str, model: str, character_name: str | None, greeting: str) -> Conversation:
@@ -45,6 +50,13 @@ def save_reply(
     ).save()
     Conversation.objects(id=conversation_id).update_one(set__updated_at=utcnow())
     return str(message.id)
+
+
+def save_job_reply(job: ChatJob, content: str, status: str, finish_reason: str, usage: dict) -> str | None:
+    """The StoreReply of a chat job (see workers/chat_job.py): into its conversation, if it has one."""
+    if job.conversation_id is None:
+        return None
+    return save_reply(job.conversation_id, job.job_id, content, status, finish_reason, usage)
 
 
 def conversation_messages(conversation_id: str) -> list[Message]:

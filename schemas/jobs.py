@@ -10,6 +10,13 @@ Role = Literal["system", "user", "assistant"]
 
 # The Celery task name; the API sends by name so it never imports the worker's model code.
 CHAT_TASK = "chat.generate"
+# One item of a batch: the same job, its result kept on the item instead of a conversation.
+BATCH_ITEM_TASK = "batch.generate_item"
+
+# Celery priorities on the Redis transport: a lower number is served first (see schemas/redis_keys.py).
+# A waiting interactive chat always runs before any waiting batch item.
+INTERACTIVE_PRIORITY = 0
+BATCH_PRIORITY = 9
 
 
 class ChatMessage(BaseModel):

@@ -19,3 +19,19 @@ def job_cancel_key(job_id: str) -> str:
 def workers_key(queue: str) -> str:
     """Sorted set of the live worker processes of a queue, scored by their last heartbeat."""
     return f"{PREFIX}:workers:{queue}"
+
+
+# Celery's Redis transport keeps one list per queue and priority step: priority 0 in the list named
+# after the queue, step p in `<queue><sep><p>`. A worker pops the steps in order, so a lower
+# number is served first (kombu's own default steps; see celeryconfig.broker_transport_options).
+PRIORITY_STEPS = [0, 3, 6, 9]
+PRIORITY_SEP = ":"
+
+
+def queue_keys(queue: str, up_to_priority: int = PRIORITY_STEPS[-1]) -> list[str]:
+    """The Redis lists holding a queue's waiting jobs of priority `up_to_priority` or more urgent."""
+    return [
+        queue if step == 0 else f"{queue}{PRIORITY_SEP}{step}"
+        for step in PRIORITY_STEPS
+        if step <= up_to_priority
+    ]

@@ -2,5 +2,5 @@
 
 from celery import Celery
 
-app = Celery("chatbot", include=["tasks.chat", "tasks.finetune", "tasks.lifecycle"])
+app = Celery("chatbot", include=["tasks.chat", "tasks.batch", "tasks.finetune", "tasks.lifecycle"])
 app.config_from_object("celeryconfig")

@@ -16,8 +16,9 @@ from workers.runtime import PromptTooLongError
 
 log = logging.getLogger(__name__)
 
-# (conversation_id, job_id, content, status, finish_reason, usage) -> stored message id
-StoreReply = Callable[[str, str, str, str, str, dict], str]
+# (job, content, status, finish_reason, usage) -> the stored message's id, or None when none is kept.
+# Where a reply goes is the caller's choice: a chat's conversation, a batch item.
+StoreReply = Callable[[ChatJob, str, str, str, dict], str | None]
 
 ERROR_CODES: dict[type[Exception], str] = {
     PromptTooLongError: "prompt_too_long",
@@ -69,6 +70,4 @@ def run_chat_job(job: ChatJob, publisher: EventPublisher, store_reply: StoreRepl
 def _store(
     store_reply: StoreReply, job: ChatJob, text: str, status: str, finish_reason: str, usage: Usage
 ) -> str | None:
-    if job.conversation_id is None:
-        return None
-    return store_reply(job.conversation_id, job.job_id, text, status, finish_reason, usage.model_dump())
+    return store_reply(job, text, status, finish_reason, usage.model_dump())

@@ -8,7 +8,8 @@ import redis.asyncio as aioredis
 from fastapi import APIRouter, Depends, Request
 from starlette.responses import Response
 
-from api.chat_messages import assistant_messages, character_messages
+from api.backpressure import ensure_queue_room
+from api.chat_messages import assistant_messages, character_messages, sampling_params
 from api.dependencies import ChatCall, chat_call
 from api.enqueue import enqueue_chat
 from api.errors import ApiError
@@ -19,7 +20,7 @@ from model_registry import ModelSpec, get_registry
 from mongo.store import add_user_message, start_conversation, upsert_character
 from schemas.chat import GenerationParams, LlamaRequest, LumimaidRequest
 from schemas.events import SourceRef
-from schemas.jobs import ChatJob, ChatMessage, SamplingParams
+from schemas.jobs import ChatJob, ChatMessage
 from settings import Settings
 
 router = APIRouter(tags=["chat"])
@@ -30,6 +31,7 @@ STREAM_RESPONSES = {
         "content": {"text/event-stream": {}, "text/plain": {}},
     },
     422: {"description": "a field failed validation; nothing was stored or enqueued"},
+    429: {"description": "the model's queue is full (see Retry-After); nothing was stored"},
     503: {"description": "no worker serves the model's queue, or Redis/MongoDB is down"},
 }
 
@@ -48,15 +50,6 @@ async def _serving_spec(client: aioredis.Redis, settings: Settings, model: str) 
     return spec
 
 
-def _sampling(params: GenerationParams, settings: Settings) -> SamplingParams:
-    return SamplingParams(
-        max_tokens=params.max_tokens or settings.default_max_tokens,
-        temperature=params.temperature,
-        top_p=params.top_p,
-        seed=params.seed,
-    )
-
-
 def _wants_plain_text(request: Request) -> bool:
     accept = request.headers.get("accept", "")
     return "text/plain" in accept and "text/event-stream" not in accept
@@ -70,15 +63,16 @@ async def _stream_chat(
     store_turn: Callable[[str], str],
     sources: list[SourceRef] | None = None,
 ) -> Response:
-    """Store the user's turn, subscribe to the job's channel, then enqueue, then relay."""
+    """Check the queue has room, store the user's turn, subscribe to the job's channel, enqueue, relay."""
     client, settings = call.client, call.settings
+    await ensure_queue_room(client, settings, spec.queue)
     job_id = uuid.uuid4().hex
     conversation_id = await asyncio.to_thread(store_turn, job_id)
     job = ChatJob(
         job_id=job_id,
         model=spec.name,
         messages=messages,
-        sampling=_sampling(params, settings),
+        sampling=sampling_params(params, settings),
         conversation_id=conversation_id,
         sources=sources or [],
     )

@@ -1,0 +1,161 @@
+"""Batch jobs: submit many character dialogue jobs at once, follow their progress, read the results, cancel.
+
+A batch and its items are stored in MongoDB before the items are enqueued, below every interactive
+chat, on their models' queues; the worker keeps each item's result on it. A batch belongs to the
+caller (`X-User-Id`): another user's batch is not found.
+"""
+
+import asyncio
+from collections.abc import Iterator
+from typing import Any
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import JSONResponse, StreamingResponse
+from pydantic import BaseModel
+
+from api.batch_input import JSONL_TYPES, build_jobs, parse_items
+from api.dependencies import ChatCall, chat_call
+from api.enqueue import enqueue_batch_items
+from api.errors import ApiError
+from api.relay import CANCEL_FLAG_TTL_S
+from model_registry import get_registry
+from mongo.batches import (
+    Batch,
+    batch_items,
+    cancel_batch,
+    count_items_by_state,
+    create_batch,
+    delete_batch,
+    find_batch,
+)
+from schemas.batches import BatchCounts, BatchProgress, BatchRequest, BatchResult
+from schemas.redis_keys import job_cancel_key
+
+router = APIRouter(prefix="/batches", tags=["batches"])
+
+JSONL_MEDIA_TYPE = JSONL_TYPES[0]
+NOT_FOUND = {404: {"description": "no batch of yours has this id"}}
+
+
+def _inline_schema(model: type[BaseModel]) -> dict[str, Any]:
+    """The model's JSON schema with its $defs put in place: the body is read by hand (it may be
+    JSONL), so FastAPI does not add the models to the OpenAPI components for a $ref to find."""
+    schema = model.model_json_schema(ref_template="{model}")
+    defs = schema.pop("$defs", {})
+
+    def resolve(node: Any) -> Any:
+        if isinstance(node, dict):
+            return resolve(defs[node["$ref"]]) if "$ref" in node else {k: resolve(v) for k, v in node.items()}
+        return [resolve(value) for value in node] if isinstance(node, list) else node
+
+    return resolve(schema)
+
+
+SUBMIT_BODY = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "application/json": {"schema": _inline_schema(BatchRequest)},
+            JSONL_MEDIA_TYPE: {
+                "schema": {"type": "string", "description": "one BatchItemRequest (JSON) per line"}
+            },
+        },
+    }
+}
+
+
+def _progress(batch: Batch) -> BatchProgress:
+    counts = BatchCounts(**count_items_by_state(batch))
+    if batch.cancelled_at is not None:
+        state = "cancelled"
+    elif counts.pending + counts.running == 0:
+        state = "completed"
+    elif counts.pending == batch.total:
+        state = "queued"
+    else:
+        state = "running"
+    return BatchProgress(
+        id=str(batch.id),
+        state=state,
+        total=batch.total,
+        counts=counts,
+        created_at=batch.created_at,
+        cancelled_at=batch.cancelled_at,
+    )
+
+
+async def _find(batch_id: str, user_id: str) -> Batch:
+    batch = await asyncio.to_thread(find_batch, batch_id, user_id)
+    if batch is None:
+        raise ApiError(404, "not_found", f"no batch {batch_id!r}")
+    return batch
+
+
+@router.post(
+    "",
+    status_code=202,
+    response_model=BatchProgress,
+    summary="Submit a batch of character dialogue jobs (JSON or JSONL)",
+    openapi_extra=SUBMIT_BODY,
+    responses={
+        413: {"description": "more items than BATCH_MAX_ITEMS"},
+        415: {"description": "neither application/json nor application/x-ndjson"},
+        422: {"description": "an item is invalid (which item or line, which field, why); nothing stored"},
+    },
+)
+async def submit_batch(request: Request, call: ChatCall = Depends(chat_call)) -> JSONResponse:
+    located = parse_items(
+        request.headers.get("content-type", ""), await request.body(), call.settings.batch_max_items
+    )
+    registry = get_registry()
+    jobs = await asyncio.to_thread(build_jobs, located, registry, call.settings)
+    batch = await asyncio.to_thread(create_batch, call.user_id, jobs)
+    try:
+        chat_jobs = [job for job, _ in jobs]
+        await asyncio.to_thread(enqueue_batch_items, request.app.state.celery, chat_jobs, registry)
+    except BaseException:
+        await asyncio.to_thread(delete_batch, batch)  # items already sent are skipped: unclaimable
+        raise
+    progress = await asyncio.to_thread(_progress, batch)
+    return JSONResponse(
+        progress.model_dump(mode="json"), status_code=202, headers={"Location": f"/batches/{batch.id}"}
+    )
+
+
+@router.get("/{batch_id}", response_model=BatchProgress, summary="A batch's progress", responses=NOT_FOUND)
+async def batch_progress(batch_id: str, call: ChatCall = Depends(chat_call)) -> BatchProgress:
+    batch = await _find(batch_id, call.user_id)
+    return await asyncio.to_thread(_progress, batch)
+
+
+@router.get(
+    "/{batch_id}/results",
+    summary="Every item of a batch as JSONL (BatchResult per line, in submission order)",
+    response_class=StreamingResponse,
+    responses={200: {"content": {JSONL_MEDIA_TYPE: {}}}, **NOT_FOUND},
+)
+async def batch_results(batch_id: str, call: ChatCall = Depends(chat_call)) -> StreamingResponse:
+    batch = await _find(batch_id, call.user_id)
+
+    def lines() -> Iterator[str]:  # a plain iterator: Starlette runs it in a thread, so the cursor may block
+        for item in batch_items(batch):
+            yield BatchResult.model_validate(item).model_dump_json() + "\n"
+
+    return StreamingResponse(lines(), media_type=JSONL_MEDIA_TYPE)
+
+
+@router.post(
+    "/{batch_id}/cancel",
+    response_model=BatchProgress,
+    summary="Cancel a batch: pending items never run, running ones stop within a few tokens",
+    responses=NOT_FOUND,
+)
+async def cancel(batch_id: str, call: ChatCall = Depends(chat_call)) -> BatchProgress:
+    batch = await _find(batch_id, call.user_id)
+    running = await asyncio.to_thread(cancel_batch, batch)
+    if running:
+        pipe = call.client.pipeline(transaction=False)
+        for job_id in running:
+            pipe.set(job_cancel_key(job_id), 1, ex=CANCEL_FLAG_TTL_S)
+        await pipe.execute()
+    return await asyncio.to_thread(_progress, batch)

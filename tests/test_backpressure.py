@@ -1,0 +1,70 @@
+"""A full queue refuses new chats with 429 and Retry-After, before anything is stored or enqueued."""
+
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import ExitStack
+from pathlib import Path
+
+import httpx
+import pytest
+import redis
+from httpx_sse import connect_sse
+
+from embedded.processes import free_port
+from embedded.services import start_api
+from embedded.stack import EmbeddedStack
+
+
+@pytest.fixture(scope="module")
+def api_with_depth_limit_1(
+    stack: EmbeddedStack, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[httpx.Client]:
+    """A second API process on the session's Redis and MongoDB, allowing one waiting chat per queue."""
+    port = free_port()
+    log_dir: Path = tmp_path_factory.mktemp("api-depth-1")
+    process = start_api(port, log_dir, {**stack.env, "QUEUE_MAX_DEPTH": "1"})
+    try:
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=120) as client:
+            yield client
+    finally:
+        process.stop()
+
+
+def wait_for(condition, timeout_s: float = 60, what: str = "condition") -> None:
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.1)
+
+
+def test_full_queue_answers_429_with_retry_after_and_stores_nothing(
+    api_with_depth_limit_1: httpx.Client, broker: redis.Redis, db
+) -> None:
+    api = api_with_depth_limit_1
+    long_story = {"input_data": "Tell me a very long story.", "max_tokens": 2000}
+    with ExitStack() as streams:
+        running = streams.enter_context(connect_sse(api, "POST", "/Llama_stream", json=long_story))
+        assert running.response.status_code == 200
+        assert next(running.iter_sse()).event == "token"  # the worker is busy with it
+        waiting = streams.enter_context(connect_sse(api, "POST", "/Llama_stream", json=long_story))
+        assert waiting.response.status_code == 200
+        waiting_job = waiting.response.headers["X-Job-Id"]
+        wait_for(lambda: broker.llen("cpu") == 1, what="one job waiting on the cpu queue")
+        conversations_before = db.conversations.count_documents({})
+        refused_text = f"Am I refused? {uuid.uuid4().hex}"
+
+        response = api.post("/Llama_stream", json={"input_data": refused_text, "max_tokens": 4})
+
+        assert response.status_code == 429
+        assert int(response.headers["Retry-After"]) > 0
+        assert response.json()["error"]["code"] == "queue_full"
+        assert "cpu" in response.json()["error"]["message"]
+        assert db.messages.count_documents({"content": refused_text}) == 0
+        assert db.conversations.count_documents({}) == conversations_before
+        assert broker.llen("cpu") == 1
+    # Both clients have gone: their jobs stop at their next token and the worker is free again.
+    wait_for(
+        lambda: db.messages.find_one({"job_id": waiting_job, "role": "assistant"}) is not None,
+        what="the waiting job to be cancelled",
+    )

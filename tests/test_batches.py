@@ -1,0 +1,220 @@
+"""Batch jobs through the whole stack: submitted over HTTP, run by the real worker below interactive
+chats, results kept in MongoDB, cancellable; and the CLI that drives them."""
+
+import json
+import subprocess
+import sys
+import time
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
+
+import httpx
+import pytest
+from httpx_sse import connect_sse
+
+from embedded.stack import EmbeddedStack
+from tests.conftest import RACHEL
+
+RACHEL_INLINE = {"name": "Rachel", "description": RACHEL["context"], "greeting": RACHEL["greeting"]}
+
+
+def dialogue_items(count: int, max_tokens: int = 3) -> list[dict]:
+    return [
+        {
+            "custom_id": f"item-{i}",
+            "character": RACHEL_INLINE,
+            "messages": [{"role": "user", "content": f"*I wave at Rachel, visitor number {i}.*"}],
+            "params": {"max_tokens": max_tokens, "temperature": 0},
+        }
+        for i in range(count)
+    ]
+
+
+def submit(api: httpx.Client, items: list[dict]) -> dict:
+    response = api.post("/batches", json={"items": items})
+    assert response.status_code == 202, response.text
+    assert response.headers["Location"] == f"/batches/{response.json()['id']}"
+    return response.json()
+
+
+def wait_until_settled(api: httpx.Client, batch_id: str, timeout_s: float = 120) -> dict:
+    """The batch's progress once no item is pending or running."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        progress = api.get(f"/batches/{batch_id}").json()
+        if progress["counts"]["pending"] + progress["counts"]["running"] == 0:
+            return progress
+        assert time.monotonic() < deadline, f"batch still busy: {progress}"
+        time.sleep(0.2)
+
+
+def results(api: httpx.Client, batch_id: str) -> list[dict]:
+    response = api.get(f"/batches/{batch_id}/results")
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("application/x-ndjson")
+    return [json.loads(line) for line in response.text.splitlines()]
+
+
+def started(result: dict) -> datetime | None:
+    return datetime.fromisoformat(result["started_at"]) if result["started_at"] else None
+
+
+def test_batch_of_20_items_completes_with_20_results(api: httpx.Client, db) -> None:
+    batch = submit(api, dialogue_items(20))
+
+    progress = wait_until_settled(api, batch["id"])
+    lines = results(api, batch["id"])
+
+    assert batch["total"] == 20 and batch["state"] in ("queued", "running")
+    assert progress["state"] == "completed"
+    assert progress["counts"] == {"pending": 0, "running": 0, "complete": 20, "cancelled": 0, "error": 0}
+    assert [line["custom_id"] for line in lines] == [f"item-{i}" for i in range(20)]
+    for line in lines:
+        assert line["state"] == "complete"
+        assert line["finish_reason"] in ("stop", "length")
+        assert 1 <= line["usage"]["completion_tokens"] <= 3
+        assert isinstance(line["text"], str)
+        assert started(line) <= datetime.fromisoformat(line["finished_at"])
+    stored = db.batch_items.find_one({"job_id": lines[0]["job_id"]})
+    assert stored["state"] == "complete" and stored["text"] == lines[0]["text"]
+
+
+def test_jsonl_batch_can_name_a_stored_character(api: httpx.Client, db) -> None:
+    name = f"Bard {uuid.uuid4().hex[:6]}"
+    db.characters.insert_one(
+        {"name": name, "description": "A travelling bard who sings.", "first_mes": "Hail!"}
+    )
+    item = {
+        "character": name,
+        "messages": [{"role": "user", "content": "Sing."}],
+        "params": {"max_tokens": 2},
+    }
+    body = "\n".join(json.dumps({**item, "custom_id": f"song-{i}"}) for i in range(2)) + "\n"
+
+    response = api.post("/batches", content=body, headers={"Content-Type": "application/x-ndjson"})
+    wait_until_settled(api, response.json()["id"])
+    lines = results(api, response.json()["id"])
+
+    assert response.status_code == 202
+    assert [(line["custom_id"], line["state"]) for line in lines] == [
+        ("song-0", "complete"),
+        ("song-1", "complete"),
+    ]
+    job = db.batch_items.find_one({"job_id": lines[0]["job_id"]})["job"]
+    assert [m["role"] for m in job["messages"]] == ["system", "assistant", "user"]
+    assert "A travelling bard who sings." in job["messages"][0]["content"]
+    assert job["messages"][1]["content"] == "Hail!"
+
+
+def test_interactive_chat_starts_before_the_remaining_batch_items(api: httpx.Client) -> None:
+    batch = submit(api, dialogue_items(20))
+    pending_before = api.get(f"/batches/{batch['id']}").json()["counts"]["pending"]
+    submitted_at = datetime.now(UTC)
+    with connect_sse(api, "POST", "/Llama_stream", json={"input_data": "Hello!", "max_tokens": 8}) as source:
+        assert source.response.status_code == 200
+        events = source.iter_sse()
+        assert next(events).event == "token"
+        first_token_at = datetime.now(UTC)
+        assert [event.event for event in events][-1] == "done"
+
+    wait_until_settled(api, batch["id"])
+    starts = [started(line) for line in results(api, batch["id"])]
+
+    assert pending_before >= 10, "the batch ran too fast for the test to mean anything"
+    started_while_chat_waited = [t for t in starts if submitted_at < t < first_token_at]
+    started_after_chat = [t for t in starts if t > first_token_at]
+    # At most the item the worker took as the chat was being enqueued; all others waited for the chat.
+    assert len(started_while_chat_waited) <= 1
+    assert len(started_after_chat) >= pending_before - 1
+
+
+def test_cancelling_a_batch_stops_its_pending_and_running_items(api: httpx.Client, broker) -> None:
+    batch = submit(api, dialogue_items(5, max_tokens=1000))
+    deadline = time.monotonic() + 60
+    while api.get(f"/batches/{batch['id']}").json()["counts"]["running"] == 0:
+        assert time.monotonic() < deadline, "no item started"
+        time.sleep(0.1)
+
+    cancelled_at = time.monotonic()
+    response = api.post(f"/batches/{batch['id']}/cancel")
+    progress = wait_until_settled(api, batch["id"], timeout_s=10)
+    settled_in_s = time.monotonic() - cancelled_at
+    time.sleep(1.0)  # the worker pops the cancelled items' messages and skips them
+    lines = results(api, batch["id"])
+
+    assert response.status_code == 200
+    assert response.json()["state"] == "cancelled"
+    assert response.json()["counts"]["pending"] == 0
+    assert progress["state"] == "cancelled"
+    assert settled_in_s < 5
+    was_running = [line for line in lines if line["started_at"]]
+    assert len(was_running) == 1
+    assert was_running[0]["state"] == "cancelled"
+    assert was_running[0]["finish_reason"] == "cancelled"
+    assert was_running[0]["usage"]["completion_tokens"] < 1000
+    never_ran = [line for line in lines if not line["started_at"]]
+    assert [line["state"] for line in never_ran] == ["cancelled"] * 4
+    assert broker.llen("cpu:9") == 0
+
+
+@pytest.mark.parametrize(
+    ("body", "content_type", "status", "field"),
+    [
+        ({"items": []}, "application/json", 422, "items"),
+        ({"items": [{"character": "Nobody Stored", "messages": [{"role": "user", "content": "Hi"}]}]},
+         "application/json", 422, "items.0.character"),
+        ({"items": [{"character": RACHEL_INLINE, "messages": [{"role": "assistant", "content": "Hi"}]}]},
+         "application/json", 422, "items.0.messages"),
+        ({"items": [{"character": RACHEL_INLINE, "model": "gpt-9", "messages": [{"role": "user", "content": "Hi"}]}]},
+         "application/json", 422, "items.0.model"),
+        ('{"character": "x", "messages": [{"role": "user", "content": "Hi"}]}\n{not json}\n',
+         "application/x-ndjson", 422, "line 2"),
+        ("character,messages\n", "text/csv", 415, None),
+    ],
+    ids=["no-items", "unknown-character", "ends-with-assistant", "unknown-model", "bad-jsonl-line", "csv"],
+)  # fmt: skip
+def test_a_bad_batch_is_refused_naming_the_problem_and_nothing_is_stored(
+    api: httpx.Client, db, body, content_type: str, status: int, field: str | None
+) -> None:
+    batches_before = db.batches.count_documents({})
+    content = body if isinstance(body, str) else json.dumps(body)
+
+    response = api.post("/batches", content=content, headers={"Content-Type": content_type})
+
+    assert response.status_code == status
+    error = response.json()["error"]
+    assert error["message"]
+    if field:
+        assert any(name.startswith(field) for name in error["fields"]), error
+    assert db.batches.count_documents({}) == batches_before
+
+
+def test_a_batch_is_visible_to_its_owner_only(api: httpx.Client) -> None:
+    batch = submit(api, dialogue_items(1, max_tokens=2))
+
+    assert api.get(f"/batches/{batch['id']}", headers={"X-User-Id": "someone-else"}).status_code == 404
+    assert api.get("/batches/not-an-id").status_code == 404
+    assert api.get(f"/batches/{batch['id']}").status_code == 200
+    wait_until_settled(api, batch["id"])
+
+
+def test_cli_submits_a_file_and_writes_the_results(stack: EmbeddedStack, tmp_path: Path) -> None:
+    source = tmp_path / "dialogues.jsonl"
+    source.write_text("".join(json.dumps(item) + "\n" for item in dialogue_items(3, max_tokens=2)))
+    out = tmp_path / "results.jsonl"
+
+    run = subprocess.run(
+        [sys.executable, "-m", "cli", "batch", "submit", str(source), "--api", stack.api_url,
+         "--out", str(out), "--poll-s", "0.2"],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+
+    assert run.returncode == 0, run.stderr
+    lines = [json.loads(line) for line in out.read_text().splitlines()]
+    assert [(line["custom_id"], line["state"]) for line in lines] == [
+        ("item-0", "complete"),
+        ("item-1", "complete"),
+        ("item-2", "complete"),
+    ]
+    assert "3 results" in run.stderr

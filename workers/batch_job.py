@@ -1,0 +1,34 @@
+"""One batch item on a worker: the chat job's own generation path, its result kept on the item.
+
+The item is claimed first, so one cancelled while it waited is skipped without loading anything.
+Its events are published like any job's (and its cancel flag checked at each token), but nobody
+may be listening: a failure is also recorded on the item.
+"""
+
+import logging
+
+import redis
+
+from mongo.batches import claim_item, record_item_error, save_item_result
+from schemas.jobs import ChatJob
+from workers.chat_job import run_chat_job
+from workers.publisher import EventPublisher
+
+log = logging.getLogger(__name__)
+
+
+class BatchItemPublisher(EventPublisher):
+    def __init__(self, client: redis.Redis, job_id: str) -> None:
+        super().__init__(client, job_id)
+        self._job_id = job_id
+
+    def error(self, code: str, message: str) -> None:
+        super().error(code, message)
+        record_item_error(self._job_id, code, message)
+
+
+def run_batch_item(job: ChatJob, client: redis.Redis, worker: str) -> None:
+    if not claim_item(job.job_id, worker):
+        log.info("batch item %s skipped: cancelled or already finished", job.job_id)
+        return
+    run_chat_job(job, BatchItemPublisher(client, job.job_id), save_item_result, worker)
