@@ -12,7 +12,15 @@ from api.errors import error_response
 from settings import Settings
 
 # Routes behind the IP allowlist (the original guarded chat and the docs).
-ALLOWLISTED_PREFIXES = ("/Lumimaid_stream", "/Llama_stream", "/docs", "/redoc", "/openapi.json")
+ALLOWLISTED_PREFIXES = (
+    "/Lumimaid_stream",
+    "/Llama_stream",
+    "/jobs",
+    "/v1",
+    "/docs",
+    "/redoc",
+    "/openapi.json",
+)
 
 
 def load_blocked_agents(path: Path) -> list[str]:

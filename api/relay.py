@@ -1,9 +1,10 @@
-"""Relay a job's events from its Redis pub/sub channel to the client, as SSE or as plain text.
+"""Relay a job's events to the client, as SSE or as plain text.
 
-The channel is subscribed before the job is enqueued, so no event can be published unheard. The
-stream never hangs: while the job waits, a queue left without live workers ends it with an error;
+A stream reads its events from a source: the job's Redis pub/sub channel (subscribed before the job
+is enqueued, so no event can be published unheard) or, to resume, the job's event log (api/job_log.py).
+The stream never hangs: while the job waits, a queue left without live workers ends it with an error;
 once started, a worker silent for too long ends it with an error. A client that goes away before
-the end sets the job's cancel flag, which the worker checks at every token.
+the end sets the job's cancel flag, which the worker checks at every token, unless the job is detached.
 """
 
 import asyncio
@@ -11,7 +12,7 @@ import json
 import logging
 import time
 from collections.abc import AsyncIterator
-from typing import Any
+from typing import Any, Protocol
 
 import redis.asyncio as aioredis
 from sse_starlette import EventSourceResponse, ServerSentEvent
@@ -27,26 +28,72 @@ CANCEL_FLAG_TTL_S = 3600
 POLL_S = 1.0
 
 
+class EventSource(Protocol):
+    """Where a stream reads the job's events (JobEvent dicts, in order, `started` included)."""
+
+    async def open(self) -> None: ...
+
+    async def receive(self, timeout_s: float) -> list[dict[str, Any]]:
+        """The next events, or [] when none came within timeout_s."""
+        ...
+
+    async def aclose(self) -> None: ...
+
+
+class PubSubSource:
+    """The job's pub/sub channel: live events only, so it must be open before the job is enqueued."""
+
+    def __init__(self, client: aioredis.Redis, job_id: str) -> None:
+        self._pubsub = client.pubsub()
+        self._channel = job_channel(job_id)
+
+    async def open(self) -> None:
+        await self._pubsub.subscribe(self._channel)
+
+    async def receive(self, timeout_s: float) -> list[dict[str, Any]]:
+        message = await self._pubsub.get_message(ignore_subscribe_messages=True, timeout=timeout_s)
+        return [] if message is None else [json.loads(message["data"])]
+
+    async def aclose(self) -> None:
+        await self._pubsub.aclose()
+
+
+async def cancel_job(client: aioredis.Redis, job_id: str) -> None:
+    """Ask the worker to stop the job at its next token (or before it starts)."""
+    await client.set(job_cancel_key(job_id), 1, ex=CANCEL_FLAG_TTL_S)
+
+
 class JobStream:
-    def __init__(self, client: aioredis.Redis, job_id: str, queue: str, settings: Settings) -> None:
+    def __init__(
+        self,
+        client: aioredis.Redis,
+        job_id: str,
+        queue: str,
+        settings: Settings,
+        *,
+        source: EventSource | None = None,
+        detach: bool = False,
+        next_id: int = 0,
+    ) -> None:
         self.job_id = job_id
         self._client = client
         self._queue = queue
         self._settings = settings
-        self._pubsub = client.pubsub()
-        self._next_id = 0
+        self._source = source or PubSubSource(client, job_id)
+        self._detach = detach
+        self._next_id = next_id
         self._finished = False
 
     async def subscribe(self) -> None:
-        await self._pubsub.subscribe(job_channel(self.job_id))
+        await self._source.open()
 
     async def close(self) -> None:
-        """Unsubscribe; if the stream did not reach its end, ask the worker to stop."""
+        """Stop reading; if the stream did not reach its end, ask the worker to stop (unless detached)."""
         try:
-            if not self._finished:
-                await self._client.set(job_cancel_key(self.job_id), 1, ex=CANCEL_FLAG_TTL_S)
+            if not self._finished and not self._detach:
+                await cancel_job(self._client, self.job_id)
         finally:
-            await self._pubsub.aclose()
+            await self._source.aclose()
 
     async def events(self) -> AsyncIterator[dict[str, Any]]:
         """The job's events as {"id", "event", "data"}, ending with `done` or `error`."""
@@ -54,25 +101,25 @@ class JobStream:
         waiting_since = last_heard = time.monotonic()
         try:
             while True:
-                message = await self._pubsub.get_message(ignore_subscribe_messages=True, timeout=POLL_S)
+                batch = await self._source.receive(POLL_S)
                 now = time.monotonic()
-                if message is None:
+                if not batch:
                     failure = await self._failure(started, now - waiting_since, now - last_heard)
                     if failure:
                         yield self._final_error(*failure)
                         return
                     continue
                 last_heard = now
-                event = json.loads(message["data"])
-                if event["event"] == "started":
-                    started = True
-                    continue
-                self._next_id = event["id"] + 1
-                if event["event"] in ("done", "error"):
-                    self._finished = True
-                yield event
-                if self._finished:
-                    return
+                for event in batch:
+                    if event["event"] == "started":
+                        started = True
+                        continue
+                    self._next_id = event["id"] + 1
+                    if event["event"] in ("done", "error"):
+                        self._finished = True
+                    yield event
+                    if self._finished:
+                        return
         finally:
             await asyncio.shield(self.close())
 

@@ -16,3 +16,8 @@ def job_cancel_key(job_id: str) -> str:
 def workers_key(queue: str) -> str:
     """Sorted set of the live worker processes of a queue, scored by their last heartbeat."""
     return f"{PREFIX}:workers:{queue}"
+
+
+def job_log_key(job_id: str) -> str:
+    """Redis stream holding a job's events for a while (resume with Last-Event-ID, GET /jobs/{id})."""
+    return f"{PREFIX}:job:{job_id}:log"

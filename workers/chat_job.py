@@ -10,7 +10,7 @@ from schemas.events import Usage
 from schemas.jobs import ChatJob
 from workers.publisher import EventPublisher
 from workers.resident import ModelNotLoadedError, runtime_for
-from workers.runtime import PromptTooLongError
+from workers.runtime import GenerationResult, PromptTooLongError
 
 log = logging.getLogger(__name__)
 
@@ -24,7 +24,7 @@ ERROR_CODES: dict[type[Exception], str] = {
 
 
 def run_chat_job(job: ChatJob, publisher: EventPublisher, store_reply: StoreReply, worker: str) -> None:
-    publisher.started(worker)
+    cancelled_while_queued = publisher.started(worker)
     pieces: list[str] = []
 
     def on_text(text: str) -> bool:
@@ -32,7 +32,10 @@ def run_chat_job(job: ChatJob, publisher: EventPublisher, store_reply: StoreRepl
         return not publisher.token(text)
 
     try:
-        result = runtime_for(job.model).generate(job.messages, job.sampling, on_text)
+        if cancelled_while_queued:  # its client is gone: free the worker without touching the model
+            result = GenerationResult("cancelled", 0, 0)
+        else:
+            result = runtime_for(job.model).generate(job.messages, job.sampling, on_text)
     except Exception as exc:
         code = ERROR_CODES.get(type(exc), "generation_failed")
         log.exception("job %s failed (%s)", job.job_id, code)

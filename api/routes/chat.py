@@ -4,17 +4,14 @@ import asyncio
 import uuid
 from collections.abc import Callable
 
-import redis.asyncio as aioredis
 from fastapi import APIRouter, Depends, Request
 from starlette.responses import Response
 
 from api.chat_messages import assistant_messages, character_messages
 from api.dependencies import ChatCall, chat_call
-from api.enqueue import enqueue_chat
-from api.errors import ApiError
-from api.relay import JobStream, plain_text_response, sse_response
-from api.worker_status import live_workers
-from model_registry import ModelSpec, get_registry
+from api.job_start import serving_spec, start_job
+from api.relay import plain_text_response, sse_response
+from model_registry import ModelSpec
 from mongo.store import add_user_message, start_conversation, upsert_character
 from schemas.chat import GenerationParams, LlamaRequest, LumimaidRequest
 from schemas.jobs import ChatJob, ChatMessage, SamplingParams
@@ -30,20 +27,6 @@ STREAM_RESPONSES = {
     422: {"description": "a field failed validation; nothing was stored or enqueued"},
     503: {"description": "no worker serves the model's queue, or Redis/MongoDB is down"},
 }
-
-
-async def _serving_spec(client: aioredis.Redis, settings: Settings, model: str) -> ModelSpec:
-    spec = get_registry().get(model)
-    if spec is None:
-        raise ApiError(503, "model_not_configured", f"model {model!r} is not in the model registry")
-    if not await live_workers(client, spec.queue, settings.worker_heartbeat_ttl_s):
-        raise ApiError(
-            503,
-            "no_worker",
-            f"no live worker is serving queue {spec.queue!r} for model {model!r}",
-            headers={"Retry-After": "10"},
-        )
-    return spec
 
 
 def _sampling(params: GenerationParams, settings: Settings) -> SamplingParams:
@@ -68,23 +51,16 @@ async def _stream_chat(
     store_turn: Callable[[str], str],
 ) -> Response:
     """Store the user's turn, subscribe to the job's channel, then enqueue, then relay."""
-    client, settings = call.client, call.settings
     job_id = uuid.uuid4().hex
     conversation_id = await asyncio.to_thread(store_turn, job_id)
     job = ChatJob(
         job_id=job_id,
         model=spec.name,
         messages=messages,
-        sampling=_sampling(params, settings),
+        sampling=_sampling(params, call.settings),
         conversation_id=conversation_id,
     )
-    stream = JobStream(client, job_id, spec.queue, settings)
-    await stream.subscribe()
-    try:
-        enqueue_chat(call.request.app.state.celery, job, spec, settings.queue_timeout_s)
-    except BaseException:
-        await stream.close()
-        raise
+    stream = await start_job(call, spec, job, params.detach)
     headers = {"X-Job-Id": job_id, "X-Conversation-Id": conversation_id}
     if _wants_plain_text(call.request):
         return plain_text_response(stream, headers)
@@ -93,7 +69,7 @@ async def _stream_chat(
 
 @router.post("/Lumimaid_stream", summary="Stream a character's reply", responses=STREAM_RESPONSES)
 async def lumimaid_stream(body: LumimaidRequest, call: ChatCall = Depends(chat_call)) -> Response:
-    spec = await _serving_spec(call.client, call.settings, "lumimaid")
+    spec = await serving_spec(call.client, call.settings, "lumimaid")
 
     def store_turn(job_id: str) -> str:
         upsert_character(body.character_name, body.context, body.greeting, body.image, body.access_level)
@@ -106,7 +82,7 @@ async def lumimaid_stream(body: LumimaidRequest, call: ChatCall = Depends(chat_c
 
 @router.post("/Llama_stream", summary="Stream an assistant's answer", responses=STREAM_RESPONSES)
 async def llama_stream(body: LlamaRequest, call: ChatCall = Depends(chat_call)) -> Response:
-    spec = await _serving_spec(call.client, call.settings, "llama")
+    spec = await serving_spec(call.client, call.settings, "llama")
 
     def store_turn(job_id: str) -> str:
         conversation = start_conversation(call.user_id, spec.name, None, "")
