@@ -42,6 +42,9 @@ def test_models_list_gives_the_registry_models_and_the_stored_characters(
 
     assert {"lumimaid", "llama", "character:Rachel", "character:Quill"} <= set(models)
     assert models["character:Quill"].owned_by == "character" and models["character:Quill"].created > 0
+    assert client.models.retrieve("character:Quill").id == "character:Quill"
+    with pytest.raises(openai.NotFoundError):
+        client.models.retrieve("gpt-4o")
 
 
 def test_sdk_streams_a_chat_completion_ending_with_usage(client: openai.OpenAI, api: httpx.Client) -> None:

@@ -3,7 +3,6 @@ saw gets exactly the events after it (from the job's log in Redis), then the liv
 says where the job is."""
 
 import json
-import time
 from datetime import datetime
 from itertools import islice
 
@@ -12,6 +11,7 @@ import pytest
 from httpx_sse import connect_sse
 
 from tests.conftest import RACHEL
+from tests.jobs import wait_until_ended
 from tests.sse import StreamEvent, iter_events, streamed_text
 
 # Long enough (~1.5 s here, much more on a busy machine) that the client reconnects mid-reply.
@@ -37,16 +37,6 @@ def start_detached(api: httpx.Client, tokens: int) -> tuple[str, list[StreamEven
         return source.response.headers["X-Job-Id"], seen
 
 
-def wait_until_done(api: httpx.Client, job_id: str, timeout_s: float = 120) -> dict:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        job = api.get(f"/jobs/{job_id}").json()
-        if job["state"] not in ("queued", "running"):
-            return job
-        time.sleep(0.1)
-    raise AssertionError(f"job {job_id} did not finish")
-
-
 @pytest.mark.parametrize("how", ["header", "query"])
 def test_reconnecting_with_last_event_id_gives_exactly_the_rest_of_the_text(
     api: httpx.Client, db, how: str
@@ -65,7 +55,7 @@ def test_reconnecting_with_last_event_id_gives_exactly_the_rest_of_the_text(
     assert response.status_code == 200 and response.headers["X-Job-Id"] == job_id
     assert midway["state"] == "running", "the reconnect should have caught the job mid-reply"
     assert [int(event.id) for event in seen + rest] == list(range(len(seen) + len(rest)))
-    assert rest[-1].event == "done" and rest[-1].data["finish_reason"] == "length"
+    assert (rest[-1].event, rest[-1].data.get("finish_reason")) == ("done", "length"), rest[-1].data
     assert streamed_text(seen + rest) == reply["content"] == streamed_text(replay)
     assert [event.id for event in replay] == [event.id for event in seen + rest]
 
@@ -73,12 +63,13 @@ def test_reconnecting_with_last_event_id_gives_exactly_the_rest_of_the_text(
 def test_job_status_gives_state_text_so_far_and_timings(api: httpx.Client, db) -> None:
     job_id, seen = start_detached(api, tokens=2)
     running = api.get(f"/jobs/{job_id}").json()
-    done = wait_until_done(api, job_id)
+    done = wait_until_ended(api, job_id)
     reply = db.messages.find_one({"job_id": job_id, "role": "assistant"})
 
     assert running["state"] == "running" and running["model"] == "lumimaid" and running["queue"] == "cpu"
     assert running["text"].startswith(streamed_text(seen)) and reply["content"].startswith(running["text"])
-    assert done["state"] == "done" and done["text"] == reply["content"]
+    assert done["state"] == "done", done
+    assert done["text"] == reply["content"]
     assert done["tokens"] == done["usage"]["completion_tokens"] == 100
     assert done["message_id"] == str(reply["_id"]) and done["last_event_id"] == 100
     timings = done["timings"]
@@ -92,7 +83,7 @@ def test_job_status_gives_state_text_so_far_and_timings(api: httpx.Client, db) -
 
 def test_last_event_id_past_the_end_is_400_and_a_bad_one_422(api: httpx.Client) -> None:
     job_id, _ = start_detached(api, tokens=1)
-    last_id = wait_until_done(api, job_id)["last_event_id"]
+    last_id = wait_until_ended(api, job_id)["last_event_id"]
 
     past = api.get(f"/jobs/{job_id}/events", headers={"Last-Event-ID": str(last_id + 1)})
     bad = api.get(f"/jobs/{job_id}/events", headers={"Last-Event-ID": "seven"})

@@ -13,6 +13,7 @@ from httpx_sse import connect_sse
 
 from embedded.stack import EmbeddedStack
 from tests.conftest import RACHEL
+from tests.jobs import wait_for_reply, wait_until_ended
 from tests.sse import iter_events
 
 LONG_REPLY = {**RACHEL, "max_tokens": 1500}
@@ -30,16 +31,6 @@ def active_tasks(control: Celery) -> list[dict] | None:
     """The tasks the worker is executing now; None when it did not answer."""
     replies = control.control.inspect(timeout=1.0, limit=1).active()
     return None if not replies else [task for tasks in replies.values() for task in tasks]
-
-
-def wait_for_reply(db, job_id: str, timeout_s: float = 30) -> dict:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        reply = db.messages.find_one({"job_id": job_id, "role": "assistant"})
-        if reply:
-            return reply
-        time.sleep(0.05)
-    raise AssertionError(f"the worker never stored the reply of job {job_id}")
 
 
 def start_and_leave(api: httpx.Client, body: dict, tokens: int = 1) -> str:
@@ -87,11 +78,26 @@ def test_delete_stops_a_detached_job(api: httpx.Client, db) -> None:
 
     response = api.delete(f"/jobs/{job_id}")
     reply = wait_for_reply(db, job_id, timeout_s=10)
+    ended = wait_until_ended(api, job_id)
 
     assert response.status_code == 202
     assert response.json()["state"] in ("queued", "running")
-    assert reply["status"] == "cancelled"
+    assert reply["status"] == "cancelled" and ended["state"] == "cancelled"
     assert api.delete(f"/jobs/{job_id}").status_code == 409  # it has ended
+
+
+def test_a_job_whose_client_left_while_it_waited_never_reaches_the_model(api: httpx.Client, db) -> None:
+    busy = start_and_leave(api, {**LONG_REPLY, "detach": True})  # holds the only worker
+    with connect_sse(api, "POST", "/Lumimaid_stream", json=RACHEL) as source:
+        waiting = source.response.headers["X-Job-Id"]
+    queued = api.get(f"/jobs/{waiting}").json()["state"]
+    api.delete(f"/jobs/{busy}")
+
+    reply = wait_for_reply(db, waiting)
+
+    assert queued == "queued"
+    assert reply["status"] == "cancelled" and reply["content"] == ""
+    assert reply["usage"]["prompt_tokens"] == reply["usage"]["completion_tokens"] == 0
 
 
 def test_unknown_job_is_404(api: httpx.Client) -> None:

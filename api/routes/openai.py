@@ -32,10 +32,22 @@ def _stored_characters() -> list[Model]:
     ]
 
 
+async def _models() -> list[Model]:
+    models = [Model(id=name, created=0, owned_by="chatbot") for name in get_registry()]
+    return models + await asyncio.to_thread(_stored_characters)
+
+
 @router.get("/models", summary="The registry's models and the stored characters (`character:<name>`)")
 async def list_models() -> ModelList:
-    models = [Model(id=name, created=0, owned_by="chatbot") for name in get_registry()]
-    return ModelList(data=models + await asyncio.to_thread(_stored_characters))
+    return ModelList(data=await _models())
+
+
+@router.get("/models/{model:path}", summary="One model")
+async def retrieve_model(model: str) -> Model:
+    found = next((entry for entry in await _models() if entry.id == model), None)
+    if found is None:
+        raise ApiError(404, "model_not_found", f"the model {model!r} does not exist (see /v1/models)")
+    return found
 
 
 @router.post(
