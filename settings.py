@@ -55,6 +55,12 @@ class Settings(BaseSettings):
     worker_heartbeat_ttl_s: float = Field(default=10.0, gt=0)
     default_max_tokens: int = Field(default=512, ge=1)
     assistant_system_prompt: str = "You are a helpful, honest assistant. Answer clearly and concisely."
+    job_log_ttl_s: int = Field(
+        default=900, ge=1, description="A job's event log (resume, /jobs/{id}) lives this long after its end."
+    )
+    openai_character_model: str = Field(
+        default="lumimaid", description="The registry model that answers `character:<name>` on /v1."
+    )
 
     # Datasets
     dataset_max_chars: int = Field(default=4000, ge=1, description="longest instruction or output kept")

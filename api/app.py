@@ -11,7 +11,7 @@ from api import metrics
 from api.errors import install_error_handlers
 from api.event_hub import EventHub
 from api.middleware import install_middleware
-from api.routes import batches, chat, datasets, finetune, health, mongo_admin
+from api.routes import batches, chat, datasets, finetune, health, jobs, mongo_admin, openai
 from mongo.connection import connect_mongo, disconnect_mongo
 from settings import get_settings
 from tasks.app import app as celery_app
@@ -46,6 +46,8 @@ def create_app() -> FastAPI:
     app.add_middleware(metrics.RequestMetricsMiddleware)
     for router in (
         chat.router,
+        jobs.router,
+        openai.router,
         batches.router,
         datasets.router,
         finetune.router,

@@ -8,7 +8,9 @@ connection, not a thousand. (Each API replica sees every job's events and drops 
 
 import asyncio
 import contextlib
+import json
 import logging
+from typing import Any
 
 import redis.asyncio as aioredis
 
@@ -58,3 +60,31 @@ class EventHub:
                 await asyncio.sleep(RECONNECT_S)
             finally:
                 await pubsub.aclose()
+
+
+class HubSource:
+    """A stream source (api.relay.EventSource) fed by the hub: the job's live events only, so it must
+    be opened before the job is enqueued."""
+
+    def __init__(self, hub: EventHub, job_id: str) -> None:
+        self._hub = hub
+        self._job_id = job_id
+        self._messages: asyncio.Queue[bytes] | None = None
+
+    async def open(self) -> None:
+        self._messages = self._hub.register(self._job_id)
+
+    async def receive(self, timeout_s: float) -> list[dict[str, Any]]:
+        """All the events already here (the common case under load: no timer), else the next one."""
+        if self._messages.empty():
+            try:
+                return [json.loads(await asyncio.wait_for(self._messages.get(), timeout_s))]
+            except TimeoutError:
+                return []
+        batch = []
+        while not self._messages.empty():
+            batch.append(json.loads(self._messages.get_nowait()))
+        return batch
+
+    async def aclose(self) -> None:
+        self._hub.unregister(self._job_id)

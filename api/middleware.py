@@ -11,8 +11,17 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from api.errors import error_response
 from settings import Settings
 
-# Routes behind the IP allowlist (the original guarded chat and the docs; batches run the models too).
-ALLOWLISTED_PREFIXES = ("/Lumimaid_stream", "/Llama_stream", "/batches", "/docs", "/redoc", "/openapi.json")
+# Routes behind the IP allowlist (the original guarded chat and the docs; the rest run the models too).
+ALLOWLISTED_PREFIXES = (
+    "/Lumimaid_stream",
+    "/Llama_stream",
+    "/jobs",
+    "/v1",
+    "/batches",
+    "/docs",
+    "/redoc",
+    "/openapi.json",
+)
 
 
 def load_blocked_agents(path: Path) -> list[str]:

@@ -1,10 +1,10 @@
-"""Relay a job's events from its Redis pub/sub channel to the client, as SSE or as plain text.
+"""Relay a job's events to the client, as SSE or as plain text.
 
-The stream registers with the process's event hub before the job is enqueued, so no event can be
-published unheard. The
-stream never hangs: while the job waits, a queue left without live workers ends it with an error;
+A stream reads its events from a source: the process's event hub (registered before the job is
+enqueued, so no event can be published unheard) or, to resume, the job's event log (api/job_log.py).
+The stream never hangs: while the job waits, a queue left without live workers ends it with an error;
 once started, a worker silent for too long ends it with an error. A client that goes away before
-the end sets the job's cancel flag, which the worker checks at every token.
+the end sets the job's cancel flag, which the worker checks at every token, unless the job is detached.
 """
 
 import asyncio
@@ -12,13 +12,12 @@ import json
 import logging
 import time
 from collections.abc import AsyncIterator
-from typing import Any
+from typing import Any, Protocol
 
 import redis.asyncio as aioredis
 from sse_starlette import EventSourceResponse, ServerSentEvent
 from starlette.responses import StreamingResponse
 
-from api.event_hub import EventHub
 from api.metrics import StreamTimer
 from api.worker_status import live_workers
 from schemas.redis_keys import job_cancel_key
@@ -30,36 +29,54 @@ CANCEL_FLAG_TTL_S = 3600
 POLL_S = 1.0
 
 
+class EventSource(Protocol):
+    """Where a stream reads the job's events (JobEvent dicts, in order, `started` included)."""
+
+    async def open(self) -> None: ...
+
+    async def receive(self, timeout_s: float) -> list[dict[str, Any]]:
+        """The next events, or [] when none came within timeout_s."""
+        ...
+
+    async def aclose(self) -> None: ...
+
+
+async def cancel_job(client: aioredis.Redis, job_id: str) -> None:
+    """Ask the worker to stop the job at its next token (or before it starts)."""
+    await client.set(job_cancel_key(job_id), 1, ex=CANCEL_FLAG_TTL_S)
+
+
 class JobStream:
     def __init__(
-        self, hub: EventHub, client: aioredis.Redis, job_id: str, queue: str, settings: Settings
+        self,
+        client: aioredis.Redis,
+        job_id: str,
+        queue: str,
+        settings: Settings,
+        *,
+        source: EventSource,
+        detach: bool = False,
+        next_id: int = 0,
     ) -> None:
         self.job_id = job_id
-        self._hub = hub
         self._client = client
         self._queue = queue
         self._settings = settings
-        self._messages: asyncio.Queue[bytes] | None = None
-        self._next_id = 0
+        self._source = source
+        self._detach = detach
+        self._next_id = next_id
         self._finished = False
 
-    def subscribe(self) -> None:
-        """Before the job is enqueued: from now on its events are kept for this stream."""
-        self._messages = self._hub.register(self.job_id)
+    async def subscribe(self) -> None:
+        await self._source.open()
 
     async def close(self) -> None:
-        """Stop listening; if the stream did not reach its end, ask the worker to stop."""
-        self._hub.unregister(self.job_id)
-        if not self._finished:
-            await self._client.set(job_cancel_key(self.job_id), 1, ex=CANCEL_FLAG_TTL_S)
-
-    async def _next_message(self) -> bytes | None:
-        if not self._messages.empty():  # the common case under load: no timer needed
-            return self._messages.get_nowait()
+        """Stop reading; if the stream did not reach its end, ask the worker to stop (unless detached)."""
         try:
-            return await asyncio.wait_for(self._messages.get(), POLL_S)
-        except TimeoutError:
-            return None
+            if not self._finished and not self._detach:
+                await cancel_job(self._client, self.job_id)
+        finally:
+            await self._source.aclose()
 
     async def events(self) -> AsyncIterator[dict[str, Any]]:
         """The job's events as {"id", "event", "data"}, ending with `done` or `error`."""
@@ -68,9 +85,9 @@ class JobStream:
         timer = StreamTimer()
         try:
             while True:
-                message = await self._next_message()
+                batch = await self._source.receive(POLL_S)
                 now = time.monotonic()
-                if message is None:
+                if not batch:
                     failure = await self._failure(started, now - waiting_since, now - last_heard)
                     if failure:
                         error = self._final_error(*failure)
@@ -79,18 +96,18 @@ class JobStream:
                         return
                     continue
                 last_heard = now
-                event = json.loads(message)
-                if event["event"] == "started":
-                    started = True
-                    timer.started()
-                    continue
-                timer.event(event)
-                self._next_id = event["id"] + 1
-                if event["event"] in ("done", "error"):
-                    self._finished = True
-                yield event
-                if self._finished:
-                    return
+                for event in batch:
+                    if event["event"] == "started":
+                        started = True
+                        timer.started()
+                        continue
+                    timer.event(event)
+                    self._next_id = event["id"] + 1
+                    if event["event"] in ("done", "error"):
+                        self._finished = True
+                    yield event
+                    if self._finished:
+                        return
         finally:
             timer.closed()
             await asyncio.shield(self.close())

@@ -14,6 +14,10 @@ class GenerationParams(BaseModel):
     temperature: float = Field(default=0.7, ge=0.0, le=2.0)
     top_p: float = Field(default=0.95, gt=0.0, le=1.0)
     seed: int | None = Field(default=None, ge=0)
+    detach: bool = Field(
+        default=False,
+        description="finish and store the reply even if the client disconnects (resume it at /jobs/{id}/events)",
+    )
 
 
 class LumimaidRequest(GenerationParams):

@@ -29,6 +29,7 @@ class SamplingParams(BaseModel):
     temperature: float = 0.7
     top_p: float = 0.95
     seed: int | None = None
+    stop: list[str] = Field(default_factory=list, description="the reply ends before any of these strings")
 
 
 class ChatJob(BaseModel):

@@ -35,3 +35,8 @@ def queue_keys(queue: str, up_to_priority: int = PRIORITY_STEPS[-1]) -> list[str
         for step in PRIORITY_STEPS
         if step <= up_to_priority
     ]
+
+
+def job_log_key(job_id: str) -> str:
+    """Redis stream holding a job's events for a while (resume with Last-Event-ID, GET /jobs/{id})."""
+    return f"{PREFIX}:job:{job_id}:log"

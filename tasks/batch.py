@@ -3,6 +3,7 @@
 from celery import Task
 
 from schemas.jobs import BATCH_ITEM_TASK, ChatJob
+from settings import get_settings
 from tasks.app import app
 from workers import process_state
 from workers.batch_job import run_batch_item
@@ -10,4 +11,9 @@ from workers.batch_job import run_batch_item
 
 @app.task(name=BATCH_ITEM_TASK, bind=True)
 def generate_batch_item(self: Task, job: dict) -> None:
-    run_batch_item(ChatJob.model_validate(job), process_state.redis_client(), self.request.hostname or "")
+    run_batch_item(
+        ChatJob.model_validate(job),
+        process_state.redis_client(),
+        self.request.hostname or "",
+        get_settings().job_log_ttl_s,
+    )

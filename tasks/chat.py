@@ -4,6 +4,7 @@ from celery import Task
 
 from mongo.store import save_job_reply
 from schemas.jobs import CHAT_TASK, ChatJob
+from settings import get_settings
 from tasks.app import app
 from workers import process_state
 from workers.chat_job import run_chat_job
@@ -13,5 +14,5 @@ from workers.publisher import EventPublisher
 @app.task(name=CHAT_TASK, bind=True)
 def generate_chat(self: Task, job: dict) -> None:
     chat_job = ChatJob.model_validate(job)
-    publisher = EventPublisher(process_state.redis_client(), chat_job.job_id)
+    publisher = EventPublisher(process_state.redis_client(), chat_job.job_id, get_settings().job_log_ttl_s)
     run_chat_job(chat_job, publisher, save_job_reply, worker=self.request.hostname or "")

@@ -1,10 +1,11 @@
 """Reading a chat stream the way a web client does."""
 
 import json
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import httpx
-from httpx_sse import connect_sse
+from httpx_sse import EventSource, ServerSentEvent, connect_sse
 
 
 @dataclass
@@ -12,6 +13,12 @@ class StreamEvent:
     id: str
     event: str
     data: dict
+
+
+def iter_events(source: EventSource) -> Iterator[ServerSentEvent]:
+    """The stream's events as a browser dispatches them: httpx-sse also yields an empty event (with
+    the last id) for the keep-alive comment the server sends every 15 s; the SSE spec drops those."""
+    return (sse for sse in source.iter_sse() if sse.data)
 
 
 def post_stream(
@@ -23,7 +30,7 @@ def post_stream(
         if response.status_code != 200:
             response.read()
             return response, []
-        events = [StreamEvent(sse.id, sse.event, json.loads(sse.data)) for sse in source.iter_sse()]
+        events = [StreamEvent(sse.id, sse.event, json.loads(sse.data)) for sse in iter_events(source)]
     return response, events
 
 

@@ -8,16 +8,8 @@ import pytest
 from httpx_sse import connect_sse
 
 from tests.conftest import RACHEL
-
-
-def wait_for_reply(db, job_id: str, timeout_s: float = 20) -> dict:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        reply = db.messages.find_one({"job_id": job_id, "role": "assistant"})
-        if reply:
-            return reply
-        time.sleep(0.1)
-    raise AssertionError("the worker never stored the reply")
+from tests.jobs import wait_for_reply
+from tests.sse import iter_events
 
 
 @pytest.mark.parametrize(
@@ -33,10 +25,10 @@ def wait_for_reply(db, job_id: str, timeout_s: float = 20) -> dict:
 def test_disconnect_after_first_token_cancels_the_job(api: httpx.Client, db, path: str, body: dict) -> None:
     with connect_sse(api, "POST", path, json=body) as source:
         job_id = source.response.headers["X-Job-Id"]
-        first = next(source.iter_sse())
+        first = next(iter_events(source))
     disconnected = time.monotonic()
 
-    reply = wait_for_reply(db, job_id)
+    reply = wait_for_reply(db, job_id, timeout_s=20)
     stored_after_s = time.monotonic() - disconnected
     _, next_first_token_s = time_to_first_token(api)
 
@@ -50,5 +42,5 @@ def test_disconnect_after_first_token_cancels_the_job(api: httpx.Client, db, pat
 def time_to_first_token(api: httpx.Client) -> tuple[str, float]:
     started = time.monotonic()
     with connect_sse(api, "POST", "/Lumimaid_stream", json={**RACHEL, "max_tokens": 2}) as source:
-        event = next(source.iter_sse())
+        event = next(iter_events(source))
         return event.event, time.monotonic() - started

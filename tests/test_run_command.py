@@ -6,6 +6,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import httpx
@@ -15,6 +16,12 @@ from embedded.processes import free_port
 from settings import PROJECT_ROOT
 from tests.conftest import RACHEL
 from tests.sse import post_stream
+
+FLOWER_TABLES = {
+    "workers": {"json": 1},
+    "tasks/datatable": {"draw": 1, "start": 0, "length": 100, "search[value]": "", "order[0][column]": 0,
+                        "order[0][dir]": "desc", "columns[0][data]": "name"},
+}  # fmt: skip
 
 
 def wait_for_health(url: str, process: subprocess.Popen, timeout_s: float = 240) -> dict:
@@ -31,6 +38,22 @@ def wait_for_health(url: str, process: subprocess.Popen, timeout_s: float = 240)
     raise AssertionError("the system did not come up")
 
 
+def flower_view(
+    flower_url: str, page: str, ready: Callable[[list[dict]], bool], timeout_s: float = 30
+) -> list[dict]:
+    """A table of Flower's (tasks or workers) once `ready` says it is complete: Flower starts after
+    the API and learns both from the workers' events, so it lags a moment behind."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            rows = httpx.get(f"{flower_url}/{page}", params=FLOWER_TABLES[page], timeout=10).json()["data"]
+        except httpx.ConnectError:
+            rows = []
+        if ready(rows) or time.monotonic() > deadline:
+            return rows
+        time.sleep(0.5)
+
+
 def test_run_command_serves_chat_and_ctrl_c_leaves_no_process(tmp_path: Path) -> None:
     api_port, flower_port = free_port(), free_port()
     command = [sys.executable, "-m", "embedded", "--data-dir", str(tmp_path), "--port", str(api_port),
@@ -42,6 +65,9 @@ def test_run_command_serves_chat_and_ctrl_c_leaves_no_process(tmp_path: Path) ->
     url = f"http://127.0.0.1:{api_port}"
     try:
         wait_for_health(url, process)
+        flower_url = f"http://127.0.0.1:{flower_port}"
+        # Flower has seen both workers: the chat one and the training one.
+        workers = flower_view(flower_url, "workers", lambda rows: len(rows) >= 2)
         children = psutil.Process(process.pid).children(recursive=True)
         names = " ".join(" ".join(child.cmdline()) for child in children)
 
@@ -49,7 +75,11 @@ def test_run_command_serves_chat_and_ctrl_c_leaves_no_process(tmp_path: Path) ->
             response, events = post_stream(client, "/Lumimaid_stream", {**RACHEL, "max_tokens": 8})
             admin_key = (tmp_path / "admin_api_key").read_text()
             databases = client.get("/mongo/db", headers={"X-API-Key": admin_key})
-        flower = httpx.get(f"http://127.0.0.1:{flower_port}/", timeout=10)
+        flower = httpx.get(f"{flower_url}/", timeout=10)
+        tasks = flower_view(
+            flower_url, "tasks/datatable", lambda rows: bool(rows) and all(r["name"] for r in rows)
+        )
+        broker = httpx.get(f"{flower_url}/broker", timeout=10).text
 
         process.send_signal(signal.SIGINT)
         exit_code = process.wait(timeout=60)
@@ -60,6 +90,9 @@ def test_run_command_serves_chat_and_ctrl_c_leaves_no_process(tmp_path: Path) ->
     assert response.status_code == 200 and events[-1].event == "done"
     assert databases.status_code == 200
     assert flower.status_code == 200
+    assert [task["name"] for task in tasks] == ["chat.generate"]
+    assert sorted(worker["hostname"].split("@")[0] for worker in workers) == ["cpu", "train"]
+    assert "<td>cpu</td>" in broker  # the device queue
     for expected in ("redis-server", "ferretdb-launcher", "workers", "uvicorn", "flower"):
         assert expected in names
     assert exit_code == 0

@@ -18,8 +18,8 @@ log = logging.getLogger(__name__)
 
 
 class BatchItemPublisher(EventPublisher):
-    def __init__(self, client: redis.Redis, job_id: str) -> None:
-        super().__init__(client, job_id)
+    def __init__(self, client: redis.Redis, job_id: str, log_ttl_s: int) -> None:
+        super().__init__(client, job_id, log_ttl_s)
         self._job_id = job_id
 
     def error(self, code: str, message: str) -> None:
@@ -27,8 +27,8 @@ class BatchItemPublisher(EventPublisher):
         record_item_error(self._job_id, code, message)
 
 
-def run_batch_item(job: ChatJob, client: redis.Redis, worker: str) -> None:
+def run_batch_item(job: ChatJob, client: redis.Redis, worker: str, log_ttl_s: int) -> None:
     if not claim_item(job.job_id, worker):
         log.info("batch item %s skipped: cancelled or already finished", job.job_id)
         return
-    run_chat_job(job, BatchItemPublisher(client, job.job_id), save_item_result, worker)
+    run_chat_job(job, BatchItemPublisher(client, job.job_id, log_ttl_s), save_item_result, worker)

@@ -12,7 +12,7 @@ from schemas.jobs import ChatJob
 from workers import metrics
 from workers.publisher import EventPublisher
 from workers.resident import ModelNotLoadedError, runtime_for
-from workers.runtime import PromptTooLongError
+from workers.runtime import GenerationResult, PromptTooLongError
 
 log = logging.getLogger(__name__)
 
@@ -27,7 +27,7 @@ ERROR_CODES: dict[type[Exception], str] = {
 
 
 def run_chat_job(job: ChatJob, publisher: EventPublisher, store_reply: StoreReply, worker: str) -> None:
-    publisher.started(worker)
+    cancelled_while_queued = publisher.started(worker)
     pieces: list[str] = []
 
     def on_text(text: str) -> bool:
@@ -36,7 +36,10 @@ def run_chat_job(job: ChatJob, publisher: EventPublisher, store_reply: StoreRepl
 
     started = time.perf_counter()
     try:
-        result = runtime_for(job.model).generate(job.messages, job.sampling, on_text)
+        if cancelled_while_queued:  # its client is gone: free the worker without touching the model
+            result = GenerationResult("cancelled", 0, 0)
+        else:
+            result = runtime_for(job.model).generate(job.messages, job.sampling, on_text)
     except Exception as exc:
         code = ERROR_CODES.get(type(exc), "generation_failed")
         metrics.JOBS.labels(job.model, "error").inc()

@@ -92,6 +92,7 @@ class LlamaCppRuntime:
             temperature=sampling.temperature,
             top_p=sampling.top_p,
             seed=sampling.seed,
+            stop=sampling.stop or None,
             stream=True,
         )
         for chunk in chunks:

@@ -1,16 +1,24 @@
-"""Publishes a job's events on its Redis pub/sub channel, numbering them for the SSE `id`."""
+"""Publishes a job's events on its Redis pub/sub channel, numbering them for the SSE `id`.
+
+Each event is also appended to the job's log (a capped Redis stream that expires `log_ttl_s` after
+the last event) in the same pipeline as the PUBLISH, so a token still costs one round trip; the
+XADD goes first, so any event a client has seen is already in the log when it resumes.
+"""
 
 import redis
 
 from schemas.events import DoneData, ErrorData, JobEvent, SourceRef, StartedData, TokenData, Usage
-from schemas.redis_keys import job_cancel_key, job_channel
+from schemas.job_log import EVENT_FIELD, LOG_MAX_ENTRIES
+from schemas.redis_keys import job_cancel_key, job_channel, job_log_key
 
 
 class EventPublisher:
-    def __init__(self, client: redis.Redis, job_id: str) -> None:
+    def __init__(self, client: redis.Redis, job_id: str, log_ttl_s: int) -> None:
         self._client = client
         self._channel = job_channel(job_id)
         self._cancel_key = job_cancel_key(job_id)
+        self._log_key = job_log_key(job_id)
+        self._log_ttl_s = log_ttl_s
         self._next_id = 0
         self._token_index = 0
 
@@ -19,20 +27,25 @@ class EventPublisher:
         self._next_id += 1
         return message
 
-    def started(self, worker: str) -> None:
-        # Not part of the client's numbered stream: it only tells the API the job left the queue.
-        self._client.publish(
-            self._channel, JobEvent(id=-1, event="started", data=StartedData(worker=worker)).model_dump_json()
-        )
+    def _send(self, message: str) -> bool:
+        """Log and publish one event; True when the client asked for the job to stop."""
+        pipe = self._client.pipeline(transaction=False)
+        pipe.xadd(self._log_key, {EVENT_FIELD: message}, maxlen=LOG_MAX_ENTRIES, approximate=True)
+        pipe.expire(self._log_key, self._log_ttl_s)
+        pipe.publish(self._channel, message)
+        pipe.exists(self._cancel_key)
+        return bool(pipe.execute()[-1])
+
+    def started(self, worker: str) -> bool:
+        """Tell the API the job left the queue; True when it was cancelled while it waited."""
+        # Not part of the client's numbered stream (id -1).
+        return self._send(JobEvent(id=-1, event="started", data=StartedData(worker=worker)).model_dump_json())
 
     def token(self, text: str) -> bool:
         """Publish one token; True when the client asked for the job to stop."""
-        pipe = self._client.pipeline(transaction=False)
-        pipe.publish(self._channel, self._event("token", TokenData(text=text, index=self._token_index)))
-        pipe.exists(self._cancel_key)
-        _, cancelled = pipe.execute()
+        cancelled = self._send(self._event("token", TokenData(text=text, index=self._token_index)))
         self._token_index += 1
-        return bool(cancelled)
+        return cancelled
 
     def done(
         self, finish_reason: str, usage: Usage, message_id: str | None, sources: list[SourceRef] | None = None
@@ -40,7 +53,7 @@ class EventPublisher:
         data = DoneData(
             finish_reason=finish_reason, usage=usage, message_id=message_id, sources=sources or []
         )
-        self._client.publish(self._channel, self._event("done", data))
+        self._send(self._event("done", data))
 
     def error(self, code: str, message: str) -> None:
-        self._client.publish(self._channel, self._event("error", ErrorData(code=code, message=message)))
+        self._send(self._event("error", ErrorData(code=code, message=message)))

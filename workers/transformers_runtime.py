@@ -32,17 +32,28 @@ TRANSFORMERS_PARAMS = {
 
 
 class TokenStreamer(BaseStreamer):
-    """Hands each new token's text to `on_text` (holding back an incomplete UTF-8 character) and
-    remembers when `on_text` asked to stop."""
+    """Hands each new token's text to `on_text` and remembers why generation should stop.
 
-    def __init__(self, tokenizer, on_text: OnText) -> None:
+    It holds back an incomplete UTF-8 character and any tail that may begin a stop string, so a
+    stop string never reaches the client (as with llama.cpp and OpenAI): the text before it does,
+    and generation ends there. `cancelled` when `on_text` asked to stop, `hit_stop` at a stop string.
+    """
+
+    def __init__(self, tokenizer, on_text: OnText, stops: list[str]) -> None:
         self.tokenizer = tokenizer
         self.on_text = on_text
+        self.stops = [stop for stop in stops if stop]
         self.ids: list[int] = []
+        self.text = ""
         self.sent = 0
         self.pieces = 0
-        self.stopped = False
+        self.cancelled = False
+        self.hit_stop = False
         self._prompt_seen = False
+
+    @property
+    def stopped(self) -> bool:
+        return self.cancelled or self.hit_stop
 
     def put(self, value: torch.Tensor) -> None:
         if not self._prompt_seen:  # generate() first hands over the prompt
@@ -51,16 +62,35 @@ class TokenStreamer(BaseStreamer):
         if self.stopped:  # generate() may produce one more token before it sees the stop
             return
         self.ids.extend(value.reshape(-1).tolist())
-        text = self.tokenizer.decode(self.ids, skip_special_tokens=True)
-        if text.endswith("\ufffd") or len(text) <= self.sent:
+        self.text = self.tokenizer.decode(self.ids, skip_special_tokens=True)
+        if self.text.endswith("\ufffd"):
             return
-        piece, self.sent = text[self.sent :], len(text)
-        self.pieces += 1
-        if not self.on_text(piece):
-            self.stopped = True
+        hits = [at for stop in self.stops if (at := self.text.find(stop, self.sent)) >= 0]
+        if hits:
+            self.hit_stop = True
+            self._send(min(hits))
+        else:
+            self._send(len(self.text) - self._held_back())
 
     def end(self) -> None:
-        pass
+        """Generation ended without a stop string: what was held back is the reply's tail."""
+        if not self.stopped:
+            self._send(len(self.text))
+
+    def _held_back(self) -> int:
+        """The length of the longest tail of the text that begins a stop string."""
+        return max(
+            (size for stop in self.stops for size in range(1, len(stop)) if self.text.endswith(stop[:size])),
+            default=0,
+        )
+
+    def _send(self, upto: int) -> None:
+        if upto <= self.sent:
+            return
+        piece, self.sent = self.text[self.sent : upto], upto
+        self.pieces += 1
+        if not self.on_text(piece):
+            self.cancelled = True
 
 
 class StopWhenAsked(StoppingCriteria):
@@ -173,7 +203,7 @@ class TransformersRuntime:
         if room < 1:
             raise PromptTooLongError(f"the prompt is {len(prompt)} tokens, the context window {self.n_ctx}")
         max_new_tokens = min(sampling.max_tokens, room)
-        streamer = TokenStreamer(self.tokenizer, on_text)
+        streamer = TokenStreamer(self.tokenizer, on_text, sampling.stop)
         sample = sampling.temperature > 0
         if sampling.seed is not None:
             torch.manual_seed(sampling.seed)
@@ -192,8 +222,10 @@ class TransformersRuntime:
                 stopping_criteria=[StopWhenAsked(streamer)],
             )
         generated = output.shape[1] - len(prompt)
-        if streamer.stopped:
+        if streamer.cancelled:
             finish_reason = "cancelled"
+        elif streamer.hit_stop:
+            finish_reason = "stop"
         elif generated >= max_new_tokens and int(output[0, -1]) not in self.stop_ids:
             finish_reason = "length"
         else:

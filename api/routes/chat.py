@@ -4,24 +4,19 @@ import asyncio
 import uuid
 from collections.abc import Callable
 
-import redis.asyncio as aioredis
 from fastapi import APIRouter, Depends, Request
 from starlette.responses import Response
 
-from api.backpressure import ensure_queue_room
 from api.chat_messages import assistant_messages, character_messages, sampling_params
 from api.dependencies import ChatCall, chat_call
-from api.enqueue import enqueue_chat
-from api.errors import ApiError
 from api.grounding import retrieve
-from api.relay import JobStream, plain_text_response, sse_response
-from api.worker_status import live_workers
-from model_registry import ModelSpec, get_registry
+from api.job_start import serving_spec, start_job
+from api.relay import plain_text_response, sse_response
+from model_registry import ModelSpec
 from mongo.store import add_user_message, start_conversation, upsert_character
 from schemas.chat import GenerationParams, LlamaRequest, LumimaidRequest
 from schemas.events import SourceRef
 from schemas.jobs import ChatJob, ChatMessage
-from settings import Settings
 
 router = APIRouter(tags=["chat"])
 
@@ -34,20 +29,6 @@ STREAM_RESPONSES = {
     429: {"description": "the model's queue is full (see Retry-After); nothing was stored"},
     503: {"description": "no worker serves the model's queue, or Redis/MongoDB is down"},
 }
-
-
-async def _serving_spec(client: aioredis.Redis, settings: Settings, model: str) -> ModelSpec:
-    spec = get_registry().get(model)
-    if spec is None:
-        raise ApiError(503, "model_not_configured", f"model {model!r} is not in the model registry")
-    if not await live_workers(client, spec.queue, settings.worker_heartbeat_ttl_s):
-        raise ApiError(
-            503,
-            "no_worker",
-            f"no live worker is serving queue {spec.queue!r} for model {model!r}",
-            headers={"Retry-After": "10"},
-        )
-    return spec
 
 
 def _wants_plain_text(request: Request) -> bool:
@@ -63,26 +44,18 @@ async def _stream_chat(
     store_turn: Callable[[str], str],
     sources: list[SourceRef] | None = None,
 ) -> Response:
-    """Check the queue has room, store the user's turn, subscribe to the job's channel, enqueue, relay."""
-    client, settings = call.client, call.settings
-    await ensure_queue_room(client, settings, spec.queue)
+    """Store the user's turn, register for the job's events, then enqueue, then relay."""
     job_id = uuid.uuid4().hex
     conversation_id = await asyncio.to_thread(store_turn, job_id)
     job = ChatJob(
         job_id=job_id,
         model=spec.name,
         messages=messages,
-        sampling=sampling_params(params, settings),
+        sampling=sampling_params(params, call.settings),
         conversation_id=conversation_id,
         sources=sources or [],
     )
-    stream = JobStream(call.request.app.state.event_hub, client, job_id, spec.queue, settings)
-    stream.subscribe()
-    try:
-        enqueue_chat(call.request.app.state.celery, job, spec, settings.queue_timeout_s)
-    except BaseException:
-        await stream.close()
-        raise
+    stream = await start_job(call, spec, job, params.detach)
     headers = {"X-Job-Id": job_id, "X-Conversation-Id": conversation_id}
     if _wants_plain_text(call.request):
         return plain_text_response(stream, headers)
@@ -91,7 +64,7 @@ async def _stream_chat(
 
 @router.post("/Lumimaid_stream", summary="Stream a character's reply", responses=STREAM_RESPONSES)
 async def lumimaid_stream(body: LumimaidRequest, call: ChatCall = Depends(chat_call)) -> Response:
-    spec = await _serving_spec(call.client, call.settings, "lumimaid")
+    spec = await serving_spec(call.client, call.settings, "lumimaid")
 
     def store_turn(job_id: str) -> str:
         upsert_character(body.character_name, body.context, body.greeting, body.image, body.access_level)
@@ -104,7 +77,7 @@ async def lumimaid_stream(body: LumimaidRequest, call: ChatCall = Depends(chat_c
 
 @router.post("/Llama_stream", summary="Stream an assistant's answer", responses=STREAM_RESPONSES)
 async def llama_stream(body: LlamaRequest, call: ChatCall = Depends(chat_call)) -> Response:
-    spec = await _serving_spec(call.client, call.settings, "llama")
+    spec = await serving_spec(call.client, call.settings, "llama")
 
     def store_turn(job_id: str) -> str:
         conversation = start_conversation(call.user_id, spec.name, None, "")

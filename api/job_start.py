@@ -1,0 +1,49 @@
+"""Starting a chat job, the same way for every route: check the model is served, then register with the
+event hub and open its log BEFORE enqueueing it, so no event can be published unheard."""
+
+import redis.asyncio as aioredis
+
+from api.backpressure import ensure_queue_room
+from api.dependencies import ChatCall
+from api.enqueue import enqueue_chat
+from api.errors import ApiError
+from api.event_hub import HubSource
+from api.job_log import open_job_log
+from api.relay import JobStream
+from api.worker_status import live_workers
+from model_registry import ModelSpec, get_registry
+from schemas.job_log import QueuedRecord
+from schemas.jobs import ChatJob
+from settings import Settings
+
+
+async def serving_spec(client: aioredis.Redis, settings: Settings, model: str) -> ModelSpec:
+    """The model's registry entry, checked before anything is stored: 503 when no live worker serves
+    it, 429 when its queue already holds too many interactive jobs."""
+    spec = get_registry().get(model)
+    if spec is None:
+        raise ApiError(503, "model_not_configured", f"model {model!r} is not in the model registry")
+    if not await live_workers(client, spec.queue, settings.worker_heartbeat_ttl_s):
+        raise ApiError(
+            503,
+            "no_worker",
+            f"no live worker is serving queue {spec.queue!r} for model {model!r}",
+            headers={"Retry-After": "10"},
+        )
+    await ensure_queue_room(client, settings, spec.queue)
+    return spec
+
+
+async def start_job(call: ChatCall, spec: ModelSpec, job: ChatJob, detach: bool) -> JobStream:
+    """Subscribe, open the log, enqueue; the returned stream relays the job's events."""
+    source = HubSource(call.request.app.state.event_hub, job.job_id)
+    stream = JobStream(call.client, job.job_id, spec.queue, call.settings, source=source, detach=detach)
+    await stream.subscribe()
+    try:
+        record = QueuedRecord(model=spec.name, queue=spec.queue, detach=detach)
+        await open_job_log(call.client, job.job_id, record, call.settings)
+        enqueue_chat(call.request.app.state.celery, job, spec, call.settings.queue_timeout_s)
+    except BaseException:
+        await stream.close()
+        raise
+    return stream

@@ -1,0 +1,121 @@
+"""The OpenAI chat API over the job stream: a request becomes a chat job (a `character:<name>` model
+brings the character's description as the system prompt), and the job's events become
+`chat.completion.chunk`s ending in `[DONE]` (stream) or one `chat.completion`.
+
+Stateless like OpenAI's API: the client sends the whole history, nothing is stored in MongoDB; the
+job's log still holds the reply for a while (`GET /jobs/{X-Job-Id}`).
+"""
+
+import asyncio
+import time
+from collections.abc import AsyncIterator
+from typing import Any, Literal
+
+from api.chat_messages import character_system_prompt
+from api.errors import ApiError
+from api.openai_errors import openai_error
+from api.relay import JobStream
+from model_registry import get_registry
+from mongo.documents import Character
+from schemas.events import Usage
+from schemas.jobs import ChatJob, ChatMessage, SamplingParams
+from schemas.openai import (
+    CHARACTER_PREFIX,
+    AssistantMessage,
+    ChatCompletion,
+    ChatCompletionChunk,
+    ChatCompletionRequest,
+    Choice,
+    ChunkChoice,
+    Delta,
+)
+from settings import Settings
+
+# HTTP status of a job's error code, when it ends a non-streamed completion (else 500).
+ERROR_STATUS = {"prompt_too_long": 400, "no_worker": 503, "queue_timeout": 503, "worker_timeout": 503}
+
+
+async def resolve_model(model: str, settings: Settings) -> tuple[str, list[ChatMessage]]:
+    """The registry model that answers `model`, and the system prompt it brings (a character's)."""
+    if model.startswith(CHARACTER_PREFIX):
+        name = model[len(CHARACTER_PREFIX) :]
+        character = await asyncio.to_thread(Character.objects(name=name).first)
+        if character is None:
+            raise ApiError(404, "model_not_found", f"no character named {name!r} (see /v1/models)")
+        prompt = character_system_prompt(character.name, character.description)
+        return settings.openai_character_model, [ChatMessage(role="system", content=prompt)]
+    if model not in get_registry():
+        raise ApiError(404, "model_not_found", f"the model {model!r} does not exist (see /v1/models)")
+    return model, []
+
+
+def chat_job(
+    body: ChatCompletionRequest, job_id: str, model: str, system: list[ChatMessage], settings: Settings
+) -> ChatJob:
+    messages = [
+        ChatMessage(role="system" if message.role == "developer" else message.role, content=message.text)
+        for message in body.messages
+    ]
+    sampling = SamplingParams(
+        max_tokens=body.max_completion_tokens or body.max_tokens or settings.default_max_tokens,
+        stop=body.stop,
+        **body.model_dump(include={"temperature", "top_p", "seed"}, exclude_none=True),
+    )
+    return ChatJob(job_id=job_id, model=model, messages=system + messages, sampling=sampling)
+
+
+def _finish_reason(ours: str) -> Literal["stop", "length"]:
+    """OpenAI knows no `cancelled`: a job stopped on request ended where it was asked to."""
+    return "length" if ours == "length" else "stop"
+
+
+class CompletionWriter:
+    """Turns one job's events into OpenAI objects with the same id, creation time and model name."""
+
+    def __init__(self, job_id: str, model: str) -> None:
+        self.id = f"chatcmpl-{job_id}"
+        self.model = model
+        self.created = int(time.time())
+
+    def _chunk(self, choices: list[ChunkChoice], usage: Usage | None = None) -> str:
+        chunk = ChatCompletionChunk(
+            id=self.id, created=self.created, model=self.model, choices=choices, usage=usage
+        )
+        return chunk.model_dump_json(exclude_none=True)
+
+    async def chunks(self, stream: JobStream, include_usage: bool) -> AsyncIterator[str]:
+        """SSE data lines: a role chunk, one chunk per token, the finish chunk, [usage], [DONE]."""
+        yield self._chunk([ChunkChoice(delta=Delta(role="assistant", content=""))])
+        async for event in stream.events():
+            data: dict[str, Any] = event["data"]
+            if event["event"] == "token":
+                yield self._chunk([ChunkChoice(delta=Delta(content=data["text"]))])
+            elif event["event"] == "done":
+                finish = _finish_reason(data["finish_reason"])
+                yield self._chunk([ChunkChoice(delta=Delta(), finish_reason=finish)])
+                if include_usage:
+                    yield self._chunk([], Usage.model_validate(data["usage"]))
+            else:
+                status = ERROR_STATUS.get(data["code"], 500)
+                yield openai_error(status, data["code"], data["message"]).model_dump_json()
+        yield "[DONE]"
+
+    async def completion(self, stream: JobStream) -> ChatCompletion:
+        """The whole reply; a job that ends in an error raises it as an HTTP error."""
+        pieces: list[str] = []
+        async for event in stream.events():
+            data: dict[str, Any] = event["data"]
+            if event["event"] == "token":
+                pieces.append(data["text"])
+            elif event["event"] == "error":
+                raise ApiError(ERROR_STATUS.get(data["code"], 500), data["code"], data["message"])
+            else:
+                choice = Choice(
+                    message=AssistantMessage(content="".join(pieces)),
+                    finish_reason=_finish_reason(data["finish_reason"]),
+                )
+                usage = Usage.model_validate(data["usage"])
+                return ChatCompletion(
+                    id=self.id, created=self.created, model=self.model, choices=[choice], usage=usage
+                )
+        raise ApiError(500, "internal_error", "the job's stream ended without a final event")

@@ -1,0 +1,75 @@
+"""OpenAI-compatible routes, so the openai SDK and SillyTavern connect unmodified:
+`GET /v1/models` and `POST /v1/chat/completions` (streamed or not). Errors in OpenAI's shape."""
+
+import asyncio
+import uuid
+
+from fastapi import APIRouter, Depends
+from fastapi.responses import JSONResponse
+from sse_starlette import EventSourceResponse
+from starlette.responses import Response
+
+from api.dependencies import ChatCall, chat_call
+from api.errors import ApiError
+from api.job_start import serving_spec, start_job
+from api.openai_chat import CompletionWriter, chat_job, resolve_model
+from api.openai_errors import OpenAIRoute
+from model_registry import get_registry
+from mongo.documents import Character
+from schemas.openai import CHARACTER_PREFIX, ChatCompletion, ChatCompletionRequest, Model, ModelList
+
+router = APIRouter(prefix="/v1", tags=["OpenAI-compatible"], route_class=OpenAIRoute)
+
+
+def _stored_characters() -> list[Model]:
+    return [
+        Model(
+            id=f"{CHARACTER_PREFIX}{character.name}",
+            created=int(character.created_at.timestamp()),
+            owned_by="character",
+        )
+        for character in Character.objects.only("name", "created_at").order_by("name")
+    ]
+
+
+async def _models() -> list[Model]:
+    models = [Model(id=name, created=0, owned_by="chatbot") for name in get_registry()]
+    return models + await asyncio.to_thread(_stored_characters)
+
+
+@router.get("/models", summary="The registry's models and the stored characters (`character:<name>`)")
+async def list_models() -> ModelList:
+    return ModelList(data=await _models())
+
+
+@router.get("/models/{model:path}", summary="One model")
+async def retrieve_model(model: str) -> Model:
+    found = next((entry for entry in await _models() if entry.id == model), None)
+    if found is None:
+        raise ApiError(404, "model_not_found", f"the model {model!r} does not exist (see /v1/models)")
+    return found
+
+
+@router.post(
+    "/chat/completions",
+    summary="A chat completion: `chat.completion`, or `chat.completion.chunk` SSE with `stream: true`",
+    response_model=None,
+    responses={200: {"model": ChatCompletion, "content": {"text/event-stream": {}}}},
+)
+async def chat_completions(body: ChatCompletionRequest, call: ChatCall = Depends(chat_call)) -> Response:
+    model, system = await resolve_model(body.model, call.settings)
+    spec = await serving_spec(call.client, call.settings, model)
+    job = chat_job(body, uuid.uuid4().hex, model, system, call.settings)
+    stream = await start_job(call, spec, job, detach=False)
+    writer = CompletionWriter(job.job_id, body.model)
+    headers = {"X-Job-Id": job.job_id}
+    if body.stream:
+        include_usage = bool(body.stream_options and body.stream_options.include_usage)
+        return EventSourceResponse(writer.chunks(stream, include_usage), headers=headers)
+    completion = await writer.completion(stream)
+    return JSONResponse(completion.model_dump(), headers=headers)
+
+
+@router.api_route("/{path:path}", methods=["GET", "POST", "PUT", "PATCH", "DELETE"], include_in_schema=False)
+async def not_served(path: str) -> None:
+    raise ApiError(404, "not_found", f"/v1/{path} is not served here (have /v1/models, /v1/chat/completions)")

@@ -1,0 +1,115 @@
+"""What happens to a job when its client goes away: it is cancelled and the worker is free again at
+once, unless the client asked for the job to finish anyway (`detach: true`); `DELETE /jobs/{id}`
+stops a detached job."""
+
+import socket
+import time
+from collections.abc import Iterator
+from itertools import islice
+
+import httpx
+import pytest
+from celery import Celery
+from httpx_sse import connect_sse
+
+from embedded.stack import EmbeddedStack
+from schemas.redis_keys import PRIORITY_SEP, PRIORITY_STEPS
+from tests.conftest import RACHEL
+from tests.jobs import wait_for_reply, wait_until_ended
+from tests.sse import iter_events
+
+LONG_REPLY = {**RACHEL, "max_tokens": 1500}
+
+
+@pytest.fixture(scope="module")
+def control(stack: EmbeddedStack) -> Iterator[Celery]:
+    """Celery's remote control over the test broker, to ask the worker what it is running. Its
+    transport options must be the workers': the Redis transport's separator names the reply queues."""
+    app = Celery(broker=stack.redis_url)
+    app.conf.broker_transport_options = {"priority_steps": PRIORITY_STEPS, "sep": PRIORITY_SEP}
+    yield app
+    app.close()
+
+
+def active_tasks(control: Celery) -> list[dict] | None:
+    """The tasks the chat worker is executing now; None when it did not answer."""
+    chat_worker = f"cpu@{socket.gethostname()}"  # as workers/__main__.py names it (the `%h` of Celery)
+    replies = control.control.inspect(destination=[chat_worker], timeout=1.0, limit=1).active()
+    return None if not replies else [task for tasks in replies.values() for task in tasks]
+
+
+def start_and_leave(api: httpx.Client, body: dict, tokens: int = 1) -> str:
+    """POST a chat, read `tokens` tokens, hang up; the job's id."""
+    with connect_sse(api, "POST", "/Lumimaid_stream", json=body) as source:
+        assert [sse.event for sse in islice(iter_events(source), tokens)] == ["token"] * tokens
+        return source.response.headers["X-Job-Id"]
+
+
+def test_disconnect_after_the_first_token_frees_the_worker_within_2s_and_keeps_the_reply_cancelled(
+    api: httpx.Client, db, control: Celery
+) -> None:
+    with connect_sse(api, "POST", "/Lumimaid_stream", json=LONG_REPLY) as source:
+        first = next(iter_events(source))
+        job_id = source.response.headers["X-Job-Id"]
+        busy_with = [task["id"] for task in active_tasks(control) or []]
+    disconnected = time.monotonic()
+    while active_tasks(control) != [] and time.monotonic() - disconnected < 10:
+        time.sleep(0.05)
+    idle_after_s = time.monotonic() - disconnected
+
+    reply = wait_for_reply(db, job_id)
+
+    assert first.event == "token" and busy_with == [job_id]
+    assert idle_after_s < 2, f"the worker was still busy {idle_after_s:.1f}s after the client left"
+    assert reply["status"] == "cancelled" and reply["finish_reason"] == "cancelled"
+    assert 1 <= reply["usage"]["completion_tokens"] < 100
+    assert api.get(f"/jobs/{job_id}").json()["state"] == "cancelled"
+
+
+def test_a_detached_job_finishes_and_stores_its_reply_after_the_client_leaves(api: httpx.Client, db) -> None:
+    job_id = start_and_leave(api, {**RACHEL, "max_tokens": 24, "detach": True})
+
+    reply = wait_for_reply(db, job_id)
+    job = api.get(f"/jobs/{job_id}").json()
+
+    assert reply["status"] == "complete" and reply["finish_reason"] in ("stop", "length")
+    assert job["state"] == "done" and job["detach"] is True
+    assert job["text"] == reply["content"]
+    assert job["tokens"] == reply["usage"]["completion_tokens"] > 1
+
+
+def test_delete_stops_a_detached_job(api: httpx.Client, db) -> None:
+    job_id = start_and_leave(api, {**LONG_REPLY, "detach": True})
+
+    response = api.delete(f"/jobs/{job_id}")
+    reply = wait_for_reply(db, job_id, timeout_s=10)
+    ended = wait_until_ended(api, job_id)
+
+    assert response.status_code == 202
+    assert response.json()["state"] in ("queued", "running")
+    assert reply["status"] == "cancelled" and ended["state"] == "cancelled"
+    assert api.delete(f"/jobs/{job_id}").status_code == 409  # it has ended
+
+
+def test_a_job_whose_client_left_while_it_waited_never_reaches_the_model(api: httpx.Client, db) -> None:
+    busy = start_and_leave(api, {**LONG_REPLY, "detach": True})  # holds the only worker
+    with connect_sse(api, "POST", "/Lumimaid_stream", json=RACHEL) as source:
+        waiting = source.response.headers["X-Job-Id"]
+    queued = api.get(f"/jobs/{waiting}").json()["state"]
+    api.delete(f"/jobs/{busy}")
+
+    reply = wait_for_reply(db, waiting)
+
+    assert queued == "queued"
+    assert reply["status"] == "cancelled" and reply["content"] == ""
+    assert reply["usage"]["prompt_tokens"] == reply["usage"]["completion_tokens"] == 0
+
+
+def test_unknown_job_is_404(api: httpx.Client) -> None:
+    for response in (
+        api.get("/jobs/0123abcd"),
+        api.delete("/jobs/0123abcd"),
+        api.get("/jobs/0123abcd/events"),
+    ):
+        assert response.status_code == 404
+        assert response.json()["error"]["code"] == "not_found"
