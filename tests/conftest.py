@@ -12,7 +12,9 @@ import redis
 
 from embedded.processes import free_port
 from embedded.stack import EmbeddedStack, StackConfig
-from model_registry import queues
+from model_registry import get_registry, queues
+from workers.llama_cpp_runtime import LlamaCppRuntime
+from workers.model_files import verified_weights
 
 ADMIN_KEY = "test-admin-key"
 SILENCE_TIMEOUT_S = 4
@@ -73,3 +75,10 @@ def broker(stack: EmbeddedStack) -> Iterator[redis.Redis]:
 @pytest.fixture
 def admin_headers() -> dict[str, str]:
     return {"Authorization": f"Bearer {ADMIN_KEY}"}
+
+
+@pytest.fixture(scope="session")
+def gemma(tmp_path_factory: pytest.TempPathFactory) -> LlamaCppRuntime:
+    """The real Gemma GGUF in the test process: its tokenizer and chat template, as a worker has them."""
+    spec = get_registry()["lumimaid"]
+    return LlamaCppRuntime(spec, verified_weights(spec, tmp_path_factory.mktemp("models")))

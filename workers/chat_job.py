@@ -6,6 +6,7 @@ Plain code with its collaborators passed in, so it runs and tests without Celery
 import logging
 from collections.abc import Callable
 
+from prompts.context_fit import fit_to_window
 from schemas.events import Usage
 from schemas.jobs import ChatJob
 from workers.publisher import EventPublisher
@@ -32,7 +33,10 @@ def run_chat_job(job: ChatJob, publisher: EventPublisher, store_reply: StoreRepl
         return not publisher.token(text)
 
     try:
-        result = runtime_for(job.model).generate(job.messages, job.sampling, on_text)
+        runtime = runtime_for(job.model)
+        budget = runtime.n_ctx - job.sampling.max_tokens
+        messages = fit_to_window(job.messages, job.context_fit, budget, runtime.prompt_tokens)
+        result = runtime.generate(messages, job.sampling, on_text)
     except Exception as exc:
         code = ERROR_CODES.get(type(exc), "generation_failed")
         log.exception("job %s failed (%s)", job.job_id, code)
