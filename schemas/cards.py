@@ -3,13 +3,20 @@
 Cards in the wild are loosely typed: nulls where strings belong, numbers for versions, a string for a
 list of keys. They are read leniently (null becomes the field's default, numbers become strings) and
 every key this schema does not know is kept (`extra="allow"`), so a card exports back with all of it.
-Dump with `exclude_unset=True`: the fields a spec requires are always filled in, optional ones only
-when the card had them.
+Dumped, the fields a spec requires are always there, optional ones only when the card had them.
 """
 
 from typing import Any, ClassVar, get_args
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SerializerFunctionWrapHandler,
+    field_validator,
+    model_serializer,
+    model_validator,
+)
 
 # The fields of a Character Card V1: the whole card, and in V2/V3 a copy beside `data`.
 V1_FIELDS = ("name", "description", "personality", "scenario", "first_mes", "mes_example")
@@ -43,9 +50,19 @@ class CardModel(BaseModel):
                 data[name] = field.get_default(call_default_factory=True)
         return data
 
+    @model_serializer(mode="wrap")
+    def _as_given(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        """Optional fields a card left out stay out (the serialization schema is still the model's)."""
+        known = type(self).model_fields
+        return {
+            key: value
+            for key, value in handler(self).items()
+            if key in self.model_fields_set or key not in known
+        }
+
     def card_dict(self) -> dict[str, Any]:
         """The JSON form a card file holds: what was given, the spec's required fields, unknown keys."""
-        return self.model_dump(mode="json", exclude_unset=True)
+        return self.model_dump(mode="json")
 
 
 class LorebookEntry(CardModel):

@@ -126,8 +126,9 @@ def v3_card() -> dict:
 def named(card: dict, name: str) -> dict:
     """The card under another name (names are unique in the service)."""
     card = copy.deepcopy(card)
-    target = card.get("data", card)
-    target["name"] = name
+    card["name"] = name
+    if "data" in card:
+        card["data"]["name"] = name
     return card
 
 
