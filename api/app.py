@@ -9,7 +9,7 @@ from fastapi import FastAPI
 
 from api.errors import install_error_handlers
 from api.middleware import install_middleware
-from api.routes import characters, chat, health, mongo_admin
+from api.routes import characters, chat, conversations, health, mongo_admin
 from mongo.connection import connect_mongo, disconnect_mongo
 from settings import get_settings
 from tasks.app import app as celery_app
@@ -38,6 +38,6 @@ def create_app() -> FastAPI:
     )
     install_error_handlers(app)
     install_middleware(app, get_settings())
-    for router in (chat.router, characters.router, mongo_admin.router, health.router):
+    for router in (chat.router, characters.router, conversations.router, mongo_admin.router, health.router):
         app.include_router(router)
     return app

@@ -12,7 +12,14 @@ from api.errors import error_response
 from settings import Settings
 
 # Routes behind the IP allowlist (the original guarded chat and the docs).
-ALLOWLISTED_PREFIXES = ("/Lumimaid_stream", "/Llama_stream", "/docs", "/redoc", "/openapi.json")
+ALLOWLISTED_PREFIXES = (
+    "/Lumimaid_stream",
+    "/Llama_stream",
+    "/conversations",
+    "/docs",
+    "/redoc",
+    "/openapi.json",
+)
 
 
 def load_blocked_agents(path: Path) -> list[str]:
@@ -63,7 +70,7 @@ def install_middleware(app: FastAPI, settings: Settings) -> None:
     app.add_middleware(
         CORSMiddleware,
         allow_origins=settings.cors_origins,
-        allow_methods=["GET", "POST", "DELETE", "OPTIONS"],
+        allow_methods=["GET", "POST", "PUT", "DELETE", "OPTIONS"],
         allow_headers=["*"],
         expose_headers=["X-Job-Id", "X-Conversation-Id"],
     )

@@ -19,11 +19,34 @@ def upsert_character(
     )
 
 
-def start_conversation(user_id: str, model: str, character_name: str | None, greeting: str) -> Conversation:
-    """A new conversation; a character's greeting becomes its first assistant message."""
-    conversation = Conversation(user_id=user_id, model=model, character_name=character_name).save()
+def start_conversation(
+    user_id: str,
+    model: str,
+    character_name: str | None,
+    greeting: str,
+    *,
+    character_id: ObjectId | None = None,
+    user_name: str = "User",
+    greetings: list[str] | None = None,
+) -> Conversation:
+    """A new conversation; a character's greeting becomes its first assistant message, with all of
+    the character's `greetings` kept as its swipes."""
+    conversation = Conversation(
+        user_id=user_id,
+        model=model,
+        character_name=character_name,
+        character_id=character_id,
+        user_name=user_name,
+    ).save()
     if greeting:
-        Message(conversation_id=conversation.id, role="assistant", content=greeting).save()
+        swipes = greetings or [greeting]
+        Message(
+            conversation_id=conversation.id,
+            role="assistant",
+            content=greeting,
+            swipes=swipes,
+            swipe_id=swipes.index(greeting) if greeting in swipes else 0,
+        ).save()
     return conversation
 
 

@@ -2,7 +2,7 @@
 
 from celery import Task
 
-from mongo.store import save_reply
+from mongo.replies import reply_store
 from schemas.jobs import CHAT_TASK, ChatJob
 from tasks.app import app
 from workers import process_state
@@ -14,4 +14,4 @@ from workers.publisher import EventPublisher
 def generate_chat(self: Task, job: dict) -> None:
     chat_job = ChatJob.model_validate(job)
     publisher = EventPublisher(process_state.redis_client(), chat_job.job_id)
-    run_chat_job(chat_job, publisher, save_reply, worker=self.request.hostname or "")
+    run_chat_job(chat_job, publisher, reply_store(chat_job), worker=self.request.hostname or "")

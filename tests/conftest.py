@@ -4,6 +4,7 @@ worker holding the real Gemma GGUF, and the API, each a separate process on free
 import os
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 
 import httpx
 import pymongo
@@ -17,7 +18,7 @@ from workers.llama_cpp_runtime import LlamaCppRuntime
 from workers.model_files import verified_weights
 
 ADMIN_KEY = "test-admin-key"
-SILENCE_TIMEOUT_S = 4
+SILENCE_TIMEOUT_S = 8
 
 # The original's example request.
 RACHEL = {
@@ -78,7 +79,13 @@ def admin_headers() -> dict[str, str]:
 
 
 @pytest.fixture(scope="session")
-def gemma(tmp_path_factory: pytest.TempPathFactory) -> LlamaCppRuntime:
+def model_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The test process's own model cache (the stack's worker assembles the GGUF into another)."""
+    return tmp_path_factory.mktemp("models")
+
+
+@pytest.fixture(scope="session")
+def gemma(model_cache: Path) -> LlamaCppRuntime:
     """The real Gemma GGUF in the test process: its tokenizer and chat template, as a worker has them."""
     spec = get_registry()["lumimaid"]
-    return LlamaCppRuntime(spec, verified_weights(spec, tmp_path_factory.mktemp("models")))
+    return LlamaCppRuntime(spec, verified_weights(spec, model_cache))

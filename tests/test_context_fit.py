@@ -1,13 +1,26 @@
 """A long conversation is cut from its oldest turns to fit the context window, counted in real tokens."""
 
-import pytest
+import json
+import time
+import uuid
+from pathlib import Path
 
+import pytest
+import redis
+
+from model_registry import get_registry
+from mongo.store import save_reply
 from prompts.assembly import character_prompt
 from prompts.context_fit import fit_to_window
 from schemas.cards import CardData
-from schemas.jobs import ChatMessage
+from schemas.jobs import ChatJob, ChatMessage, SamplingParams
+from schemas.redis_keys import job_channel
+from settings import Settings
 from tests.cards_fixtures import SERAPHINA_V2
+from workers.chat_job import run_chat_job
 from workers.llama_cpp_runtime import LlamaCppRuntime
+from workers.publisher import EventPublisher
+from workers.resident import load_models
 
 REPLY_BUDGET = 256
 
@@ -61,3 +74,42 @@ def test_a_prompt_that_fits_is_sent_whole(gemma: LlamaCppRuntime) -> None:
 
 def test_a_job_without_a_context_fit_is_never_cut(gemma: LlamaCppRuntime, prompt) -> None:
     assert fit_to_window(prompt.messages, None, 10, gemma.prompt_tokens) == prompt.messages
+
+
+@pytest.fixture(scope="module")
+def small_window(model_cache: Path) -> str:
+    """The real model resident in this process, as a worker process holds it, with a 512-token window
+    (a full window is then evaluated in seconds on a CPU)."""
+    spec = get_registry()["lumimaid"]
+    small = spec.model_copy(update={"name": "lumimaid-512", "params": {**spec.params, "n_ctx": 512}})
+    load_models([small], Settings(model_cache_dir=model_cache))
+    return small.name
+
+
+def last_event(events: redis.client.PubSub) -> dict:
+    """The job's final event: published while the job ran, it waits in the subscription."""
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        message = events.get_message(timeout=1)
+        if message and json.loads(message["data"])["event"] in ("done", "error"):
+            return json.loads(message["data"])
+    raise AssertionError("the job published no final event")
+
+
+def test_a_chat_job_longer_than_the_window_is_answered_within_it(small_window: str, broker) -> None:
+    prompt = character_prompt(CardData.model_validate(SERAPHINA_V2["data"]), long_conversation(40), "Alex")
+    job = ChatJob(
+        job_id=uuid.uuid4().hex,
+        model=small_window,
+        messages=prompt.messages,
+        sampling=SamplingParams(max_tokens=16, temperature=0),
+        context_fit=prompt.context_fit,
+    )
+    events = broker.pubsub(ignore_subscribe_messages=True)
+    events.subscribe(job_channel(job.job_id))
+
+    run_chat_job(job, EventPublisher(broker, job.job_id), save_reply, worker="test")
+
+    final = last_event(events)
+    assert final["event"] == "done", final
+    assert 0 < final["data"]["usage"]["prompt_tokens"] <= 512 - 16

@@ -3,12 +3,14 @@
 import asyncio
 import uuid
 from collections.abc import Callable
+from typing import Any
 
 import redis.asyncio as aioredis
 from fastapi import APIRouter, Depends, Request
 from starlette.responses import Response
 
 from api.chat_messages import assistant_messages, character_messages
+from api.conversation_turns import Turn, lumimaid_turn, next_turn
 from api.dependencies import ChatCall, chat_call
 from api.enqueue import enqueue_chat
 from api.errors import ApiError
@@ -66,6 +68,7 @@ async def _stream_chat(
     messages: list[ChatMessage],
     params: GenerationParams,
     store_turn: Callable[[str], str],
+    **job_fields: Any,
 ) -> Response:
     """Store the user's turn, subscribe to the job's channel, then enqueue, then relay."""
     client, settings = call.client, call.settings
@@ -77,6 +80,7 @@ async def _stream_chat(
         messages=messages,
         sampling=_sampling(params, settings),
         conversation_id=conversation_id,
+        **job_fields,
     )
     stream = JobStream(client, job_id, spec.queue, settings)
     await stream.subscribe()
@@ -91,8 +95,21 @@ async def _stream_chat(
     return sse_response(stream, headers)
 
 
+async def stream_turn(call: ChatCall, turn: Turn, params: GenerationParams) -> Response:
+    """Stream a turn of a stored conversation (its history, trimmed by the worker to fit)."""
+    spec = await _serving_spec(call.client, call.settings, turn.model)
+    messages, fit = turn.prompt.messages, turn.prompt.context_fit
+    return await _stream_chat(
+        call, spec, messages, params, turn.store_turn, context_fit=fit, reply_to=turn.reply_to
+    )
+
+
 @router.post("/Lumimaid_stream", summary="Stream a character's reply", responses=STREAM_RESPONSES)
 async def lumimaid_stream(body: LumimaidRequest, call: ChatCall = Depends(chat_call)) -> Response:
+    if body.conversation_id or body.character_id:
+        return await stream_turn(
+            call, await asyncio.to_thread(lumimaid_turn, call.user_id, body, call.settings), body
+        )
     spec = await _serving_spec(call.client, call.settings, "lumimaid")
 
     def store_turn(job_id: str) -> str:
@@ -106,6 +123,11 @@ async def lumimaid_stream(body: LumimaidRequest, call: ChatCall = Depends(chat_c
 
 @router.post("/Llama_stream", summary="Stream an assistant's answer", responses=STREAM_RESPONSES)
 async def llama_stream(body: LlamaRequest, call: ChatCall = Depends(chat_call)) -> Response:
+    if body.conversation_id:
+        turn = await asyncio.to_thread(
+            next_turn, call.user_id, body.conversation_id, body.input_data, call.settings, "llama"
+        )
+        return await stream_turn(call, turn, body)
     spec = await _serving_spec(call.client, call.settings, "llama")
 
     def store_turn(job_id: str) -> str:
