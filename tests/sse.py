@@ -23,7 +23,10 @@ def post_stream(
         if response.status_code != 200:
             response.read()
             return response, []
-        events = [StreamEvent(sse.id, sse.event, json.loads(sse.data)) for sse in source.iter_sse()]
+        # A keep-alive ping (an SSE comment, sent every 15 s) reaches httpx-sse as an empty event.
+        events = [
+            StreamEvent(sse.id, sse.event, json.loads(sse.data)) for sse in source.iter_sse() if sse.data
+        ]
     return response, events
 
 
