@@ -13,7 +13,7 @@ from mongo.characters import card_data, conversation_character, find_character
 from mongo.conversations import user_conversation
 from mongo.documents import Character, Conversation, Message
 from mongo.store import add_user_message, conversation_messages, start_conversation
-from prompts.assembly import Prompt, assistant_prompt, card_greetings, character_prompt
+from prompts.assembly import DEFAULT_USER_NAME, Prompt, assistant_prompt, card_greetings, character_prompt
 from schemas.chat import LumimaidRequest
 from schemas.jobs import ChatMessage, ReplyTarget
 from settings import Settings
@@ -107,12 +107,12 @@ def first_turn(user_id: str, character_id: str, text: str, settings: Settings) -
     """A new conversation with a stored character, and the user's first message in it."""
     character = existing_character(character_id)
     card = card_data(character)
-    greeting = card_greetings(card, "User")[0]
+    greeting = card_greetings(card, DEFAULT_USER_NAME)[0]
     history = [ChatMessage(role="assistant", content=greeting)] if greeting else []
     history.append(ChatMessage(role="user", content=text))
 
     def store_turn(job_id: str) -> str:
-        conversation = open_conversation(user_id, character, 0, "User")
+        conversation = open_conversation(user_id, character, 0, DEFAULT_USER_NAME)
         add_user_message(conversation.id, text, job_id)
         return str(conversation.id)
 

@@ -5,11 +5,13 @@ stream like `/Lumimaid_stream` (SSE or text/plain), with the stored history as t
 """
 
 import asyncio
+from collections.abc import Callable
 
 from fastapi import APIRouter, Depends, Query
 from fastapi.responses import Response
 
 from api import conversation_turns as turns
+from api.conversation_turns import Turn
 from api.dependencies import ChatCall, chat_call, user_id_dep
 from api.routes.chat import STREAM_RESPONSES, stream_turn
 from mongo.conversations import delete_conversation, list_conversations
@@ -18,10 +20,9 @@ from mongo.store import conversation_messages
 from schemas.chat import GenerationParams
 from schemas.common import ObjectIdStr, Page
 from schemas.conversations import ConversationCreate, ConversationOut, MessageOut, TurnRequest
+from settings import Settings
 
 router = APIRouter(prefix="/conversations", tags=["conversations"])
-
-NOT_ENDING_WITH_A_REPLY = {409: {"description": "the conversation does not end with a generated reply"}}
 
 
 def message_out(message: Message) -> MessageOut:
@@ -102,25 +103,28 @@ async def say(
     return await stream_turn(call, turn, body)
 
 
-@router.post(
-    "/{conversation_id}/regenerate",
-    summary="Stream another reply in place of the last one (the earlier ones stay as swipes)",
-    responses=STREAM_RESPONSES | NOT_ENDING_WITH_A_REPLY,
-)
-async def regenerate(
-    conversation_id: ObjectIdStr, body: GenerationParams | None = None, call: ChatCall = Depends(chat_call)
-) -> Response:
-    turn = await asyncio.to_thread(turns.regenerate_turn, call.user_id, conversation_id, call.settings)
-    return await stream_turn(call, turn, body or GenerationParams())
+def _reply_route(action: str, prepare: Callable[[str, str, Settings], Turn], summary: str) -> None:
+    """A route that streams into the last reply: `regenerate` and `continue` differ only in `prepare`."""
+
+    async def stream(
+        conversation_id: ObjectIdStr,
+        body: GenerationParams | None = None,
+        call: ChatCall = Depends(chat_call),
+    ) -> Response:
+        turn = await asyncio.to_thread(prepare, call.user_id, conversation_id, call.settings)
+        return await stream_turn(call, turn, body or GenerationParams())
+
+    responses = STREAM_RESPONSES | {
+        409: {"description": "the conversation does not end with a generated reply"}
+    }
+    router.post(f"/{{conversation_id}}/{action}", summary=summary, responses=responses, name=action)(stream)
 
 
-@router.post(
-    "/{conversation_id}/continue",
-    summary="Stream more of the last reply (e.g. one cut short by max_tokens)",
-    responses=STREAM_RESPONSES | NOT_ENDING_WITH_A_REPLY,
+_reply_route(
+    "regenerate",
+    turns.regenerate_turn,
+    "Stream another reply in place of the last one (the earlier ones stay as swipes)",
 )
-async def continue_(
-    conversation_id: ObjectIdStr, body: GenerationParams | None = None, call: ChatCall = Depends(chat_call)
-) -> Response:
-    turn = await asyncio.to_thread(turns.continue_turn, call.user_id, conversation_id, call.settings)
-    return await stream_turn(call, turn, body or GenerationParams())
+_reply_route(
+    "continue", turns.continue_turn, "Stream more of the last reply (e.g. one cut short by max_tokens)"
+)
