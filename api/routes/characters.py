@@ -1,6 +1,7 @@
 """Characters: create, read, list, update, delete; import and export Character Cards; the avatar."""
 
 import asyncio
+import re
 from typing import Literal
 from urllib.parse import quote
 
@@ -66,10 +67,11 @@ async def _saved(save, *args) -> CharacterOut:
 
 
 def _attachment(name: str, extension: str) -> dict[str, str]:
-    ascii_name = name.encode("ascii", "replace").decode().replace('"', "'")
+    """A download named after the character: plain ASCII for old clients, UTF-8 (RFC 6266) for others."""
+    plain = re.sub(r'[^\x20-\x7e]|["\\]', "_", name)
+    encoded = quote(name, safe="")
     return {
-        "Content-Disposition": f'attachment; filename="{ascii_name}.{extension}"; '
-        f"filename*=UTF-8''{quote(name)}.{extension}"
+        "Content-Disposition": f"attachment; filename=\"{plain}.{extension}\"; filename*=UTF-8''{encoded}.{extension}"
     }
 
 
