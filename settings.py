@@ -89,6 +89,17 @@ class Settings(BaseSettings):
     cors_origins: CommaList = Field(default_factory=lambda: ["*"])
     bot_config_file: Path = PROJECT_ROOT / "bot.yaml"
 
+    # Character cards (imports are refused past these, with 413 or 422 and the reason)
+    card_max_upload_bytes: int = Field(
+        default=8 * 1024 * 1024, gt=0, description="a card file or avatar upload"
+    )
+    card_max_json_bytes: int = Field(
+        default=2 * 1024 * 1024, gt=0, description="the card JSON, also inside a PNG"
+    )
+    card_max_json_depth: int = Field(default=32, gt=0)
+    card_max_image_side: int = Field(default=4096, gt=0, description="pixels, width or height")
+    card_max_image_pixels: int = Field(default=4096 * 4096, gt=0, description="width times height")
+
 
 @lru_cache
 def get_settings() -> Settings:

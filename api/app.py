@@ -11,7 +11,18 @@ from api import metrics
 from api.errors import install_error_handlers
 from api.event_hub import EventHub
 from api.middleware import install_middleware
-from api.routes import batches, chat, datasets, finetune, health, jobs, mongo_admin, openai
+from api.routes import (
+    batches,
+    characters,
+    chat,
+    conversations,
+    datasets,
+    finetune,
+    health,
+    jobs,
+    mongo_admin,
+    openai,
+)
 from mongo.connection import connect_mongo, disconnect_mongo
 from settings import get_settings
 from tasks.app import app as celery_app
@@ -46,6 +57,8 @@ def create_app() -> FastAPI:
     app.add_middleware(metrics.RequestMetricsMiddleware)
     for router in (
         chat.router,
+        characters.router,
+        conversations.router,
         jobs.router,
         openai.router,
         batches.router,

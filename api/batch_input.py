@@ -9,11 +9,13 @@ import uuid
 from fastapi.exceptions import RequestValidationError
 from pydantic import ValidationError
 
-from api.chat_messages import character_dialogue, sampling_params
+from api.chat_messages import character_dialogue, inline_card, sampling_params
 from api.errors import ApiError
 from model_registry import ModelSpec
+from mongo.characters import card_data
 from mongo.store import characters_named
 from schemas.batches import BatchItemRequest, BatchRequest, InlineCharacter
+from schemas.cards import CardData
 from schemas.jobs import ChatJob, ChatMessage
 from settings import Settings
 
@@ -68,15 +70,16 @@ def parse_items(content_type: str, body: bytes, max_items: int) -> list[tuple[Lo
     return located
 
 
+def _card(character: InlineCharacter) -> CardData:
+    return inline_card(character.name, character.description, character.greeting)
+
+
 def build_jobs(
     located: list[tuple[Location, BatchItemRequest]], registry: dict[str, ModelSpec], settings: Settings
 ) -> list[tuple[ChatJob, str | None]]:
     """Each item as a ChatJob (with its custom_id); characters named by the items are looked up."""
     names = {item.character for _, item in located if isinstance(item.character, str)}
-    stored = {
-        name: InlineCharacter(name=name, description=character.description, greeting=character.first_mes)
-        for name, character in characters_named(names).items()
-    }
+    stored = {name: card_data(character) for name, character in characters_named(names).items()}
     errors = []
     for where, item in located:
         if item.model not in registry:
@@ -90,13 +93,14 @@ def build_jobs(
 
     jobs = []
     for _, item in located:
-        character = stored[item.character] if isinstance(item.character, str) else item.character
+        card = stored[item.character] if isinstance(item.character, str) else _card(item.character)
         turns = [ChatMessage(role=turn.role, content=turn.content) for turn in item.messages]
-        messages = character_dialogue(character.name, character.description, character.greeting, turns)
+        prompt = character_dialogue(card, turns)
         job = ChatJob(
             job_id=uuid.uuid4().hex,
             model=item.model,
-            messages=messages,
+            messages=prompt.messages,
+            context_fit=prompt.context_fit,
             sampling=sampling_params(item.params, settings),
         )
         jobs.append((job, item.custom_id))

@@ -1,26 +1,32 @@
-"""Turn a chat request into the messages and sampling the model gets (the template is applied by the worker)."""
+"""Turn a chat request into the messages and sampling the model gets (the template is applied by the worker).
 
+Every character dialogue (the original route's inline character, a stored card, a batch item, a
+`character:<name>` model on /v1) is assembled by prompts/assembly.py, so all of them see the same
+card layout and can be trimmed to the context window the same way.
+"""
+
+from prompts.assembly import DEFAULT_USER_NAME, Prompt, card_greetings, character_prompt
+from schemas.cards import CardData
 from schemas.chat import GenerationParams, LlamaRequest, LumimaidRequest
 from schemas.jobs import ChatMessage, SamplingParams
 from settings import Settings
 
 
-def character_system_prompt(name: str, context: str) -> str:
-    prompt = f"You are {name}. Stay in character as {name} and reply to the user in role."
-    return f"{prompt}\n\n{context}" if context else prompt
+def inline_card(name: str, description: str, greeting: str) -> CardData:
+    """A character given in the request (the original's `context` is its description)."""
+    return CardData(name=name, description=description, first_mes=greeting)
 
 
-def character_dialogue(name: str, context: str, greeting: str, turns: list[ChatMessage]) -> list[ChatMessage]:
-    """The character's system prompt, its greeting (the first assistant turn), then the dialogue."""
-    messages = [ChatMessage(role="system", content=character_system_prompt(name, context))]
-    if greeting:
-        messages.append(ChatMessage(role="assistant", content=greeting))
-    return messages + turns
+def character_dialogue(card: CardData, turns: list[ChatMessage]) -> Prompt:
+    """The character's greeting as the opening assistant turn, then the dialogue (ending with the user)."""
+    greeting = card_greetings(card, DEFAULT_USER_NAME)[0]
+    history = [ChatMessage(role="assistant", content=greeting)] if greeting else []
+    return character_prompt(card, history + turns)
 
 
-def character_messages(body: LumimaidRequest) -> list[ChatMessage]:
-    turn = ChatMessage(role="user", content=body.input_data)
-    return character_dialogue(body.character_name, body.context, body.greeting, [turn])
+def character_messages(body: LumimaidRequest) -> Prompt:
+    card = inline_card(body.character_name, body.context, body.greeting)
+    return character_dialogue(card, [ChatMessage(role="user", content=body.input_data)])
 
 
 def assistant_messages(body: LlamaRequest, system_prompt: str) -> list[ChatMessage]:

@@ -15,6 +15,7 @@ from settings import Settings
 ALLOWLISTED_PREFIXES = (
     "/Lumimaid_stream",
     "/Llama_stream",
+    "/conversations",
     "/jobs",
     "/v1",
     "/batches",
@@ -72,7 +73,7 @@ def install_middleware(app: FastAPI, settings: Settings) -> None:
     app.add_middleware(
         CORSMiddleware,
         allow_origins=settings.cors_origins,
-        allow_methods=["GET", "POST", "DELETE", "OPTIONS"],
+        allow_methods=["GET", "POST", "PUT", "DELETE", "OPTIONS"],
         allow_headers=["*"],
         expose_headers=["X-Job-Id", "X-Conversation-Id"],
     )

@@ -1,5 +1,5 @@
 """The OpenAI chat API over the job stream: a request becomes a chat job (a `character:<name>` model
-brings the character's description as the system prompt), and the job's events become
+brings the character's card before the client's messages), and the job's events become
 `chat.completion.chunk`s ending in `[DONE]` (stream) or one `chat.completion`.
 
 Stateless like OpenAI's API: the client sends the whole history, nothing is stored in MongoDB; the
@@ -11,12 +11,14 @@ import time
 from collections.abc import AsyncIterator
 from typing import Any, Literal
 
-from api.chat_messages import character_system_prompt
 from api.errors import ApiError
 from api.openai_errors import openai_error
 from api.relay import JobStream
 from model_registry import get_registry
+from mongo.characters import card_data
 from mongo.documents import Character
+from prompts.assembly import character_prompt
+from schemas.cards import CardData
 from schemas.events import Usage
 from schemas.jobs import ChatJob, ChatMessage, SamplingParams
 from schemas.openai import (
@@ -35,23 +37,23 @@ from settings import Settings
 ERROR_STATUS = {"prompt_too_long": 400, "no_worker": 503, "queue_timeout": 503, "worker_timeout": 503}
 
 
-async def resolve_model(model: str, settings: Settings) -> tuple[str, list[ChatMessage]]:
-    """The registry model that answers `model`, and the system prompt it brings (a character's)."""
+async def resolve_model(model: str, settings: Settings) -> tuple[str, CardData | None]:
+    """The registry model that answers `model`, and the card of the character it plays, if any."""
     if model.startswith(CHARACTER_PREFIX):
         name = model[len(CHARACTER_PREFIX) :]
         character = await asyncio.to_thread(Character.objects(name=name).first)
         if character is None:
             raise ApiError(404, "model_not_found", f"no character named {name!r} (see /v1/models)")
-        prompt = character_system_prompt(character.name, character.description)
-        return settings.openai_character_model, [ChatMessage(role="system", content=prompt)]
+        return settings.openai_character_model, card_data(character)
     if model not in get_registry():
         raise ApiError(404, "model_not_found", f"the model {model!r} does not exist (see /v1/models)")
-    return model, []
+    return model, None
 
 
 def chat_job(
-    body: ChatCompletionRequest, job_id: str, model: str, system: list[ChatMessage], settings: Settings
+    body: ChatCompletionRequest, job_id: str, model: str, card: CardData | None, settings: Settings
 ) -> ChatJob:
+    """A character's card goes before the client's messages, laid out as on every other route."""
     messages = [
         ChatMessage(role="system" if message.role == "developer" else message.role, content=message.text)
         for message in body.messages
@@ -61,7 +63,16 @@ def chat_job(
         stop=body.stop,
         **body.model_dump(include={"temperature", "top_p", "seed"}, exclude_none=True),
     )
-    return ChatJob(job_id=job_id, model=model, messages=system + messages, sampling=sampling)
+    if card is None:
+        return ChatJob(job_id=job_id, model=model, messages=messages, sampling=sampling)
+    prompt = character_prompt(card, messages)
+    return ChatJob(
+        job_id=job_id,
+        model=model,
+        messages=prompt.messages,
+        context_fit=prompt.context_fit,
+        sampling=sampling,
+    )
 
 
 def _finish_reason(ours: str) -> Literal["stop", "length"]:

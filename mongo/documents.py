@@ -3,13 +3,18 @@
 from datetime import UTC, datetime
 
 from mongoengine import (
+    BinaryField,
     BooleanField,
     DateTimeField,
     DictField,
     Document,
+    IntField,
+    ListField,
     ObjectIdField,
     StringField,
 )
+
+from mongo.json_field import JsonField
 
 
 def utcnow() -> datetime:
@@ -28,6 +33,22 @@ class Character(Document):
     access_level = BooleanField(default=True)
     created_at = DateTimeField(default=utcnow)
     updated_at = DateTimeField(default=utcnow)
+    personality = StringField(default="")
+    scenario = StringField(default="")
+    mes_example = StringField(default="")
+    creator_notes = StringField(default="")
+    system_prompt = StringField(default="")
+    post_history_instructions = StringField(default="")
+    alternate_greetings = ListField(StringField())
+    character_book = JsonField()
+    tags = ListField(StringField())
+    creator = StringField(default="")
+    character_version = StringField(default="")
+    extensions = JsonField(default=dict)
+    # Unknown keys of the card's `data` and beside it, kept so an export gives them back.
+    data_extras = JsonField(default=dict)
+    card_extras = JsonField(default=dict)
+    avatar = BinaryField()  # PNG bytes, card chunks removed
 
 
 class Conversation(Document):
@@ -36,6 +57,8 @@ class Conversation(Document):
     user_id = StringField(required=True)
     model = StringField(required=True)
     character_name = StringField()
+    character_id = ObjectIdField()
+    user_name = StringField(default="User")  # what {{user}} stands for in the character's texts
     created_at = DateTimeField(default=utcnow)
     updated_at = DateTimeField(default=utcnow)
 
@@ -56,3 +79,6 @@ class Message(Document):
     finish_reason = StringField()
     usage = DictField()
     created_at = DateTimeField(default=utcnow)
+    # Alternative replies (regenerated ones, or a character's greetings); `content` is swipes[swipe_id].
+    swipes = ListField(StringField())
+    swipe_id = IntField(default=0)

@@ -3,7 +3,6 @@
 from bson import ObjectId
 
 from mongo.documents import Character, Conversation, Message, utcnow
-from schemas.jobs import ChatJob
 
 
 def upsert_character(
@@ -24,11 +23,34 @@ def characters_named(names: set[str]) -> dict[str, Character]:
     return {character.name: character for character in Character.objects(name__in=sorted(names))}
 
 
-def start_conversation(user_id: str, model: str, character_name: str | None, greeting: str) -> Conversation:
-    """A new conversation; a character's greeting becomes its first assistant message."""
-    conversation = Conversation(user_id=user_id, model=model, character_name=character_name).save()
+def start_conversation(
+    user_id: str,
+    model: str,
+    character_name: str | None,
+    greeting: str,
+    *,
+    character_id: ObjectId | None = None,
+    user_name: str = "User",
+    greetings: list[str] | None = None,
+) -> Conversation:
+    """A new conversation; a character's greeting becomes its first assistant message, with all of
+    the character's `greetings` kept as its swipes."""
+    conversation = Conversation(
+        user_id=user_id,
+        model=model,
+        character_name=character_name,
+        character_id=character_id,
+        user_name=user_name,
+    ).save()
     if greeting:
-        Message(conversation_id=conversation.id, role="assistant", content=greeting).save()
+        swipes = greetings or [greeting]
+        Message(
+            conversation_id=conversation.id,
+            role="assistant",
+            content=greeting,
+            swipes=swipes,
+            swipe_id=swipes.index(greeting) if greeting in swipes else 0,
+        ).save()
     return conversation
 
 
@@ -50,13 +72,6 @@ def save_reply(
     ).save()
     Conversation.objects(id=conversation_id).update_one(set__updated_at=utcnow())
     return str(message.id)
-
-
-def save_job_reply(job: ChatJob, content: str, status: str, finish_reason: str, usage: dict) -> str | None:
-    """The StoreReply of a chat job (see workers/chat_job.py): into its conversation, if it has one."""
-    if job.conversation_id is None:
-        return None
-    return save_reply(job.conversation_id, job.job_id, content, status, finish_reason, usage)
 
 
 def conversation_messages(conversation_id: str) -> list[Message]:

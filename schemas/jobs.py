@@ -22,6 +22,10 @@ BATCH_PRIORITY = 9
 class ChatMessage(BaseModel):
     role: Role
     content: str
+    prefill: bool = Field(
+        default=False,
+        description="last message only: the start of the reply, which the model continues (no turn closed or opened)",
+    )
 
 
 class SamplingParams(BaseModel):
@@ -32,6 +36,21 @@ class SamplingParams(BaseModel):
     stop: list[str] = Field(default_factory=list, description="the reply ends before any of these strings")
 
 
+class ContextFit(BaseModel):
+    """Lets the worker, which holds the tokenizer, drop the oldest messages between a pinned head (the
+    character) and a pinned tail (the current exchange) until the prompt leaves room for the reply."""
+
+    keep_first: int = Field(default=0, ge=0)
+    keep_last: int = Field(default=1, ge=0)
+
+
+class ReplyTarget(BaseModel):
+    """A reply that does not become a new message: another swipe of one, or the rest of one."""
+
+    message_id: str
+    mode: Literal["swipe", "continue"]
+
+
 class ChatJob(BaseModel):
     job_id: str
     model: str
@@ -39,3 +58,5 @@ class ChatJob(BaseModel):
     sampling: SamplingParams
     conversation_id: str | None = None
     sources: list[SourceRef] = Field(default_factory=list, description="passages the prompt was grounded in")
+    context_fit: ContextFit | None = None
+    reply_to: ReplyTarget | None = None

@@ -4,6 +4,7 @@ worker holding the real Gemma GGUF, and the API, each a separate process on free
 import os
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 
 import httpx
 import pymongo
@@ -12,8 +13,10 @@ import redis
 
 from embedded.processes import free_port
 from embedded.stack import EmbeddedStack, StackConfig
-from model_registry import queues
+from model_registry import get_registry, queues
 from settings import get_settings
+from workers.llama_cpp_runtime import LlamaCppRuntime
+from workers.model_files import verified_weights
 
 ADMIN_KEY = "test-admin-key"
 SILENCE_TIMEOUT_S = 8
@@ -76,3 +79,16 @@ def broker(stack: EmbeddedStack) -> Iterator[redis.Redis]:
 @pytest.fixture
 def admin_headers() -> dict[str, str]:
     return {"Authorization": f"Bearer {ADMIN_KEY}"}
+
+
+@pytest.fixture(scope="session")
+def model_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The test process's own model cache (the stack's worker assembles the GGUF into another)."""
+    return tmp_path_factory.mktemp("models")
+
+
+@pytest.fixture(scope="session")
+def gemma(model_cache: Path) -> LlamaCppRuntime:
+    """The real Gemma GGUF in the test process: its tokenizer and chat template, as a worker has them."""
+    spec = get_registry()["lumimaid"]
+    return LlamaCppRuntime(spec, verified_weights(spec, model_cache))

@@ -7,6 +7,7 @@ import logging
 import time
 from collections.abc import Callable
 
+from prompts.context_fit import fit_to_window
 from schemas.events import Usage
 from schemas.jobs import ChatJob
 from workers import metrics
@@ -39,7 +40,10 @@ def run_chat_job(job: ChatJob, publisher: EventPublisher, store_reply: StoreRepl
         if cancelled_while_queued:  # its client is gone: free the worker without touching the model
             result = GenerationResult("cancelled", 0, 0)
         else:
-            result = runtime_for(job.model).generate(job.messages, job.sampling, on_text)
+            runtime = runtime_for(job.model)
+            budget = runtime.n_ctx - job.sampling.max_tokens
+            messages = fit_to_window(job.messages, job.context_fit, budget, runtime.prompt_tokens)
+            result = runtime.generate(messages, job.sampling, on_text)
     except Exception as exc:
         code = ERROR_CODES.get(type(exc), "generation_failed")
         metrics.JOBS.labels(job.model, "error").inc()

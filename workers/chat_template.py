@@ -73,12 +73,14 @@ class ChatTemplate:
         return cls(source, bos_token, eos_token)
 
     def segments(self, messages: list[ChatMessage], add_generation_prompt: bool = True) -> list[Segment]:
+        """A last message marked `prefill` is left open: no turn opened after it, its end markup cut."""
+        continuing = bool(messages) and messages[-1].prefill
         contents = [message.content.translate(_SENTINEL_CHARS) for message in messages]
         rendered = self._template.render(
             messages=[
                 {"role": message.role, "content": _SENTINEL.format(i)} for i, message in enumerate(messages)
             ],
-            add_generation_prompt=add_generation_prompt,
+            add_generation_prompt=add_generation_prompt and not continuing,
             bos_token=self._bos_token,
             eos_token=self._eos_token,
         )
@@ -88,6 +90,8 @@ class ChatTemplate:
                 segments.append(Segment(contents[int(part)], is_markup=False))
             elif part:
                 segments.append(Segment(part, is_markup=True))
+        while continuing and segments and segments[-1].is_markup:
+            segments.pop()
         return segments
 
 

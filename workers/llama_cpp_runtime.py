@@ -64,6 +64,10 @@ class LlamaCppRuntime:
             eos_token=self._token_text(self.llm.token_eos()),
         )
 
+    @property
+    def n_ctx(self) -> int:
+        return self.llm.n_ctx()
+
     def _token_text(self, token: int) -> str:
         return self.llm.detokenize([token], special=True).decode("utf-8", errors="replace")
 

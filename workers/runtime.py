@@ -23,6 +23,11 @@ class GenerationResult:
 
 class ChatRuntime(Protocol):
     name: str
+    n_ctx: int  # the context window, in tokens
+
+    def prompt_tokens(self, messages: list[ChatMessage]) -> list[int]:
+        """The prompt's token ids: the chat template applied, message text tokenized as plain text."""
+        ...
 
     def generate(
         self, messages: list[ChatMessage], sampling: SamplingParams, on_text: OnText

@@ -3,11 +3,13 @@
 import asyncio
 import uuid
 from collections.abc import Callable
+from typing import Any
 
 from fastapi import APIRouter, Depends, Request
 from starlette.responses import Response
 
 from api.chat_messages import assistant_messages, character_messages, sampling_params
+from api.conversation_turns import Turn, lumimaid_turn, next_turn
 from api.dependencies import ChatCall, chat_call
 from api.grounding import retrieve
 from api.job_start import serving_spec, start_job
@@ -15,7 +17,6 @@ from api.relay import plain_text_response, sse_response
 from model_registry import ModelSpec
 from mongo.store import add_user_message, start_conversation, upsert_character
 from schemas.chat import GenerationParams, LlamaRequest, LumimaidRequest
-from schemas.events import SourceRef
 from schemas.jobs import ChatJob, ChatMessage
 
 router = APIRouter(tags=["chat"])
@@ -42,7 +43,7 @@ async def _stream_chat(
     messages: list[ChatMessage],
     params: GenerationParams,
     store_turn: Callable[[str], str],
-    sources: list[SourceRef] | None = None,
+    **job_fields: Any,
 ) -> Response:
     """Store the user's turn, register for the job's events, then enqueue, then relay."""
     job_id = uuid.uuid4().hex
@@ -53,7 +54,7 @@ async def _stream_chat(
         messages=messages,
         sampling=sampling_params(params, call.settings),
         conversation_id=conversation_id,
-        sources=sources or [],
+        **job_fields,
     )
     stream = await start_job(call, spec, job, params.detach)
     headers = {"X-Job-Id": job_id, "X-Conversation-Id": conversation_id}
@@ -62,8 +63,21 @@ async def _stream_chat(
     return sse_response(stream, headers)
 
 
+async def stream_turn(call: ChatCall, turn: Turn, params: GenerationParams, **job_fields: Any) -> Response:
+    """Stream a turn of a stored conversation (its history, trimmed by the worker to fit)."""
+    spec = await serving_spec(call.client, call.settings, turn.model)
+    messages, fit = turn.prompt.messages, turn.prompt.context_fit
+    return await _stream_chat(
+        call, spec, messages, params, turn.store_turn, context_fit=fit, reply_to=turn.reply_to, **job_fields
+    )
+
+
 @router.post("/Lumimaid_stream", summary="Stream a character's reply", responses=STREAM_RESPONSES)
 async def lumimaid_stream(body: LumimaidRequest, call: ChatCall = Depends(chat_call)) -> Response:
+    if body.conversation_id or body.character_id:
+        return await stream_turn(
+            call, await asyncio.to_thread(lumimaid_turn, call.user_id, body, call.settings), body
+        )
     spec = await serving_spec(call.client, call.settings, "lumimaid")
 
     def store_turn(job_id: str) -> str:
@@ -72,11 +86,27 @@ async def lumimaid_stream(body: LumimaidRequest, call: ChatCall = Depends(chat_c
         add_user_message(conversation.id, body.input_data, job_id)
         return str(conversation.id)
 
-    return await _stream_chat(call, spec, character_messages(body), body, store_turn)
+    prompt = character_messages(body)
+    return await _stream_chat(call, spec, prompt.messages, body, store_turn, context_fit=prompt.context_fit)
 
 
 @router.post("/Llama_stream", summary="Stream an assistant's answer", responses=STREAM_RESPONSES)
 async def llama_stream(body: LlamaRequest, call: ChatCall = Depends(chat_call)) -> Response:
+    system_prompt, sources = call.settings.assistant_system_prompt, []
+    if body.google_access:
+        grounding, sources = await retrieve(body.input_data, call.settings.grounding_passages)
+        system_prompt = f"{system_prompt}\n\n{grounding}" if grounding else system_prompt
+    if body.conversation_id:
+        turn = await asyncio.to_thread(
+            next_turn,
+            call.user_id,
+            body.conversation_id,
+            body.input_data,
+            call.settings,
+            "llama",
+            system_prompt,
+        )
+        return await stream_turn(call, turn, body, sources=sources)
     spec = await serving_spec(call.client, call.settings, "llama")
 
     def store_turn(job_id: str) -> str:
@@ -84,9 +114,5 @@ async def llama_stream(body: LlamaRequest, call: ChatCall = Depends(chat_call)) 
         add_user_message(conversation.id, body.input_data, job_id)
         return str(conversation.id)
 
-    system_prompt, sources = call.settings.assistant_system_prompt, []
-    if body.google_access:
-        grounding, sources = await retrieve(body.input_data, call.settings.grounding_passages)
-        system_prompt = f"{system_prompt}\n\n{grounding}" if grounding else system_prompt
     messages = assistant_messages(body, system_prompt)
-    return await _stream_chat(call, spec, messages, body, store_turn, sources)
+    return await _stream_chat(call, spec, messages, body, store_turn, sources=sources)

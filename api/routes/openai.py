@@ -57,9 +57,9 @@ async def retrieve_model(model: str) -> Model:
     responses={200: {"model": ChatCompletion, "content": {"text/event-stream": {}}}},
 )
 async def chat_completions(body: ChatCompletionRequest, call: ChatCall = Depends(chat_call)) -> Response:
-    model, system = await resolve_model(body.model, call.settings)
+    model, card = await resolve_model(body.model, call.settings)
     spec = await serving_spec(call.client, call.settings, model)
-    job = chat_job(body, uuid.uuid4().hex, model, system, call.settings)
+    job = chat_job(body, uuid.uuid4().hex, model, card, call.settings)
     stream = await start_job(call, spec, job, detach=False)
     writer = CompletionWriter(job.job_id, body.model)
     headers = {"X-Job-Id": job.job_id}

@@ -1,0 +1,130 @@
+"""A user's conversations with characters: open, list, read, delete; chat on, regenerate, continue.
+
+The conversation belongs to the caller (`X-User-Id`); anyone else gets 404. The three chat routes
+stream like `/Lumimaid_stream` (SSE or text/plain), with the stored history as the prompt.
+"""
+
+import asyncio
+from collections.abc import Callable
+
+from fastapi import APIRouter, Depends, Query
+from fastapi.responses import Response
+
+from api import conversation_turns as turns
+from api.conversation_turns import Turn
+from api.dependencies import ChatCall, chat_call, user_id_dep
+from api.routes.chat import STREAM_RESPONSES, stream_turn
+from mongo.conversations import delete_conversation, list_conversations
+from mongo.documents import Conversation, Message
+from mongo.store import conversation_messages
+from schemas.chat import GenerationParams
+from schemas.common import ObjectIdStr, Page
+from schemas.conversations import ConversationCreate, ConversationOut, MessageOut, TurnRequest
+from settings import Settings
+
+router = APIRouter(prefix="/conversations", tags=["conversations"])
+
+
+def message_out(message: Message) -> MessageOut:
+    return MessageOut(
+        id=str(message.id),
+        role=message.role,
+        content=message.content,
+        status=message.status,
+        finish_reason=message.finish_reason,
+        swipes=list(message.swipes) or [message.content],
+        swipe_id=message.swipe_id,
+        created_at=message.created_at,
+    )
+
+
+def conversation_out(conversation: Conversation, messages: list[Message] | None = None) -> ConversationOut:
+    return ConversationOut(
+        id=str(conversation.id),
+        model=conversation.model,
+        character_id=str(conversation.character_id) if conversation.character_id else None,
+        character_name=conversation.character_name,
+        user_name=conversation.user_name,
+        created_at=conversation.created_at,
+        updated_at=conversation.updated_at,
+        messages=None if messages is None else [message_out(message) for message in messages],
+    )
+
+
+def _opened(user_id: str, body: ConversationCreate) -> ConversationOut:
+    character = turns.existing_character(body.character_id)
+    conversation = turns.open_conversation(user_id, character, body.greeting_index, body.user_name)
+    return conversation_out(conversation, conversation_messages(str(conversation.id)))
+
+
+def _read(user_id: str, conversation_id: str) -> ConversationOut:
+    conversation = turns.owned_conversation(user_id, conversation_id)
+    return conversation_out(conversation, conversation_messages(conversation_id))
+
+
+@router.post("", status_code=201, summary="Open a conversation with a stored character, at its greeting")
+async def open_(body: ConversationCreate, user_id: str = Depends(user_id_dep)) -> ConversationOut:
+    return await asyncio.to_thread(_opened, user_id, body)
+
+
+@router.get("", summary="The caller's conversations, most recent first")
+async def list_(
+    character_id: ObjectIdStr | None = Query(default=None),
+    page: int = Query(default=1, ge=1),
+    page_size: int = Query(default=20, ge=1, le=100),
+    user_id: str = Depends(user_id_dep),
+) -> Page[ConversationOut]:
+    found, total = await asyncio.to_thread(list_conversations, user_id, character_id, page, page_size)
+    items = [conversation_out(conversation) for conversation in found]
+    return Page[ConversationOut](items=items, total=total, page=page, page_size=page_size)
+
+
+@router.get("/{conversation_id}", summary="A conversation with its messages")
+async def read(conversation_id: ObjectIdStr, user_id: str = Depends(user_id_dep)) -> ConversationOut:
+    return await asyncio.to_thread(_read, user_id, conversation_id)
+
+
+@router.delete("/{conversation_id}", status_code=204, summary="Delete a conversation and its messages")
+async def delete(conversation_id: ObjectIdStr, user_id: str = Depends(user_id_dep)) -> Response:
+    conversation = await asyncio.to_thread(turns.owned_conversation, user_id, conversation_id)
+    await asyncio.to_thread(delete_conversation, conversation)
+    return Response(status_code=204)
+
+
+@router.post(
+    "/{conversation_id}/messages", summary="Say something; stream the reply", responses=STREAM_RESPONSES
+)
+async def say(
+    conversation_id: ObjectIdStr, body: TurnRequest, call: ChatCall = Depends(chat_call)
+) -> Response:
+    turn = await asyncio.to_thread(
+        turns.next_turn, call.user_id, conversation_id, body.input_data, call.settings
+    )
+    return await stream_turn(call, turn, body)
+
+
+def _reply_route(action: str, prepare: Callable[[str, str, Settings], Turn], summary: str) -> None:
+    """A route that streams into the last reply: `regenerate` and `continue` differ only in `prepare`."""
+
+    async def stream(
+        conversation_id: ObjectIdStr,
+        body: GenerationParams | None = None,
+        call: ChatCall = Depends(chat_call),
+    ) -> Response:
+        turn = await asyncio.to_thread(prepare, call.user_id, conversation_id, call.settings)
+        return await stream_turn(call, turn, body or GenerationParams())
+
+    responses = STREAM_RESPONSES | {
+        409: {"description": "the conversation does not end with a generated reply"}
+    }
+    router.post(f"/{{conversation_id}}/{action}", summary=summary, responses=responses, name=action)(stream)
+
+
+_reply_route(
+    "regenerate",
+    turns.regenerate_turn,
+    "Stream another reply in place of the last one (the earlier ones stay as swipes)",
+)
+_reply_route(
+    "continue", turns.continue_turn, "Stream more of the last reply (e.g. one cut short by max_tokens)"
+)

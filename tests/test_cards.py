@@ -1,0 +1,181 @@
+"""Character Card V1/V2/V3 as JSON and PNG: what comes in goes back out, bad files are refused."""
+
+import base64
+import io
+import json
+
+import pytest
+from PIL import Image
+
+from cards.card_json import card_bytes, export_card
+from cards.card_png import write_png_card
+from cards.importing import ImportedCard, import_card
+from cards.limits import CardError, CardLimits
+from tests.cards_fixtures import SERAPHINA_V2, V1_CARD, card_png, encoded, sillytavern_png, v3_card
+
+LIMITS = CardLimits()
+
+
+def exported_json(card: ImportedCard, spec: str) -> bytes:
+    return card_bytes(export_card(card.data, card.card_extras, spec))
+
+
+def exported_png(card: ImportedCard, spec: str) -> bytes:
+    chunks = {"chara": export_card(card.data, card.card_extras, "v2")}
+    if spec == "v3":
+        chunks["ccv3"] = export_card(card.data, card.card_extras, "v3")
+    return write_png_card(card.avatar_png, chunks)
+
+
+def png_text(png: bytes) -> dict[str, dict]:
+    image = Image.open(io.BytesIO(png))
+    image.load()
+    return {keyword: json.loads(base64.b64decode(text)) for keyword, text in image.text.items()}
+
+
+def same_card(first: ImportedCard, second: ImportedCard) -> None:
+    assert second.data.card_dict() == first.data.card_dict()
+    assert second.card_extras == first.card_extras
+
+
+@pytest.mark.parametrize(
+    ("card", "spec"), [(V1_CARD, "v2"), (SERAPHINA_V2, "v2"), (v3_card(), "v3")], ids=["v1", "v2", "v3"]
+)
+def test_json_cards_round_trip_with_their_unknown_fields(card: dict, spec: str) -> None:
+    imported = import_card(json.dumps(card).encode(), LIMITS)
+
+    again = import_card(exported_json(imported, spec), LIMITS)
+
+    same_card(imported, again)
+    assert again.spec == spec
+
+
+def test_a_sillytavern_v2_card_keeps_every_field_it_came_with() -> None:
+    imported = import_card(json.dumps(SERAPHINA_V2).encode(), LIMITS)
+
+    exported = export_card(imported.data, imported.card_extras, "v2")
+
+    assert exported["data"] == SERAPHINA_V2["data"]
+    assert exported == SERAPHINA_V2
+    book = imported.data.character_book
+    assert [entry.keys for entry in book.entries] == [["glade", "sanctuary"], ["Shadowfang"]]
+    assert imported.data.extensions["example.com/rating"] == {"stars": 5}
+
+
+def test_a_v1_card_becomes_v2_with_its_extra_keys_beside_data() -> None:
+    imported = import_card(json.dumps(V1_CARD).encode(), LIMITS)
+
+    exported = export_card(imported.data, imported.card_extras, "v2")
+
+    assert imported.spec == "v1"
+    assert exported["spec"] == "chara_card_v2"
+    assert exported["data"]["first_mes"] == "What do you want?"
+    assert exported["char_persona"] == "a field some V1 tools wrote"
+
+
+def test_v3_keeps_its_own_fields() -> None:
+    imported = import_card(json.dumps(v3_card()).encode(), LIMITS)
+
+    exported = export_card(imported.data, imported.card_extras, "v3")
+
+    assert exported["spec"] == "chara_card_v3" and exported["spec_version"] == "3.0"
+    assert exported["data"]["nickname"] == "Sera"
+    assert exported["data"]["assets"] == v3_card()["data"]["assets"]
+
+
+@pytest.mark.parametrize(
+    ("card", "spec"), [(V1_CARD, "v2"), (SERAPHINA_V2, "v2"), (v3_card(), "v3")], ids=["v1", "v2", "v3"]
+)
+def test_png_cards_round_trip_with_their_picture(card: dict, spec: str) -> None:
+    imported = import_card(sillytavern_png(card, size=(40, 60)), LIMITS)
+
+    again = import_card(exported_png(imported, spec), LIMITS)
+
+    same_card(imported, again)
+    assert Image.open(io.BytesIO(again.avatar_png)).size == (40, 60)
+
+
+def test_v3_png_carries_a_v2_chara_chunk_and_a_v3_ccv3_chunk() -> None:
+    imported = import_card(card_png({"ccv3": encoded(v3_card())}), LIMITS)
+
+    chunks = png_text(exported_png(imported, "v3"))
+
+    assert set(chunks) == {"chara", "ccv3"}
+    assert chunks["chara"]["spec"] == "chara_card_v2"
+    assert chunks["ccv3"]["spec"] == "chara_card_v3"
+    assert chunks["ccv3"]["data"]["nickname"] == "Sera"
+
+
+def test_ccv3_is_read_before_chara_as_sillytavern_does() -> None:
+    old = dict(SERAPHINA_V2, data=dict(SERAPHINA_V2["data"], description="stale"))
+    png = card_png({"chara": encoded(old), "ccv3": encoded(v3_card())})
+
+    imported = import_card(png, LIMITS)
+
+    assert imported.spec == "v3"
+    assert imported.data.description == SERAPHINA_V2["data"]["description"]
+
+
+def deep_card(levels: int) -> bytes:
+    return b'{"name": "Deep", "x": ' + b"[" * levels + b"]" * levels + b"}"
+
+
+@pytest.mark.parametrize(
+    ("upload", "status", "code", "reason"),
+    [
+        (card_png({"Software": "a paint program"}), 422, "no_card_data", "no `chara` or `ccv3`"),
+        (sillytavern_png(SERAPHINA_V2)[:-200], 422, "invalid_image", "truncated"),
+        (card_png({"chara": "not base64 at all!"}), 422, "invalid_card", "not valid base64"),
+        (card_png({"chara": encoded(SERAPHINA_V2)}, (10_000, 10_000), "1"), 413, "image_too_large", "pixels"),
+        (card_png({"chara": base64.b64encode(b"{oops").decode()}), 422, "invalid_card", "not valid JSON"),
+        (json.dumps({"spec": "chara_card_v9", "data": {}}).encode(), 422, "invalid_card", "chara_card_v9"),
+        (
+            json.dumps({"spec": "chara_card_v2", "data": {"description": "x"}}).encode(),
+            422,
+            "invalid_card",
+            "name",
+        ),
+        (deep_card(100), 422, "card_too_deep", "deeper than 32"),
+        (deep_card(100_000), 422, "card_too_deep", "deeper than 32"),
+        (b"GIF89a not a card", 415, "unsupported_media_type", "PNG image or a JSON object"),
+    ],
+    ids=[
+        "png-without-card",
+        "truncated-png",
+        "bad-base64",
+        "10000x10000",
+        "bad-json",
+        "unknown-spec",
+        "no-name",
+        "deep-json",
+        "very-deep-json",
+        "not-a-card",
+    ],
+)
+def test_bad_uploads_are_refused_with_a_reason(upload: bytes, status: int, code: str, reason: str) -> None:
+    with pytest.raises(CardError) as refused:
+        import_card(upload, LIMITS)
+
+    assert (refused.value.status, refused.value.code) == (status, code)
+    assert reason in refused.value.message
+
+
+def with_description(size: int) -> dict:
+    return dict(SERAPHINA_V2, data=dict(SERAPHINA_V2["data"], description="x" * size))
+
+
+@pytest.mark.parametrize(
+    ("upload", "code"),
+    [
+        (json.dumps(with_description(3_000_000)).encode(), "card_too_large"),
+        (sillytavern_png(with_description(3_000_000)), "card_too_large"),
+        (sillytavern_png(with_description(7_000_000)), "upload_too_large"),
+    ],
+    ids=["json-card", "card-in-png", "upload"],
+)
+def test_a_card_over_the_size_limits_is_refused(upload: bytes, code: str) -> None:
+    with pytest.raises(CardError) as refused:
+        import_card(upload, LIMITS)
+
+    assert (refused.value.status, refused.value.code) == (413, code)
+    assert "limit" in refused.value.message

@@ -1,0 +1,267 @@
+"""Conversations with a character card through the whole stack, with the real model: the stored history
+is the prompt, replies are regenerated as swipes and continued, and each user sees only their own."""
+
+import uuid
+
+import httpx
+import pytest
+from bson import ObjectId
+
+from prompts.assembly import character_prompt
+from schemas.cards import CardData
+from schemas.jobs import ChatMessage
+from tests.cards_fixtures import LOREBOOK_ENTRY_CONTENT, SERAPHINA_V2, named, sillytavern_png
+from tests.conftest import RACHEL
+from tests.sse import StreamEvent, post_stream, streamed_text
+from workers.llama_cpp_runtime import LlamaCppRuntime
+
+GREEDY = {"temperature": 0, "max_tokens": 8}
+
+
+@pytest.fixture
+def user() -> dict[str, str]:
+    return {"X-User-Id": f"user-{uuid.uuid4().hex[:8]}"}
+
+
+@pytest.fixture
+def seraphina(api: httpx.Client) -> dict:
+    card = named(SERAPHINA_V2, f"Seraphina {uuid.uuid4().hex[:8]}")
+    response = api.post(
+        "/characters/import", content=sillytavern_png(card), headers={"Content-Type": "image/png"}
+    )
+    assert response.status_code == 201
+    return response.json()
+
+
+def open_conversation(api: httpx.Client, character: dict, user: dict, **options) -> dict:
+    response = api.post("/conversations", json={"character_id": character["id"], **options}, headers=user)
+    assert response.status_code == 201, response.text
+    return response.json()
+
+
+def chat(api: httpx.Client, path: str, body: dict, user: dict) -> list[StreamEvent]:
+    response, events = post_stream(api, path, body, headers=user)
+    assert response.status_code == 200, response.read()
+    assert events[-1].event == "done", events[-1]
+    return events
+
+
+def say(api: httpx.Client, conversation: dict, text: str, user: dict, **params) -> list[StreamEvent]:
+    body = {"input_data": text, **GREEDY, **params}
+    return chat(api, f"/conversations/{conversation['id']}/messages", body, user)
+
+
+def stored(api: httpx.Client, conversation: dict, user: dict) -> list[dict]:
+    return api.get(f"/conversations/{conversation['id']}", headers=user).json()["messages"]
+
+
+def expected_prompt_tokens(
+    api: httpx.Client, gemma: LlamaCppRuntime, character: dict, history: list[dict]
+) -> int:
+    """The prompt assembled from the stored card and history, counted by the model's own tokenizer."""
+    card = CardData.model_validate(
+        api.get(f"/characters/{character['id']}/export?format=json").json()["data"]
+    )
+    messages = [ChatMessage(role=message["role"], content=message["content"]) for message in history]
+    return len(gemma.prompt_tokens(character_prompt(card, messages, "Alex").messages))
+
+
+def test_three_turns_each_prompt_carries_the_whole_history(
+    api: httpx.Client, gemma: LlamaCppRuntime, seraphina: dict, user: dict
+) -> None:
+    conversation = open_conversation(api, seraphina, user, user_name="Alex")
+    prompt_tokens, replies = [], []
+
+    for text in ("Where am I?", "Is this the glade?", "Thank you for healing me."):
+        events = say(api, conversation, text, user)
+        history = stored(api, conversation, user)
+        prompt_tokens.append(events[-1].data["usage"]["prompt_tokens"])
+        replies.append(streamed_text(events))
+        assert prompt_tokens[-1] == expected_prompt_tokens(api, gemma, seraphina, history[:-1])
+
+    assert [(m["role"], m["content"]) for m in history] == [
+        ("assistant", "*" + seraphina["name"] + " leans over you.* You're awake, Alex. Rest now."),
+        ("user", "Where am I?"),
+        ("assistant", replies[0]),
+        ("user", "Is this the glade?"),
+        ("assistant", replies[1]),
+        ("user", "Thank you for healing me."),
+        ("assistant", replies[2]),
+    ]
+    assert prompt_tokens[0] < prompt_tokens[1] < prompt_tokens[2]
+
+
+def test_the_lorebook_entry_reaches_the_prompt_when_its_key_is_said(
+    api: httpx.Client, gemma: LlamaCppRuntime, seraphina: dict, user: dict
+) -> None:
+    plain = open_conversation(api, seraphina, user, user_name="Alex")
+    keyed = open_conversation(api, seraphina, user, user_name="Alex")
+
+    without = say(api, plain, "Tell me about the woods.", user)[-1].data["usage"]["prompt_tokens"]
+    with_key = say(api, keyed, "Tell me about the glade.", user)[-1].data["usage"]["prompt_tokens"]
+
+    lore_tokens = len(gemma.llm.tokenize(LOREBOOK_ENTRY_CONTENT.encode(), add_bos=False))
+    assert with_key - without >= lore_tokens
+
+
+def test_regenerate_keeps_both_replies_as_swipes(api: httpx.Client, seraphina: dict, user: dict) -> None:
+    conversation = open_conversation(api, seraphina, user)
+    first = say(api, conversation, "Who are you?", user, temperature=1.0, seed=1)
+    count = len(stored(api, conversation, user))
+
+    second = chat(
+        api,
+        f"/conversations/{conversation['id']}/regenerate",
+        {"temperature": 1.0, "seed": 2, "max_tokens": 8},
+        user,
+    )
+    reply = stored(api, conversation, user)[-1]
+
+    assert second[-1].data["message_id"] == first[-1].data["message_id"] == reply["id"]
+    assert reply["swipes"] == [streamed_text(first), streamed_text(second)]
+    assert (reply["swipe_id"], reply["content"]) == (1, streamed_text(second))
+    assert len(stored(api, conversation, user)) == count
+    # The same prompt as the first time: the replaced reply is not in it.
+    assert second[-1].data["usage"]["prompt_tokens"] == first[-1].data["usage"]["prompt_tokens"]
+
+
+def test_continue_appends_to_a_cut_off_reply(api: httpx.Client, seraphina: dict, user: dict) -> None:
+    conversation = open_conversation(api, seraphina, user)
+    cut = say(
+        api,
+        conversation,
+        "Tell me a long story about the forest.",
+        user,
+        max_tokens=4,
+        temperature=1.0,
+        seed=3,
+    )
+
+    more = chat(api, f"/conversations/{conversation['id']}/continue", {"max_tokens": 4, "seed": 4}, user)
+    reply = stored(api, conversation, user)[-1]
+
+    assert cut[-1].data["finish_reason"] == "length"
+    assert more[-1].data["message_id"] == cut[-1].data["message_id"]
+    assert reply["content"] == streamed_text(cut) + streamed_text(more)
+    assert more[-1].data["usage"]["prompt_tokens"] > cut[-1].data["usage"]["prompt_tokens"]
+
+
+def test_a_conversation_opens_with_the_chosen_alternate_greeting(
+    api: httpx.Client, seraphina: dict, user: dict
+) -> None:
+    conversation = open_conversation(api, seraphina, user, greeting_index=1, user_name="Alex")
+    name = seraphina["name"]
+
+    greeting = conversation["messages"][0]
+    out_of_range = api.post(
+        "/conversations", json={"character_id": seraphina["id"], "greeting_index": 2}, headers=user
+    )
+
+    assert greeting["content"] == f"*{name} hums while tending the fire.* Oh, Alex, good morning."
+    assert greeting["swipes"] == [
+        f"*{name} leans over you.* You're awake, Alex. Rest now.",
+        greeting["content"],
+    ]
+    assert greeting["swipe_id"] == 1
+    assert out_of_range.status_code == 422
+    assert "greeting_index" in out_of_range.json()["error"]["message"]
+
+
+def test_the_greeting_cannot_be_regenerated(api: httpx.Client, seraphina: dict, user: dict) -> None:
+    conversation = open_conversation(api, seraphina, user)
+
+    response = api.post(f"/conversations/{conversation['id']}/regenerate", headers=user)
+
+    assert response.status_code == 409
+    assert "greeting" in response.json()["error"]["message"]
+
+
+def test_conversations_belong_to_their_user(api: httpx.Client, db, seraphina: dict, user: dict) -> None:
+    conversation = open_conversation(api, seraphina, user)
+    stranger = {"X-User-Id": f"stranger-{uuid.uuid4().hex[:8]}"}
+    messages_before = db.messages.count_documents({})
+
+    listed = api.get("/conversations", params={"character_id": seraphina["id"]}, headers=user).json()
+    strangers_list = api.get("/conversations", headers=stranger).json()
+    read = api.get(f"/conversations/{conversation['id']}", headers=stranger)
+    said = api.post(
+        f"/conversations/{conversation['id']}/messages", json={"input_data": "hi"}, headers=stranger
+    )
+    deleted = api.delete(f"/conversations/{conversation['id']}", headers=stranger)
+
+    assert [item["id"] for item in listed["items"]] == [conversation["id"]]
+    assert listed["items"][0]["messages"] is None
+    assert strangers_list["total"] == 0
+    assert (read.status_code, said.status_code, deleted.status_code) == (404, 404, 404)
+    assert db.messages.count_documents({}) == messages_before
+
+
+def test_a_deleted_conversation_goes_with_its_messages(
+    api: httpx.Client, db, seraphina: dict, user: dict
+) -> None:
+    conversation = open_conversation(api, seraphina, user)
+
+    response = api.delete(f"/conversations/{conversation['id']}", headers=user)
+
+    assert response.status_code == 204
+    assert api.get(f"/conversations/{conversation['id']}", headers=user).status_code == 404
+    assert db.messages.count_documents({"conversation_id": ObjectId(conversation["id"])}) == 0
+
+
+def test_lumimaid_stream_continues_a_conversation_by_id(api: httpx.Client, user: dict) -> None:
+    first, events = post_stream(api, "/Lumimaid_stream", {**RACHEL, **GREEDY}, headers=user)
+    conversation_id = first.headers["X-Conversation-Id"]
+
+    second = chat(
+        api,
+        "/Lumimaid_stream",
+        {"input_data": "And then?", "conversation_id": conversation_id, **GREEDY},
+        user,
+    )
+    history = api.get(f"/conversations/{conversation_id}", headers=user).json()["messages"]
+
+    assert [m["role"] for m in history] == ["assistant", "user", "assistant", "user", "assistant"]
+    assert history[3]["content"] == "And then?"
+    assert second[-1].data["usage"]["prompt_tokens"] > events[-1].data["usage"]["prompt_tokens"]
+
+
+def test_lumimaid_stream_can_name_a_stored_character(api: httpx.Client, seraphina: dict, user: dict) -> None:
+    response, events = post_stream(
+        api,
+        "/Lumimaid_stream",
+        {"input_data": "Hello?", "character_id": seraphina["id"], **GREEDY},
+        headers=user,
+    )
+    conversation = api.get(f"/conversations/{response.headers['X-Conversation-Id']}", headers=user).json()
+
+    assert events[-1].event == "done"
+    assert conversation["character_id"] == seraphina["id"]
+    assert conversation["messages"][0]["content"].endswith("You're awake, User. Rest now.")
+    assert [m["role"] for m in conversation["messages"]] == ["assistant", "user", "assistant"]
+
+
+def test_llama_stream_continues_a_conversation_by_id(api: httpx.Client, user: dict) -> None:
+    first, _ = post_stream(api, "/Llama_stream", {"input_data": "What is a fern?", **GREEDY}, headers=user)
+    conversation_id = first.headers["X-Conversation-Id"]
+
+    chat(
+        api, "/Llama_stream", {"input_data": "And moss?", "conversation_id": conversation_id, **GREEDY}, user
+    )
+    history = api.get(f"/conversations/{conversation_id}", headers=user).json()["messages"]
+
+    assert [(m["role"], m["content"]) for m in history][::2] == [
+        ("user", "What is a fern?"),
+        ("user", "And moss?"),
+    ]
+    assert len(history) == 4
+
+
+def test_another_users_conversation_id_on_the_chat_routes_is_404(api: httpx.Client, user: dict) -> None:
+    first, _ = post_stream(api, "/Llama_stream", {"input_data": "Hi", **GREEDY}, headers=user)
+
+    response = api.post(
+        "/Llama_stream",
+        json={"input_data": "Hi again", "conversation_id": first.headers["X-Conversation-Id"]},
+    )
+
+    assert response.status_code == 404
