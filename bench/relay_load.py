@@ -1,7 +1,9 @@
 """`python -m bench.relay_load`: load the relay alone. A synthetic runtime (models.yaml profile
 `relay-load`) emits tokens at a fixed rate, each stamped with its emit time; N concurrent SSE
 clients against one API process measure streams held, dropped streams, and the delay the relay
-adds between a token's emission in the worker and its arrival at the client (p50/p99)."""
+adds between a token's emission in the worker and its arrival at the client (p50/p99). It also
+counts the CPU each part spends per relayed token (worker, Redis, API, this client), which says how
+many cores a given load needs. Backpressure is off, so every stream is admitted."""
 
 import argparse
 import asyncio
@@ -12,6 +14,7 @@ import time
 from pathlib import Path
 
 import httpx
+import psutil
 
 from bench.measure import percentile
 from embedded.processes import free_port
@@ -39,6 +42,20 @@ async def one_stream(client: httpx.AsyncClient, tokens: int, delays: list[float]
     except httpx.HTTPError:
         return False
     return False
+
+
+def cpu_seconds(stack: EmbeddedStack) -> dict[str, float]:
+    """CPU time (user + system) so far of each stack service with its children, and of this client."""
+
+    def total(process: psutil.Process) -> float:
+        times = process.cpu_times()
+        own = times.user + times.system
+        return own + sum(
+            child.cpu_times().user + child.cpu_times().system for child in process.children(True)
+        )
+
+    used = {name: total(psutil.Process(managed.process.pid)) for name, managed in stack.processes.items()}
+    return {**used, "client": total(psutil.Process())}
 
 
 async def load(url: str, streams: int, tokens: int, ramp_s: float) -> dict:
@@ -79,12 +96,18 @@ def main() -> None:
         mongo_port=free_port(),
         api_port=free_port(),
         queues=["synthetic"],
-        extra_env={"MODEL_PROFILE": "relay-load", "WORKER_HEARTBEAT_TTL_S": "30"},
+        extra_env={"MODEL_PROFILE": "relay-load", "WORKER_HEARTBEAT_TTL_S": "30", "QUEUE_MAX_DEPTH": "0"},
     )
     results = []
     with EmbeddedStack(config) as stack:
         for streams in args.streams:
+            before = cpu_seconds(stack)
             result = asyncio.run(load(stack.api_url, streams, args.tokens, args.ramp))
+            after = cpu_seconds(stack)
+            relayed = max(result["tokens_relayed"], 1)
+            result["cpu_ms_per_token"] = {
+                name: round(1000 * (after[name] - before[name]) / relayed, 3) for name in after
+            }
             print(json.dumps(result))
             results.append(result)
     args.out.parent.mkdir(parents=True, exist_ok=True)

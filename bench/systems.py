@@ -47,7 +47,7 @@ def request_body(number: int, max_tokens: int) -> dict:
 
 def messages_for(number: int) -> list[ChatMessage]:
     """Exactly what /Lumimaid_stream sends the model for this request."""
-    return character_messages(LumimaidRequest(**request_body(number, 1)))
+    return character_messages(LumimaidRequest(**request_body(number, 1))).messages
 
 
 class InProcess:
