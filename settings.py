@@ -24,6 +24,11 @@ class Settings(BaseSettings):
 
     # Services
     redis_url: str = "redis://127.0.0.1:6379/0"
+    redis_max_connections: int = Field(
+        default=1000,
+        ge=1,
+        description="Redis connections per process; past it a command waits for a free one (up to 20 s)",
+    )
     mongo_uri: str = "mongodb://127.0.0.1:27017/"
     mongo_db: str = "chatbot"
 

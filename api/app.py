@@ -32,7 +32,10 @@ from tasks.app import app as celery_app
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     settings = get_settings()
     connect_mongo(settings.mongo_uri, settings.mongo_db)
-    app.state.redis = aioredis.Redis.from_url(settings.redis_url)
+    pool = aioredis.BlockingConnectionPool.from_url(
+        settings.redis_url, max_connections=settings.redis_max_connections
+    )
+    app.state.redis = aioredis.Redis.from_pool(pool)
     app.state.celery = celery_app
     app.state.event_hub = EventHub(app.state.redis)
     await app.state.event_hub.start()

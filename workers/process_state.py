@@ -24,7 +24,11 @@ def start_worker_process(queue: str) -> None:
     if not specs and queue != settings.training_queue:  # a training worker loads its model per job
         raise RuntimeError(f"no model in the registry is served from queue {queue!r}")
     connect_mongo(settings.mongo_uri, settings.mongo_db)
-    _redis = redis.Redis.from_url(settings.redis_url)
+    _redis = redis.Redis(
+        connection_pool=redis.BlockingConnectionPool.from_url(
+            settings.redis_url, max_connections=settings.redis_max_connections
+        )
+    )
     serve_metrics(settings.worker_metrics_port)
     load_models(specs, settings)
     _heartbeat = Heartbeat(_redis, queue, settings.worker_heartbeat_s, settings.worker_heartbeat_ttl_s)
