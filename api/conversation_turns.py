@@ -1,12 +1,15 @@
 """Turns of stored conversations: what the model is sent and what is stored before the job is queued.
 
 Each function reads what it needs (refusing with 404/409 before anything is written) and returns a
-Turn: the model, the prompt from the card and the history, and the write that `_stream_chat` makes
-just before it enqueues. Plain blocking code: the routes run it in a thread.
+Turn: the model, the prompt from the card and the history, the conversation's id (chosen here for a
+new one), and the write that `_stream_chat` makes while the job is queued. Plain blocking code: the
+routes run it in a thread.
 """
 
 from collections.abc import Callable
 from dataclasses import dataclass
+
+from bson import ObjectId
 
 from api.chat_messages import character_dialogue
 from api.errors import ApiError
@@ -27,7 +30,8 @@ CHARACTER_MODEL = "lumimaid"
 class Turn:
     model: str
     prompt: Prompt
-    store_turn: Callable[[str], str]  # job id -> conversation id
+    conversation_id: str
+    store_turn: Callable[[str], None]  # job id -> None: writes the user's turn
     reply_to: ReplyTarget | None = None
 
 
@@ -46,7 +50,11 @@ def existing_character(character_id: str) -> Character:
 
 
 def open_conversation(
-    user_id: str, character: Character, greeting_index: int, user_name: str
+    user_id: str,
+    character: Character,
+    greeting_index: int,
+    user_name: str,
+    conversation_id: ObjectId | None = None,
 ) -> Conversation:
     """A conversation with a stored character, opening with the chosen greeting (all kept as swipes)."""
     greetings = card_greetings(card_data(character), user_name)
@@ -64,6 +72,7 @@ def open_conversation(
         character_id=character.id,
         user_name=user_name,
         greetings=greetings,
+        conversation_id=conversation_id,
     )
 
 
@@ -107,12 +116,11 @@ def next_turn(
     conversation = _checked_model(owned_conversation(user_id, conversation_id), model)
     history = [*_history(conversation_messages(conversation_id)), ChatMessage(role="user", content=text)]
 
-    def store_turn(job_id: str) -> str:
+    def store_turn(job_id: str) -> None:
         add_user_message(conversation.id, text, job_id)
-        return conversation_id
 
     prompt = _prompt(conversation, history, settings, False, assistant_system)
-    return Turn(conversation.model, prompt, store_turn)
+    return Turn(conversation.model, prompt, conversation_id, store_turn)
 
 
 def first_turn(user_id: str, character_id: str, text: str, settings: Settings) -> Turn:
@@ -120,12 +128,13 @@ def first_turn(user_id: str, character_id: str, text: str, settings: Settings) -
     character = existing_character(character_id)
     prompt = character_dialogue(card_data(character), [ChatMessage(role="user", content=text)])
 
-    def store_turn(job_id: str) -> str:
-        conversation = open_conversation(user_id, character, 0, DEFAULT_USER_NAME)
-        add_user_message(conversation.id, text, job_id)
-        return str(conversation.id)
+    conversation_id = ObjectId()
 
-    return Turn(CHARACTER_MODEL, prompt, store_turn)
+    def store_turn(job_id: str) -> None:
+        open_conversation(user_id, character, 0, DEFAULT_USER_NAME, conversation_id)
+        add_user_message(conversation_id, text, job_id)
+
+    return Turn(CHARACTER_MODEL, prompt, str(conversation_id), store_turn)
 
 
 def lumimaid_turn(user_id: str, body: LumimaidRequest, settings: Settings) -> Turn:
@@ -154,7 +163,7 @@ def regenerate_turn(user_id: str, conversation_id: str, settings: Settings) -> T
         )
     prompt = _prompt(conversation, _history(messages[:-1]), settings, False)
     target = ReplyTarget(message_id=str(reply.id), mode="swipe")
-    return Turn(conversation.model, prompt, lambda _: conversation_id, target)
+    return Turn(conversation.model, prompt, conversation_id, lambda _: None, target)
 
 
 def continue_turn(user_id: str, conversation_id: str, settings: Settings) -> Turn:
@@ -163,4 +172,4 @@ def continue_turn(user_id: str, conversation_id: str, settings: Settings) -> Tur
     messages, reply = _last_reply(conversation_id)
     prompt = _prompt(conversation, _history(messages), settings, True)
     target = ReplyTarget(message_id=str(reply.id), mode="continue")
-    return Turn(conversation.model, prompt, lambda _: conversation_id, target)
+    return Turn(conversation.model, prompt, conversation_id, lambda _: None, target)

@@ -1,5 +1,9 @@
 """Starting a chat job, the same way for every route: check the model is served, then register with the
-event hub and open its log BEFORE enqueueing it, so no event can be published unheard."""
+event hub and open its log BEFORE enqueueing it, so no event can be published unheard. What the route
+stores (the user's turn) is written while the job is queued, and the stream answers once it is."""
+
+import asyncio
+from collections.abc import Awaitable
 
 import redis.asyncio as aioredis
 
@@ -9,7 +13,7 @@ from api.enqueue import enqueue_chat
 from api.errors import ApiError
 from api.event_hub import HubSource
 from api.job_log import open_job_log
-from api.relay import JobStream
+from api.relay import JobStream, cancel_job
 from api.worker_status import live_workers
 from model_registry import ModelSpec, get_registry
 from schemas.job_log import QueuedRecord
@@ -34,16 +38,28 @@ async def serving_spec(client: aioredis.Redis, settings: Settings, model: str) -
     return spec
 
 
-async def start_job(call: ChatCall, spec: ModelSpec, job: ChatJob, detach: bool) -> JobStream:
-    """Subscribe, open the log, enqueue; the returned stream relays the job's events."""
+async def start_job(
+    call: ChatCall, spec: ModelSpec, job: ChatJob, detach: bool, writing: Awaitable[None] | None = None
+) -> JobStream:
+    """Subscribe, open the log, enqueue; the returned stream relays the job's events.
+
+    `writing` (the user's turn going into MongoDB) runs while the job is enqueued: the worker's
+    prompt processing hides the write instead of waiting behind it. The stream is returned only once
+    the write is done; if it fails, the job is cancelled and the error raised."""
+    pending = asyncio.ensure_future(writing) if writing is not None else None
     source = HubSource(call.request.app.state.event_hub, job.job_id)
     stream = JobStream(call.client, job.job_id, spec.queue, call.settings, source=source, detach=detach)
-    await stream.subscribe()
     try:
+        await stream.subscribe()
         record = QueuedRecord(model=spec.name, queue=spec.queue, detach=detach)
         await open_job_log(call.client, job.job_id, record, call.settings)
         enqueue_chat(call.request.app.state.celery, job, spec, call.settings.queue_timeout_s)
+        if pending is not None:
+            await pending
     except BaseException:
+        if pending is not None:
+            await asyncio.gather(pending, return_exceptions=True)
+        await cancel_job(call.client, job.job_id)
         await stream.close()
         raise
     return stream

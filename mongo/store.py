@@ -32,10 +32,13 @@ def start_conversation(
     character_id: ObjectId | None = None,
     user_name: str = "User",
     greetings: list[str] | None = None,
+    conversation_id: ObjectId | None = None,
 ) -> Conversation:
     """A new conversation; a character's greeting becomes its first assistant message, with all of
-    the character's `greetings` kept as its swipes."""
+    the character's `greetings` kept as its swipes. `conversation_id` lets the caller name it first
+    (a chat job can then be queued while it is written)."""
     conversation = Conversation(
+        id=conversation_id,
         user_id=user_id,
         model=model,
         character_name=character_name,
@@ -60,7 +63,11 @@ def add_user_message(conversation_id: ObjectId, content: str, job_id: str) -> Me
 
 def save_reply(
     conversation_id: str, job_id: str, content: str, status: str, finish_reason: str, usage: dict
-) -> str:
+) -> str | None:
+    """The reply as a new message; None, and nothing stored, when the conversation is gone (deleted
+    while the reply was generated, or never written because its turn failed to store)."""
+    if not Conversation.objects(id=conversation_id).update_one(set__updated_at=utcnow()):
+        return None
     message = Message(
         conversation_id=ObjectId(conversation_id),
         role="assistant",
@@ -70,7 +77,6 @@ def save_reply(
         finish_reason=finish_reason,
         usage=usage,
     ).save()
-    Conversation.objects(id=conversation_id).update_one(set__updated_at=utcnow())
     return str(message.id)
 
 

@@ -1,18 +1,20 @@
 """Conversations with a character card through the whole stack, with the real model: the stored history
 is the prompt, replies are regenerated as swipes and continued, and each user sees only their own."""
 
+import json
 import uuid
 
 import httpx
 import pytest
 from bson import ObjectId
+from httpx_sse import connect_sse
 
 from prompts.assembly import character_prompt
 from schemas.cards import CardData
 from schemas.jobs import ChatMessage
 from tests.cards_fixtures import LOREBOOK_ENTRY_CONTENT, SERAPHINA_V2, named, sillytavern_png
 from tests.conftest import RACHEL
-from tests.sse import StreamEvent, post_stream, streamed_text
+from tests.sse import StreamEvent, iter_events, post_stream, streamed_text
 from workers.llama_cpp_runtime import LlamaCppRuntime
 
 GREEDY = {"temperature": 0, "max_tokens": 8}
@@ -205,6 +207,24 @@ def test_a_deleted_conversation_goes_with_its_messages(
 
     assert response.status_code == 204
     assert api.get(f"/conversations/{conversation['id']}", headers=user).status_code == 404
+    assert db.messages.count_documents({"conversation_id": ObjectId(conversation["id"])}) == 0
+
+
+def test_a_conversation_deleted_while_its_reply_streams_gets_no_orphan_reply(
+    api: httpx.Client, db, seraphina: dict, user: dict
+) -> None:
+    conversation = open_conversation(api, seraphina, user)
+    body = {"input_data": "Tell me a long story.", "temperature": 0, "max_tokens": 48}
+    path = f"/conversations/{conversation['id']}/messages"
+
+    with connect_sse(api, "POST", path, json=body, headers=user) as source:
+        events = iter_events(source)
+        first = next(events)
+        deleted = api.delete(f"/conversations/{conversation['id']}", headers=user)
+        last = [json.loads(sse.data) for sse in events][-1]
+
+    assert (first.event, deleted.status_code) == ("token", 204)
+    assert last["finish_reason"] == "length" and last["message_id"] is None
     assert db.messages.count_documents({"conversation_id": ObjectId(conversation["id"])}) == 0
 
 

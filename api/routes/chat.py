@@ -5,6 +5,7 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
+from bson import ObjectId
 from fastapi import APIRouter, Depends, Request
 from starlette.responses import Response
 
@@ -42,12 +43,12 @@ async def _stream_chat(
     spec: ModelSpec,
     messages: list[ChatMessage],
     params: GenerationParams,
-    store_turn: Callable[[str], str],
+    conversation_id: str,
+    store_turn: Callable[[str], None],
     **job_fields: Any,
 ) -> Response:
-    """Store the user's turn, register for the job's events, then enqueue, then relay."""
+    """Register for the job's events, enqueue it while the user's turn is written, then relay."""
     job_id = uuid.uuid4().hex
-    conversation_id = await asyncio.to_thread(store_turn, job_id)
     job = ChatJob(
         job_id=job_id,
         model=spec.name,
@@ -56,7 +57,7 @@ async def _stream_chat(
         conversation_id=conversation_id,
         **job_fields,
     )
-    stream = await start_job(call, spec, job, params.detach)
+    stream = await start_job(call, spec, job, params.detach, asyncio.to_thread(store_turn, job_id))
     headers = {"X-Job-Id": job_id, "X-Conversation-Id": conversation_id}
     if _wants_plain_text(call.request):
         return plain_text_response(stream, headers)
@@ -66,9 +67,16 @@ async def _stream_chat(
 async def stream_turn(call: ChatCall, turn: Turn, params: GenerationParams, **job_fields: Any) -> Response:
     """Stream a turn of a stored conversation (its history, trimmed by the worker to fit)."""
     spec = await serving_spec(call.client, call.settings, turn.model)
-    messages, fit = turn.prompt.messages, turn.prompt.context_fit
     return await _stream_chat(
-        call, spec, messages, params, turn.store_turn, context_fit=fit, reply_to=turn.reply_to, **job_fields
+        call,
+        spec,
+        turn.prompt.messages,
+        params,
+        turn.conversation_id,
+        turn.store_turn,
+        context_fit=turn.prompt.context_fit,
+        reply_to=turn.reply_to,
+        **job_fields,
     )
 
 
@@ -79,15 +87,19 @@ async def lumimaid_stream(body: LumimaidRequest, call: ChatCall = Depends(chat_c
             call, await asyncio.to_thread(lumimaid_turn, call.user_id, body, call.settings), body
         )
     spec = await serving_spec(call.client, call.settings, "lumimaid")
+    conversation_id = ObjectId()
 
-    def store_turn(job_id: str) -> str:
+    def store_turn(job_id: str) -> None:
         upsert_character(body.character_name, body.context, body.greeting, body.image, body.access_level)
-        conversation = start_conversation(call.user_id, spec.name, body.character_name, body.greeting)
-        add_user_message(conversation.id, body.input_data, job_id)
-        return str(conversation.id)
+        start_conversation(
+            call.user_id, spec.name, body.character_name, body.greeting, conversation_id=conversation_id
+        )
+        add_user_message(conversation_id, body.input_data, job_id)
 
     prompt = character_messages(body)
-    return await _stream_chat(call, spec, prompt.messages, body, store_turn, context_fit=prompt.context_fit)
+    return await _stream_chat(
+        call, spec, prompt.messages, body, str(conversation_id), store_turn, context_fit=prompt.context_fit
+    )
 
 
 @router.post("/Llama_stream", summary="Stream an assistant's answer", responses=STREAM_RESPONSES)
@@ -108,11 +120,11 @@ async def llama_stream(body: LlamaRequest, call: ChatCall = Depends(chat_call)) 
         )
         return await stream_turn(call, turn, body, sources=sources)
     spec = await serving_spec(call.client, call.settings, "llama")
+    conversation_id = ObjectId()
 
-    def store_turn(job_id: str) -> str:
-        conversation = start_conversation(call.user_id, spec.name, None, "")
-        add_user_message(conversation.id, body.input_data, job_id)
-        return str(conversation.id)
+    def store_turn(job_id: str) -> None:
+        start_conversation(call.user_id, spec.name, None, "", conversation_id=conversation_id)
+        add_user_message(conversation_id, body.input_data, job_id)
 
     messages = assistant_messages(body, system_prompt)
-    return await _stream_chat(call, spec, messages, body, store_turn, sources=sources)
+    return await _stream_chat(call, spec, messages, body, str(conversation_id), store_turn, sources=sources)
