@@ -76,7 +76,7 @@ def test_batch_of_20_items_completes_with_20_results(api: httpx.Client, db) -> N
         assert 1 <= line["usage"]["completion_tokens"] <= 3
         assert isinstance(line["text"], str)
         assert started(line) <= datetime.fromisoformat(line["finished_at"])
-    stored = db.batch_items.find_one({"job_id": lines[0]["job_id"]})
+    stored = db.batch_items.find_one({"_id": lines[0]["job_id"]})
     assert stored["state"] == "complete" and stored["text"] == lines[0]["text"]
 
 
@@ -101,7 +101,7 @@ def test_jsonl_batch_can_name_a_stored_character(api: httpx.Client, db) -> None:
         ("song-0", "complete"),
         ("song-1", "complete"),
     ]
-    job = db.batch_items.find_one({"job_id": lines[0]["job_id"]})["job"]
+    job = db.batch_items.find_one({"_id": lines[0]["job_id"]})["job"]
     assert [m["role"] for m in job["messages"]] == ["system", "assistant", "user"]
     assert "A travelling bard who sings." in job["messages"][0]["content"]
     assert job["messages"][1]["content"] == "Hail!"
