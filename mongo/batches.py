@@ -29,7 +29,7 @@ class Batch(Document):
 
 
 class BatchItem(Document):
-    """One job of a batch; `job` is the ChatJob as enqueued, so the item can always be sent again."""
+    """One job of a batch: `job` is the ChatJob as enqueued (the whole request), beside its result."""
 
     meta = {"collection": "batch_items", "indexes": [("batch_id", "index"), ("batch_id", "state")]}
 

@@ -158,6 +158,24 @@ def test_cancelling_a_batch_stops_its_pending_and_running_items(api: httpx.Clien
     assert broker.llen("cpu:9") == 0
 
 
+def test_a_failing_item_keeps_its_error_and_the_others_complete(api: httpx.Client) -> None:
+    too_long = dialogue_items(1)[0] | {
+        "custom_id": "too-long",
+        "messages": [{"role": "user", "content": "word " * 1600}] * 3,  # far past n_ctx 2048
+    }
+    batch = submit(api, [too_long, *dialogue_items(1)])
+
+    progress = wait_until_settled(api, batch["id"])
+    failed, fine = results(api, batch["id"])
+
+    assert progress["state"] == "completed"
+    assert progress["counts"]["error"] == 1 and progress["counts"]["complete"] == 1
+    assert failed["custom_id"] == "too-long" and failed["state"] == "error"
+    assert failed["error"]["code"] == "prompt_too_long"
+    assert "context window" in failed["error"]["message"]
+    assert fine["state"] == "complete"
+
+
 @pytest.mark.parametrize(
     ("body", "content_type", "status", "field"),
     [
