@@ -11,7 +11,7 @@ from pathlib import Path
 import httpx
 import psutil
 
-from embedded.processes import free_port
+from embedded.processes import free_port, port_open
 from settings import PROJECT_ROOT
 from tests.conftest import RACHEL
 from tests.sse import post_stream
@@ -42,6 +42,9 @@ def test_run_command_serves_chat_and_ctrl_c_leaves_no_process(tmp_path: Path) ->
     url = f"http://127.0.0.1:{api_port}"
     try:
         wait_for_health(url, process)
+        deadline = time.monotonic() + 30  # Flower starts after the API, which already answers /health
+        while not port_open(flower_port) and time.monotonic() < deadline:
+            time.sleep(0.2)
         children = psutil.Process(process.pid).children(recursive=True)
         names = " ".join(" ".join(child.cmdline()) for child in children)
 
