@@ -19,14 +19,16 @@ def enqueue_chat(celery_app: Celery, job: ChatJob, spec: ModelSpec, expires_s: f
     )
 
 
-def enqueue_batch_items(celery_app: Celery, jobs: list[ChatJob], specs: dict[str, ModelSpec]) -> None:
+def enqueue_batch_items(
+    celery_app: Celery, batch_id: str, jobs: list[ChatJob], specs: dict[str, ModelSpec]
+) -> None:
     """Send each item below every interactive chat, over one broker connection. No expiry: a batch
     waits for as long as its queue is busy (or has no worker)."""
     with celery_app.producer_or_acquire() as producer:
         for job in jobs:
             celery_app.send_task(
                 BATCH_ITEM_TASK,
-                args=[job.model_dump(mode="json")],
+                args=[batch_id, job.model_dump(mode="json")],
                 queue=specs[job.model].queue,
                 task_id=job.job_id,
                 priority=BATCH_PRIORITY,

@@ -1,6 +1,12 @@
 """Batches and their items in MongoDB: stored before anything is enqueued, so an API restart loses
-nothing; a worker claims an item before running it (a cancelled one cannot be claimed) and keeps
-its result on it, since no client is listening to a batch item's stream."""
+nothing; a worker claims an item before running it and keeps its result on it, since no client is
+listening to a batch item's stream.
+
+Written for FerretDB too, whose SQLite backend finds a document fast only by `_id` and pays a slow
+durable write per document changed: an item's `_id` is its job id, and cancelling writes the batch
+alone. From then on its pending items read as cancelled, and a worker that pops one of their
+messages skips it after one read, writing nothing.
+"""
 
 from collections.abc import Iterator
 
@@ -23,17 +29,14 @@ class Batch(Document):
 
 
 class BatchItem(Document):
-    """One job of a batch; `job` is the ChatJob as enqueued, so the item can always be sent again."""
+    """One job of a batch: `job` is the ChatJob as enqueued (the whole request), beside its result."""
 
-    meta = {
-        "collection": "batch_items",
-        "indexes": [("batch_id", "index"), ("batch_id", "state"), {"fields": ["job_id"], "unique": True}],
-    }
+    meta = {"collection": "batch_items", "indexes": [("batch_id", "index"), ("batch_id", "state")]}
 
+    job_id = StringField(primary_key=True)
     batch_id = ObjectIdField(required=True)
     index = IntField(required=True)
     custom_id = StringField()
-    job_id = StringField(required=True)
     job = DictField(required=True)
     state = StringField(default="pending", choices=ITEM_STATES)
     worker = StringField()
@@ -78,30 +81,49 @@ def find_batch(batch_id: str, user_id: str) -> Batch | None:
 
 def count_items_by_state(batch: Batch) -> dict[str, int]:
     pipeline = [{"$match": {"batch_id": batch.id}}, {"$group": {"_id": "$state", "n": {"$sum": 1}}}]
-    return {row["_id"]: row["n"] for row in BatchItem.objects.aggregate(pipeline)}
+    counts = {row["_id"]: row["n"] for row in BatchItem.objects.aggregate(pipeline)}
+    if batch.cancelled_at is not None:  # its pending items will never run
+        counts["cancelled"] = counts.get("cancelled", 0) + counts.pop("pending", 0)
+    return counts
 
 
 def batch_items(batch: Batch) -> Iterator[BatchItem]:
-    return BatchItem.objects(batch_id=batch.id).order_by("index").no_cache()
+    for item in BatchItem.objects(batch_id=batch.id).order_by("index").no_cache():
+        if batch.cancelled_at is not None and item.state == "pending":
+            item.state = "cancelled"  # it will never run (see the module's docstring)
+        yield item
 
 
 def cancel_batch(batch: Batch) -> list[str]:
-    """Mark the batch cancelled and its pending items with it; the job ids of the running items,
-    which the caller stops through their cancel flags."""
-    now = utcnow()
+    """Mark the batch cancelled; the job ids of its running items, which the caller stops through
+    their cancel flags."""
     if batch.cancelled_at is None:
-        Batch.objects(id=batch.id, cancelled_at=None).update_one(set__cancelled_at=now)
+        Batch.objects(id=batch.id, cancelled_at=None).update_one(set__cancelled_at=utcnow())
         batch.reload()
-    BatchItem.objects(batch_id=batch.id, state="pending").update(set__state="cancelled", set__finished_at=now)
     return [item.job_id for item in BatchItem.objects(batch_id=batch.id, state="running").only("job_id")]
 
 
-def claim_item(job_id: str, worker: str) -> bool:
-    """Pending (or running again after a redelivery) -> running; False for a cancelled or finished item."""
-    claimed = BatchItem.objects(job_id=job_id, state__in=("pending", "running")).update_one(
+def _cancelled(batch_id: str) -> bool:
+    return Batch.objects(id=ObjectId(batch_id), cancelled_at__ne=None).only("id").first() is not None
+
+
+def claim_item(batch_id: str, job_id: str, worker: str) -> bool:
+    """Pending (or running again, redelivered) -> running; False for a finished item or one of a
+    cancelled batch. The batch is looked at again after the claim: cancel_batch marks the batch
+    before it lists the running items to stop, so an item is either seen running or not run."""
+    if _cancelled(batch_id):
+        return False
+    claimed = BatchItem.objects(job_id=job_id, state__in=("pending", "running")).modify(
         set__state="running", set__worker=worker, set__started_at=utcnow()
     )
-    return bool(claimed)
+    if claimed is None:
+        return False
+    if not _cancelled(batch_id):
+        return True
+    BatchItem.objects(job_id=job_id).update_one(
+        set__state="cancelled", set__finished_at=utcnow(), unset__started_at=True, unset__worker=True
+    )
+    return False
 
 
 def save_item_result(job: ChatJob, text: str, status: str, finish_reason: str, usage: dict) -> None:

@@ -10,8 +10,9 @@ from workers.batch_job import run_batch_item
 
 
 @app.task(name=BATCH_ITEM_TASK, bind=True)
-def generate_batch_item(self: Task, job: dict) -> None:
+def generate_batch_item(self: Task, batch_id: str, job: dict) -> None:
     run_batch_item(
+        batch_id,
         ChatJob.model_validate(job),
         process_state.redis_client(),
         self.request.hostname or "",

@@ -31,6 +31,10 @@ def api_with_depth_limit_1(
         process.stop()
 
 
+# Greedy, this prompt runs to max_tokens (sampled, it may stop early and free the worker too soon).
+LONG_STORY = {"input_data": "Tell me a very long story.", "max_tokens": 2000, "temperature": 0}
+
+
 def wait_for(condition, timeout_s: float = 60, what: str = "condition") -> None:
     deadline = time.monotonic() + timeout_s
     while not condition():
@@ -42,12 +46,12 @@ def test_full_queue_answers_429_with_retry_after_and_stores_nothing(
     api_with_depth_limit_1: httpx.Client, broker: redis.Redis, db
 ) -> None:
     api = api_with_depth_limit_1
-    long_story = {"input_data": "Tell me a very long story.", "max_tokens": 2000}
     with ExitStack() as streams:
-        running = streams.enter_context(connect_sse(api, "POST", "/Llama_stream", json=long_story))
+        running = streams.enter_context(connect_sse(api, "POST", "/Llama_stream", json=LONG_STORY))
         assert running.response.status_code == 200
-        assert next(running.iter_sse()).event == "token"  # the worker is busy with it
-        waiting = streams.enter_context(connect_sse(api, "POST", "/Llama_stream", json=long_story))
+        running_events = running.iter_sse()  # kept: a dropped iterator closes the stream (a cancel)
+        assert next(running_events).event == "token"  # the worker is busy with it
+        waiting = streams.enter_context(connect_sse(api, "POST", "/Llama_stream", json=LONG_STORY))
         assert waiting.response.status_code == 200
         waiting_job = waiting.response.headers["X-Job-Id"]
         wait_for(lambda: broker.llen("cpu") == 1, what="one job waiting on the cpu queue")
@@ -68,3 +72,29 @@ def test_full_queue_answers_429_with_retry_after_and_stores_nothing(
         lambda: db.messages.find_one({"job_id": waiting_job, "role": "assistant"}) is not None,
         what="the waiting job to be cancelled",
     )
+
+
+def test_waiting_batch_items_do_not_count_against_the_chat_limit(
+    api_with_depth_limit_1: httpx.Client, broker: redis.Redis
+) -> None:
+    api = api_with_depth_limit_1
+    item = {
+        "character": {"name": "Rachel"},
+        "messages": [{"role": "user", "content": "Hi"}],
+        "params": {"max_tokens": 2},
+    }
+    with connect_sse(api, "POST", "/Llama_stream", json=LONG_STORY) as running:
+        running_events = running.iter_sse()  # kept: a dropped iterator closes the stream (a cancel)
+        assert next(running_events).event == "token"  # the worker is busy with it
+        batch = api.post("/batches", json={"items": [item] * 3}).json()
+        try:
+            wait_for(lambda: broker.llen("cpu:9") == 3, what="three batch items waiting")
+
+            with connect_sse(
+                api, "POST", "/Llama_stream", json={"input_data": "Hi", "max_tokens": 2}
+            ) as chat:
+                status = chat.response.status_code
+        finally:
+            api.post(f"/batches/{batch['id']}/cancel")
+
+    assert status == 200

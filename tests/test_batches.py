@@ -76,7 +76,7 @@ def test_batch_of_20_items_completes_with_20_results(api: httpx.Client, db) -> N
         assert 1 <= line["usage"]["completion_tokens"] <= 3
         assert isinstance(line["text"], str)
         assert started(line) <= datetime.fromisoformat(line["finished_at"])
-    stored = db.batch_items.find_one({"job_id": lines[0]["job_id"]})
+    stored = db.batch_items.find_one({"_id": lines[0]["job_id"]})
     assert stored["state"] == "complete" and stored["text"] == lines[0]["text"]
 
 
@@ -101,7 +101,7 @@ def test_jsonl_batch_can_name_a_stored_character(api: httpx.Client, db) -> None:
         ("song-0", "complete"),
         ("song-1", "complete"),
     ]
-    job = db.batch_items.find_one({"job_id": lines[0]["job_id"]})["job"]
+    job = db.batch_items.find_one({"_id": lines[0]["job_id"]})["job"]
     assert [m["role"] for m in job["messages"]] == ["system", "assistant", "user"]
     assert "A travelling bard who sings." in job["messages"][0]["content"]
     assert job["messages"][1]["content"] == "Hail!"
@@ -156,6 +156,24 @@ def test_cancelling_a_batch_stops_its_pending_and_running_items(api: httpx.Clien
     never_ran = [line for line in lines if not line["started_at"]]
     assert [line["state"] for line in never_ran] == ["cancelled"] * 4
     assert broker.llen("cpu:9") == 0
+
+
+def test_a_failing_item_keeps_its_error_and_the_others_complete(api: httpx.Client) -> None:
+    too_long = dialogue_items(1)[0] | {
+        "custom_id": "too-long",
+        "messages": [{"role": "user", "content": "word " * 1600}] * 3,  # far past n_ctx 2048
+    }
+    batch = submit(api, [too_long, *dialogue_items(1)])
+
+    progress = wait_until_settled(api, batch["id"])
+    failed, fine = results(api, batch["id"])
+
+    assert progress["state"] == "completed"
+    assert progress["counts"]["error"] == 1 and progress["counts"]["complete"] == 1
+    assert failed["custom_id"] == "too-long" and failed["state"] == "error"
+    assert failed["error"]["code"] == "prompt_too_long"
+    assert "context window" in failed["error"]["message"]
+    assert fine["state"] == "complete"
 
 
 @pytest.mark.parametrize(

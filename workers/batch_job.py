@@ -1,6 +1,6 @@
 """One batch item on a worker: the chat job's own generation path, its result kept on the item.
 
-The item is claimed first, so one cancelled while it waited is skipped without loading anything.
+The item is claimed first, so one whose batch was cancelled while it waited is skipped at once.
 Its events are published like any job's (and its cancel flag checked at each token), but nobody
 may be listening: a failure is also recorded on the item.
 """
@@ -27,8 +27,8 @@ class BatchItemPublisher(EventPublisher):
         record_item_error(self._job_id, code, message)
 
 
-def run_batch_item(job: ChatJob, client: redis.Redis, worker: str, log_ttl_s: int) -> None:
-    if not claim_item(job.job_id, worker):
+def run_batch_item(batch_id: str, job: ChatJob, client: redis.Redis, worker: str, log_ttl_s: int) -> None:
+    if not claim_item(batch_id, job.job_id, worker):
         log.info("batch item %s skipped: cancelled or already finished", job.job_id)
         return
     run_chat_job(job, BatchItemPublisher(client, job.job_id, log_ttl_s), save_item_result, worker)

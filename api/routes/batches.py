@@ -112,7 +112,8 @@ async def submit_batch(request: Request, call: ChatCall = Depends(chat_call)) ->
     batch = await asyncio.to_thread(create_batch, call.user_id, jobs)
     try:
         chat_jobs = [job for job, _ in jobs]
-        await asyncio.to_thread(enqueue_batch_items, request.app.state.celery, chat_jobs, registry)
+        celery_app = request.app.state.celery
+        await asyncio.to_thread(enqueue_batch_items, celery_app, str(batch.id), chat_jobs, registry)
     except BaseException:
         await asyncio.to_thread(delete_batch, batch)  # items already sent are skipped: unclaimable
         raise
