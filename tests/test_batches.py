@@ -159,9 +159,12 @@ def test_cancelling_a_batch_stops_its_pending_and_running_items(api: httpx.Clien
 
 
 def test_a_failing_item_keeps_its_error_and_the_others_complete(api: httpx.Client) -> None:
+    # The card's description and the last turn are kept whole (only older turns are trimmed to fit),
+    # and together they are past n_ctx 2048.
     too_long = dialogue_items(1)[0] | {
         "custom_id": "too-long",
-        "messages": [{"role": "user", "content": "word " * 1600}] * 3,  # far past n_ctx 2048
+        "character": RACHEL_INLINE | {"description": "word " * 1500},
+        "messages": [{"role": "user", "content": "word " * 1500}],
     }
     batch = submit(api, [too_long, *dialogue_items(1)])
 
