@@ -1,4 +1,4 @@
-"""Turns of stored conversations: what the model is sent and what is stored before the job is queued.
+"""Turns of stored conversations: what the model is sent and what is stored as the job is queued.
 
 Each function reads what it needs (refusing with 404/409 before anything is written) and returns a
 Turn: the model, the prompt from the card and the history, the conversation's id (chosen here for a

@@ -23,9 +23,8 @@ from embedded.stack import EmbeddedStack, StackConfig
 
 
 async def one_stream(session: aiohttp.ClientSession, tokens: int, delays: list[float]) -> str:
-    """ "done" when the stream ran to its `done` event, else why it did not. aiohttp rather than httpx
-    here: its C HTTP parser costs the client a third of the CPU per event, and the client shares the
-    machine with what it measures."""
+    """ "done" when the stream ran to its `done` event, else why it did not. aiohttp (its HTTP parser
+    is C) keeps the client light: it shares the machine with what it measures."""
     body = {"input_data": "load", "max_tokens": tokens}
     event = b""
     try:

@@ -20,8 +20,11 @@ def _swipes_with(message: Message, text: str, continuing: bool) -> tuple[list[st
 
 def _store_into(
     target: ReplyTarget, job_id: str, content: str, status: str, finish_reason: str, usage: dict
-) -> str:
-    message = Message.objects.get(id=ObjectId(target.message_id))
+) -> str | None:
+    """None, and nothing stored, when the message went with its deleted conversation."""
+    message = Message.objects(id=ObjectId(target.message_id)).first()
+    if message is None:
+        return None
     swipes, index = _swipes_with(message, content, target.mode == "continue")
     Message.objects(id=message.id).update_one(
         set__content=swipes[index],

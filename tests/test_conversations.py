@@ -210,21 +210,24 @@ def test_a_deleted_conversation_goes_with_its_messages(
     assert db.messages.count_documents({"conversation_id": ObjectId(conversation["id"])}) == 0
 
 
+@pytest.mark.parametrize("action", ["messages", "regenerate"])
 def test_a_conversation_deleted_while_its_reply_streams_gets_no_orphan_reply(
-    api: httpx.Client, db, seraphina: dict, user: dict
+    api: httpx.Client, db, seraphina: dict, user: dict, action: str
 ) -> None:
     conversation = open_conversation(api, seraphina, user)
+    if action == "regenerate":
+        say(api, conversation, "Hello?", user)
     body = {"input_data": "Tell me a long story.", "temperature": 0, "max_tokens": 48}
-    path = f"/conversations/{conversation['id']}/messages"
+    path = f"/conversations/{conversation['id']}/{action}"
 
     with connect_sse(api, "POST", path, json=body, headers=user) as source:
         events = iter_events(source)
         first = next(events)
         deleted = api.delete(f"/conversations/{conversation['id']}", headers=user)
-        last = [json.loads(sse.data) for sse in events][-1]
+        last = [(sse.event, json.loads(sse.data)) for sse in events][-1]
 
     assert (first.event, deleted.status_code) == ("token", 204)
-    assert last["finish_reason"] == "length" and last["message_id"] is None
+    assert last[0] == "done" and last[1]["finish_reason"] == "length" and last[1]["message_id"] is None
     assert db.messages.count_documents({"conversation_id": ObjectId(conversation["id"])}) == 0
 
 
