@@ -111,6 +111,7 @@ def start_api(port: int, log_dir: Path, env: dict[str, str], host: str = "127.0.
         "--port",
         str(port),
         "--no-access-log",
+        "--no-proxy-headers",  # the app reads forwarded headers itself, from FORWARDED_ALLOW_IPS only
     ]
     process = python_process("api", args, log_dir, env).start()
     process.wait_until(lambda: port_open(port), 60, "ready")

@@ -27,7 +27,7 @@ from mongo.characters import (
 )
 from mongo.documents import Character
 from schemas.characters import CharacterIn, CharacterOut
-from schemas.common import ObjectIdStr, Page
+from schemas.common import ObjectIdStr, Page, PageNumber, PageSize
 from settings import Settings
 
 router = APIRouter(prefix="/characters", tags=["characters"])
@@ -100,8 +100,8 @@ async def import_(request: Request, settings: Settings = Depends(settings_dep)) 
 async def list_(
     q: str | None = Query(default=None, max_length=100, description="part of the name, any case"),
     tag: str | None = Query(default=None, max_length=100),
-    page: int = Query(default=1, ge=1),
-    page_size: int = Query(default=20, ge=1, le=100),
+    page: PageNumber = 1,
+    page_size: PageSize = 20,
 ) -> Page[CharacterOut]:
     found, total, with_avatar = await asyncio.to_thread(list_characters, q, tag, page, page_size)
     items = [character_out(character, character.id in with_avatar) for character in found]
