@@ -18,6 +18,7 @@ import redis.asyncio as aioredis
 from sse_starlette import EventSourceResponse, ServerSentEvent
 from starlette.responses import StreamingResponse
 
+from api.backpressure import release_slot
 from api.metrics import StreamTimer
 from api.worker_status import live_workers
 from schemas.redis_keys import job_cancel_key
@@ -41,9 +42,12 @@ class EventSource(Protocol):
     async def aclose(self) -> None: ...
 
 
-async def cancel_job(client: aioredis.Redis, job_id: str) -> None:
-    """Ask the worker to stop the job at its next token (or before it starts)."""
+async def cancel_job(client: aioredis.Redis, job_id: str, queue: str | None = None) -> None:
+    """Ask the worker to stop the job at its next token (or before it starts); a job still waiting
+    on `queue` gives its place back at once (it will be skipped when its turn comes)."""
     await client.set(job_cancel_key(job_id), 1, ex=CANCEL_FLAG_TTL_S)
+    if queue:
+        await release_slot(client, queue, job_id)
 
 
 class JobStream:
@@ -74,7 +78,7 @@ class JobStream:
         """Stop reading; if the stream did not reach its end, ask the worker to stop (unless detached)."""
         try:
             if not self._finished and not self._detach:
-                await cancel_job(self._client, self.job_id)
+                await cancel_job(self._client, self.job_id, self._queue)
         finally:
             await self._source.aclose()
 
