@@ -8,7 +8,13 @@ from urllib.parse import quote
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse, Response
 
-from api.card_upload import card_limits, refusing_bad_cards, upload_body, uploaded_file
+from api.card_upload import (
+    card_json_within_limits,
+    card_limits,
+    refusing_bad_cards,
+    upload_body,
+    uploaded_file,
+)
 from api.dependencies import settings_dep
 from api.errors import ApiError
 from cards.card_json import export_card
@@ -75,7 +81,15 @@ def _attachment(name: str, extension: str) -> dict[str, str]:
     }
 
 
-@router.post("", status_code=201, summary="Create a character", responses={409: REFUSALS[409]})
+CARD_JSON = {"dependencies": [Depends(card_json_within_limits)]}
+JSON_REFUSALS = {
+    409: REFUSALS[409],
+    413: {"description": "the card JSON is over CARD_MAX_JSON_BYTES"},
+    422: {"description": "an invalid card, or one nested deeper than CARD_MAX_JSON_DEPTH"},
+}
+
+
+@router.post("", status_code=201, summary="Create a character", responses=JSON_REFUSALS, **CARD_JSON)
 async def create(body: CharacterIn) -> CharacterOut:
     return await _saved(create_character, body)
 
@@ -113,7 +127,12 @@ async def read(character_id: ObjectIdStr) -> CharacterOut:
     return character_out(await _existing(character_id))
 
 
-@router.put("/{character_id}", summary="Replace a character's card fields", responses={409: REFUSALS[409]})
+@router.put(
+    "/{character_id}",
+    summary="Replace a character's card fields",
+    responses=JSON_REFUSALS,
+    **CARD_JSON,
+)
 async def update(character_id: ObjectIdStr, body: CharacterIn) -> CharacterOut:
     return await _saved(update_character, await _existing(character_id), body)
 
