@@ -2,7 +2,7 @@
 
 from datetime import datetime
 
-from api.job_log import LogEntry
+from api.streams.job_log import LogEntry
 from schemas.events import ErrorData, Usage
 from schemas.job_log import JobStatus, JobTimings
 

@@ -54,7 +54,7 @@ async def read_job_log(client: aioredis.Redis, job_id: str) -> list[LogEntry]:
 
 
 class LogSource:
-    """A stream source (api.relay.EventSource) over the log: the events after `after_id` (all when
+    """A stream source (api.streams.relay.EventSource) over the log: the events after `after_id` (all when
     None; `started` always, so the relay knows the job left the queue), then the live rest."""
 
     def __init__(

@@ -11,16 +11,17 @@ import time
 from collections.abc import AsyncIterator
 from typing import Any, Literal
 
-from api.errors import ApiError
-from api.openai_errors import openai_error
-from api.relay import JobStream
+from api.http.errors import ApiError
+from api.openai.errors import openai_error
+from api.streams.relay import JobStream
+from api.turns.chat_messages import chat_job
 from model_registry import get_registry
 from mongo.characters import card_data
 from mongo.documents import Character
 from prompts.assembly import character_prompt
 from schemas.cards import CardData
 from schemas.events import Usage
-from schemas.jobs import ChatJob, ChatMessage, SamplingParams
+from schemas.jobs import ChatJob, ChatMessage
 from schemas.openai import (
     CHARACTER_PREFIX,
     AssistantMessage,
@@ -50,28 +51,26 @@ async def resolve_model(model: str, settings: Settings) -> tuple[str, CardData |
     return model, None
 
 
-def chat_job(
-    body: ChatCompletionRequest, job_id: str, model: str, card: CardData | None, settings: Settings
+def completion_job(
+    body: ChatCompletionRequest, model: str, card: CardData | None, settings: Settings
 ) -> ChatJob:
     """A character's card goes before the client's messages, laid out as on every other route."""
     messages = [
         ChatMessage(role="system" if message.role == "developer" else message.role, content=message.text)
         for message in body.messages
     ]
-    sampling = SamplingParams(
-        max_tokens=body.max_completion_tokens or body.max_tokens or settings.default_max_tokens,
+    fields = {}
+    if card is not None:
+        prompt = character_prompt(card, messages)
+        messages, fields["context_fit"] = prompt.messages, prompt.context_fit
+    return chat_job(
+        model,
+        messages,
+        settings,
+        max_tokens=body.max_completion_tokens or body.max_tokens,
         stop=body.stop,
-        **body.model_dump(include={"temperature", "top_p", "seed"}, exclude_none=True),
-    )
-    if card is None:
-        return ChatJob(job_id=job_id, model=model, messages=messages, sampling=sampling)
-    prompt = character_prompt(card, messages)
-    return ChatJob(
-        job_id=job_id,
-        model=model,
-        messages=prompt.messages,
-        context_fit=prompt.context_fit,
-        sampling=sampling,
+        **body.model_dump(include={"temperature", "top_p", "seed"}),
+        **fields,
     )
 
 

@@ -9,7 +9,7 @@ from fastapi.responses import Response
 from prometheus_client import CONTENT_TYPE_LATEST, Counter, Gauge, Histogram, generate_latest
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from api.worker_status import live_workers, queue_depth
+from api.streams.worker_status import live_workers, queue_depth
 from model_registry import queues
 from settings import get_settings
 

@@ -1,7 +1,7 @@
 """Relay a job's events to the client, as SSE or as plain text.
 
 A stream reads its events from a source: the process's event hub (registered before the job is
-enqueued, so no event can be published unheard) or, to resume, the job's event log (api/job_log.py).
+enqueued, so no event can be published unheard) or, to resume, the job's event log (api/streams/job_log.py).
 The stream never hangs: while the job waits, a queue left without live workers ends it with an error;
 once started, a worker silent for too long ends it with an error. A client that goes away before
 the end sets the job's cancel flag, which the worker checks at every token, unless the job is detached.
@@ -11,15 +11,15 @@ import asyncio
 import json
 import logging
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterable
 from typing import Any, Protocol
 
 import redis.asyncio as aioredis
 from sse_starlette import EventSourceResponse, ServerSentEvent
 from starlette.responses import StreamingResponse
 
-from api.metrics import StreamTimer
-from api.worker_status import live_workers
+from api.http.metrics import StreamTimer
+from api.streams.worker_status import live_workers
 from schemas.redis_keys import job_cancel_key
 from settings import Settings
 
@@ -41,9 +41,16 @@ class EventSource(Protocol):
     async def aclose(self) -> None: ...
 
 
+async def cancel_jobs(client: aioredis.Redis, job_ids: Iterable[str]) -> None:
+    """Ask the workers to stop the jobs at their next token (or before they start), in one round trip."""
+    pipe = client.pipeline(transaction=False)
+    for job_id in job_ids:
+        pipe.set(job_cancel_key(job_id), 1, ex=CANCEL_FLAG_TTL_S)
+    await pipe.execute()
+
+
 async def cancel_job(client: aioredis.Redis, job_id: str) -> None:
-    """Ask the worker to stop the job at its next token (or before it starts)."""
-    await client.set(job_cancel_key(job_id), 1, ex=CANCEL_FLAG_TTL_S)
+    await cancel_jobs(client, [job_id])
 
 
 class JobStream:

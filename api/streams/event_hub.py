@@ -63,7 +63,7 @@ class EventHub:
 
 
 class HubSource:
-    """A stream source (api.relay.EventSource) fed by the hub: the job's live events only, so it must
+    """A stream source (api.streams.relay.EventSource) fed by the hub: the job's live events only, so it must
     be opened before the job is enqueued."""
 
     def __init__(self, hub: EventHub, job_id: str) -> None:
