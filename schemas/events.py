@@ -1,4 +1,8 @@
-"""The events of a job's stream, as published by the worker and relayed to the client as SSE."""
+"""The events of a job's stream, as published by the worker and relayed to the client as SSE.
+
+Both sides use these models: the worker dumps a `JobEvent` as JSON, the API validates it back
+(pydantic's JSON parser costs about what `json.loads` does, and dumping `data` for SSE less than
+`json.dumps`)."""
 
 from typing import Literal
 

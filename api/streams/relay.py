@@ -8,11 +8,10 @@ the end sets the job's cancel flag, which the worker checks at every token, unle
 """
 
 import asyncio
-import json
 import logging
 import time
 from collections.abc import AsyncIterator, Iterable
-from typing import Any, Protocol
+from typing import Protocol
 
 import redis.asyncio as aioredis
 from sse_starlette import EventSourceResponse, ServerSentEvent
@@ -20,6 +19,7 @@ from starlette.responses import StreamingResponse
 
 from api.http.metrics import StreamTimer
 from api.streams.worker_status import live_workers
+from schemas.events import ErrorData, JobEvent, TokenData
 from schemas.redis_keys import job_cancel_key
 from settings import Settings
 
@@ -30,11 +30,11 @@ POLL_S = 1.0
 
 
 class EventSource(Protocol):
-    """Where a stream reads the job's events (JobEvent dicts, in order, `started` included)."""
+    """Where a stream reads the job's events (in order, `started` included)."""
 
     async def open(self) -> None: ...
 
-    async def receive(self, timeout_s: float) -> list[dict[str, Any]]:
+    async def receive(self, timeout_s: float) -> list[JobEvent]:
         """The next events, or [] when none came within timeout_s."""
         ...
 
@@ -85,8 +85,8 @@ class JobStream:
         finally:
             await self._source.aclose()
 
-    async def events(self) -> AsyncIterator[dict[str, Any]]:
-        """The job's events as {"id", "event", "data"}, ending with `done` or `error`."""
+    async def events(self) -> AsyncIterator[JobEvent]:
+        """The job's events, ending with `done` or `error`."""
         started = False
         waiting_since = last_heard = time.monotonic()
         timer = StreamTimer()
@@ -104,13 +104,13 @@ class JobStream:
                     continue
                 last_heard = now
                 for event in batch:
-                    if event["event"] == "started":
+                    if event.event == "started":
                         started = True
                         timer.started()
                         continue
                     timer.event(event)
-                    self._next_id = event["id"] + 1
-                    if event["event"] in ("done", "error"):
+                    self._next_id = event.id + 1
+                    if event.is_final:
                         self._finished = True
                     yield event
                     if self._finished:
@@ -130,16 +130,16 @@ class JobStream:
             return "queue_timeout", f"no worker started the job within {waited_s:.0f}s"
         return None
 
-    def _final_error(self, code: str, message: str) -> dict[str, Any]:
+    def _final_error(self, code: str, message: str) -> JobEvent:
         log.warning("job %s: %s", self.job_id, message)
         self._finished = True
-        return {"id": self._next_id, "event": "error", "data": {"code": code, "message": message}}
+        return JobEvent(id=self._next_id, event="error", data=ErrorData(code=code, message=message))
 
 
 def sse_response(stream: JobStream, headers: dict[str, str]) -> EventSourceResponse:
     async def sse() -> AsyncIterator[ServerSentEvent]:
         async for event in stream.events():
-            yield ServerSentEvent(data=json.dumps(event["data"]), event=event["event"], id=str(event["id"]))
+            yield ServerSentEvent(data=event.data.model_dump_json(), event=event.event, id=str(event.id))
 
     return EventSourceResponse(sse(), headers=headers)
 
@@ -149,9 +149,9 @@ def plain_text_response(stream: JobStream, headers: dict[str, str]) -> Streaming
 
     async def text() -> AsyncIterator[str]:
         async for event in stream.events():
-            if event["event"] == "token":
-                yield event["data"]["text"]
-            elif event["event"] == "error":
-                yield f"\n[error {event['data']['code']}] {event['data']['message']}"
+            if isinstance(event.data, TokenData):
+                yield event.data.text
+            elif isinstance(event.data, ErrorData):
+                yield f"\n[error {event.data.code}] {event.data.message}"
 
     return StreamingResponse(text(), media_type="text/plain; charset=utf-8", headers=headers)
