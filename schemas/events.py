@@ -56,7 +56,9 @@ class JobEvent(BaseModel):
 
     id: int
     event: Literal["started", "token", "done", "error"]
-    data: StartedData | TokenData | DoneData | ErrorData
+    # Read back member by member, tokens first: no two members share their required fields, so only the
+    # right one fits, and a token (nearly every event) costs one try, not one per member (smart mode).
+    data: TokenData | DoneData | ErrorData | StartedData = Field(union_mode="left_to_right")
 
     @property
     def is_final(self) -> bool:
