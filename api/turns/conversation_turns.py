@@ -11,8 +11,8 @@ from dataclasses import dataclass
 
 from bson import ObjectId
 
-from api.chat_messages import character_dialogue
-from api.errors import ApiError
+from api.http.errors import ApiError
+from api.turns.chat_messages import character_dialogue
 from mongo.characters import card_data, conversation_character, find_character
 from mongo.conversations import user_conversation
 from mongo.documents import Character, Conversation, Message
