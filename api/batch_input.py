@@ -12,8 +12,7 @@ from pydantic import ValidationError
 from api.chat_messages import character_dialogue, inline_card, sampling_params
 from api.errors import ApiError
 from model_registry import ModelSpec
-from mongo.characters import card_data
-from mongo.store import characters_named
+from mongo.characters import card_data, characters_named
 from schemas.batches import BatchItemRequest, BatchRequest, InlineCharacter
 from schemas.cards import CardData
 from schemas.jobs import ChatJob, ChatMessage

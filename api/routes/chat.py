@@ -16,7 +16,8 @@ from api.grounding import retrieve
 from api.job_start import serving_spec, start_job
 from api.relay import plain_text_response, sse_response
 from model_registry import ModelSpec
-from mongo.store import add_user_message, start_conversation, upsert_character
+from mongo.characters import upsert_character
+from mongo.conversations import add_user_message, start_conversation
 from schemas.chat import GenerationParams, LlamaRequest, LumimaidRequest
 from schemas.jobs import ChatJob, ChatMessage
 
