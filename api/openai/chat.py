@@ -16,8 +16,7 @@ from api.openai.errors import openai_error
 from api.streams.relay import JobStream
 from api.turns.chat_messages import chat_job
 from model_registry import get_registry
-from mongo.characters import card_data
-from mongo.documents import Character
+from mongo.characters import card_data, find_character_by_name
 from prompts.assembly import character_prompt
 from schemas.cards import CardData
 from schemas.events import DoneData, ErrorData, TokenData, Usage
@@ -42,7 +41,7 @@ async def resolve_model(model: str, settings: Settings) -> tuple[str, CardData |
     """The registry model that answers `model`, and the card of the character it plays, if any."""
     if model.startswith(CHARACTER_PREFIX):
         name = model[len(CHARACTER_PREFIX) :]
-        character = await asyncio.to_thread(Character.objects(name=name).first)
+        character = await asyncio.to_thread(find_character_by_name, name)
         if character is None:
             raise ApiError(404, "model_not_found", f"no character named {name!r} (see /v1/models)")
         return settings.openai_character_model, card_data(character)

@@ -16,6 +16,7 @@ from cards.card_png import avatar_png, write_png_card
 from cards.importing import import_card
 from mongo.characters import (
     CARD_FIELDS,
+    Character,
     CharacterNameTaken,
     card_data,
     create_character,
@@ -25,7 +26,6 @@ from mongo.characters import (
     set_avatar,
     update_character,
 )
-from mongo.documents import Character
 from schemas.characters import CharacterIn, CharacterOut
 from schemas.common import ObjectIdStr, Page
 from settings import Settings

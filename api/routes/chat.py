@@ -12,7 +12,8 @@ from api.streams.job_start import serving_spec
 from api.turns.chat_messages import assistant_messages, character_messages
 from api.turns.conversation_turns import lumimaid_turn, next_turn
 from api.turns.grounding import retrieve
-from mongo.store import add_user_message, start_conversation, upsert_character
+from mongo.characters import upsert_character
+from mongo.conversations import add_user_message, start_conversation
 from schemas.chat import LlamaRequest, LumimaidRequest
 
 router = APIRouter(tags=["chat"])

@@ -14,7 +14,7 @@ from api.openai.chat import CompletionWriter, completion_job, resolve_model
 from api.openai.errors import OpenAIRoute
 from api.streams.job_start import serving_spec, start_job
 from model_registry import get_registry
-from mongo.documents import Character
+from mongo.characters import characters_brief
 from schemas.openai import CHARACTER_PREFIX, ChatCompletion, ChatCompletionRequest, Model, ModelList
 
 router = APIRouter(prefix="/v1", tags=["OpenAI-compatible"], route_class=OpenAIRoute)
@@ -27,7 +27,7 @@ def _stored_characters() -> list[Model]:
             created=int(character.created_at.timestamp()),
             owned_by="character",
         )
-        for character in Character.objects.only("name", "created_at").order_by("name")
+        for character in characters_brief()
     ]
 
 

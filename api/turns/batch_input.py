@@ -10,8 +10,7 @@ from pydantic import ValidationError
 from api.http.errors import ApiError
 from api.turns.chat_messages import character_dialogue, chat_job, generation_sampling, inline_card
 from model_registry import ModelSpec
-from mongo.characters import card_data
-from mongo.store import characters_named
+from mongo.characters import card_data, characters_named
 from schemas.batches import BatchItemRequest, BatchRequest, InlineCharacter
 from schemas.cards import CardData
 from schemas.jobs import ChatJob, ChatMessage
