@@ -12,8 +12,8 @@ import re
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from api.card_upload import FORM_OVERHEAD_BYTES
-from api.errors import error_response
+from api.http.card_upload import FORM_OVERHEAD_BYTES
+from api.http.errors import error_response
 from settings import Settings
 
 BODY_METHODS = {"POST", "PUT", "PATCH"}

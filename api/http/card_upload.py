@@ -11,8 +11,8 @@ from fastapi import Depends, Request
 from starlette.datastructures import UploadFile
 from starlette.formparsers import MultiPartException, MultiPartParser
 
-from api.dependencies import settings_dep
-from api.errors import ApiError
+from api.http.dependencies import settings_dep
+from api.http.errors import ApiError
 from cards.card_json import load_card_json
 from cards.limits import CardError, CardLimits
 from settings import Settings

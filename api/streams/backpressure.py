@@ -13,7 +13,7 @@ import time
 
 import redis.asyncio as aioredis
 
-from api.errors import ApiError
+from api.http.errors import ApiError
 from schemas.redis_keys import admission_key
 from settings import Settings
 

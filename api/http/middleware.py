@@ -10,8 +10,8 @@ from fastapi.middleware.cors import CORSMiddleware
 from starlette.types import ASGIApp, Receive, Scope, Send
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
-from api.body_limit import BodyLimitMiddleware
-from api.errors import error_response
+from api.http.body_limit import BodyLimitMiddleware
+from api.http.errors import error_response
 from settings import Settings
 
 # The one route outside the IP allowlist: load balancers and orchestrators probe it from anywhere.
