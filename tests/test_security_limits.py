@@ -97,8 +97,44 @@ def test_a_2_mib_body_is_refused_with_413_naming_the_limit(api: httpx.Client, db
     assert db.characters.count_documents({"name": name}) == 0
 
 
+def worker_errors(stack: EmbeddedStack) -> float:
+    """Jobs the cpu worker ended in an error, from its own metrics."""
+    text = httpx.get(f"http://127.0.0.1:{stack.worker_metrics_ports['cpu']}/metrics").text
+    return sum(
+        float(line.rsplit(" ", 1)[1])
+        for line in text.splitlines()
+        if line.startswith("chatbot_worker_jobs_total{") and 'outcome="error"' in line
+    )
+
+
+@pytest.mark.parametrize("model", ["lumimaid", "llama"])
+def test_a_prompt_too_long_for_the_model_is_400_before_the_worker_sees_it(
+    api: httpx.Client, stack, model: str
+) -> None:
+    errors_before = worker_errors(stack)
+    body = {"model": model, "messages": [{"role": "user", "content": "word " * 190_000}], "max_tokens": 1}
+
+    response = api.post("/v1/chat/completions", json=body)
+
+    assert response.status_code == 400
+    assert response.json()["error"]["code"] == "prompt_too_long"
+    assert "X-Job-Id" not in response.headers  # never enqueued
+    assert worker_errors(stack) == errors_before
+
+
+def test_a_character_too_long_for_the_context_window_is_400_and_stores_nothing(api: httpx.Client, db) -> None:
+    name = f"Verbose {uuid.uuid4().hex}"
+    body = {**RACHEL, "character_name": name, "context": "She talks. " * 2_000}
+
+    response = api.post("/Lumimaid_stream", json=body)
+
+    assert response.status_code == 400
+    assert response.json()["error"]["code"] == "prompt_too_long"
+    assert db.characters.count_documents({"name": name}) == 0
+
+
 def test_a_body_without_length_is_cut_off_at_the_limit_and_not_held(api: httpx.Client, stack) -> None:
-    api.get("/health")  # the API has served a request: what it loads on the way is loaded
+    api.get("/health")  # the API has served requests: what it loads on the way is loaded
     before = api_rss(stack)
 
     try:

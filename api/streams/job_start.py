@@ -14,6 +14,7 @@ from api.streams.backpressure import admit_job
 from api.streams.enqueue import enqueue_chat
 from api.streams.event_hub import HubSource
 from api.streams.job_log import open_job_log
+from api.streams.prompt_limit import ensure_prompt_fits
 from api.streams.relay import JobStream, cancel_job
 from api.streams.worker_status import live_workers
 from model_registry import ModelSpec, get_registry
@@ -44,14 +45,17 @@ async def start_job(
     detach: bool,
     writing: Coroutine[Any, Any, None] | None = None,
 ) -> JobStream:
-    """Admit, subscribe, open the log, enqueue; the returned stream relays the job's events.
+    """Check the prompt, admit, subscribe, open the log, enqueue; the returned stream relays the
+    job's events.
 
-    A job its queue has no room for is refused (429) before `writing` starts: nothing is stored.
+    A prompt that cannot fit the context window (400) or a job its queue has no room for (429) is
+    refused before `writing` starts: nothing is stored or enqueued.
 
     `writing` (the user's turn going into MongoDB) runs while the job is enqueued: the worker's
     prompt processing hides the write instead of waiting behind it. The stream is returned only once
     the write is done; if it fails, the job is cancelled and the error raised."""
     try:
+        await ensure_prompt_fits(job, spec, call.settings)
         await admit_job(call.client, call.settings, spec.queue, job.job_id)
     except BaseException:
         if writing is not None:
