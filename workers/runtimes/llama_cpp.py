@@ -52,6 +52,9 @@ def llama_kwargs(spec: ModelSpec, gpu_available: bool) -> dict:
 
 
 class LlamaCppRuntime:
+    """Besides the chat runtime protocol, what the tests and the benchmark use: `text_tokens`,
+    `rendered_prompt` and `close`."""
+
     def __init__(self, spec: ModelSpec, weights: Path) -> None:
         self.name = spec.name
         kwargs = llama_kwargs(spec, llama_cpp.llama_supports_gpu_offload())

@@ -196,7 +196,8 @@ class TransformersRuntime:
         return self._gguf_base_dir
 
     def lora_model(self, lora: "LoraConfig") -> "PeftModel":
-        """The loaded model wrapped with a new, trainable LoRA adapter (its base weights shared)."""
+        """The loaded model with a new, trainable LoRA adapter injected in place: from then on this
+        runtime generates through the adapter too."""
         from peft import get_peft_model
 
         return get_peft_model(self._model, lora)
