@@ -5,8 +5,8 @@ from pathlib import Path
 
 from model_registry import get_registry
 from schemas.jobs import ChatMessage
-from workers.llama_cpp_runtime import LlamaCppRuntime
-from workers.vocabulary import load_vocabulary
+from workers.runtimes.llama_cpp import LlamaCppRuntime
+from workers.runtimes.vocabulary import load_vocabulary
 
 MESSAGES = [
     ChatMessage(role="system", content="You are Rachel, a shy student."),

@@ -16,8 +16,8 @@ from pathlib import Path
 
 from model_registry import ModelSpec
 from schemas.jobs import ChatMessage
-from workers.chat_template import ChatTemplate
-from workers.model_files import is_weights_file, verified_weights
+from workers.runtimes.chat_template import ChatTemplate
+from workers.runtimes.model_files import is_weights_file, verified_weights
 
 log = logging.getLogger(__name__)
 
