@@ -124,13 +124,14 @@ def test_a_prompt_too_long_for_the_model_is_400_before_the_worker_sees_it(
 
 def test_a_character_too_long_for_the_context_window_is_400_and_stores_nothing(api: httpx.Client, db) -> None:
     name = f"Verbose {uuid.uuid4().hex}"
-    body = {**RACHEL, "character_name": name, "context": "She talks. " * 2_000}
+    card = {"name": name, "description": "She talks. " * 2_000, "first_mes": "Hello."}
+    character = api.post("/characters", json=card).json()
 
-    response = api.post("/Lumimaid_stream", json=body)
+    response = api.post("/Lumimaid_stream", json={"input_data": "Hi", "character_id": character["id"]})
 
     assert response.status_code == 400
     assert response.json()["error"]["code"] == "prompt_too_long"
-    assert db.characters.count_documents({"name": name}) == 0
+    assert db.conversations.count_documents({"character_name": name}) == 0
 
 
 def test_a_body_without_length_is_cut_off_at_the_limit_and_not_held(api: httpx.Client, stack) -> None:
