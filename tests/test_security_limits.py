@@ -21,6 +21,8 @@ from embedded.services import start_api
 from embedded.stack import EmbeddedStack
 from schemas.redis_keys import admission_key
 from tests.conftest import RACHEL
+from tests.jobs import wait_until_ended
+from tests.sse import post_stream
 
 MIB = 1024 * 1024
 DEFAULT_BODY_LIMIT = MIB
@@ -288,11 +290,14 @@ def test_a_burst_of_chats_admits_at_most_the_queue_depth_and_leaks_no_slot(
 
 
 def test_a_job_that_starts_frees_its_slot(api: httpx.Client, broker: redis.Redis) -> None:
-    with connect_sse(api, "POST", "/Llama_stream", json={"input_data": "Hi", "max_tokens": 2}) as stream:
-        events = [event.event for event in stream.iter_sse() if event.data]
+    # Detached: its stream's end cancels nothing, so only the worker's start can free the slot.
+    response, _ = post_stream(api, "/Lumimaid_stream", {**RACHEL, "max_tokens": 2, "detach": True})
+    job_id = response.headers["X-Job-Id"]
 
-    assert events[-1] == "done"
-    assert broker.zscore(admission_key("cpu"), stream.response.headers["X-Job-Id"]) is None
+    job = wait_until_ended(api, job_id)
+
+    assert job["state"] in ("done", "error")
+    assert broker.zscore(admission_key("cpu"), job_id) is None
 
 
 def test_an_openai_request_over_the_limit_is_413(api: httpx.Client) -> None:
