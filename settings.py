@@ -4,7 +4,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Annotated
 
-from pydantic import BeforeValidator, Field, SecretStr
+from pydantic import BeforeValidator, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 PROJECT_ROOT = Path(__file__).resolve().parent
@@ -87,12 +87,34 @@ class Settings(BaseSettings):
         default=10, ge=1, description="Retry-After of a 429 for a full queue"
     )
     batch_max_items: int = Field(default=10_000, ge=1)
+    batch_max_body_bytes: int = Field(
+        default=32 * 1024 * 1024, gt=0, description="a batch submission's body (JSON or JSONL)"
+    )
 
     # HTTP
     admin_api_key: SecretStr | None = None
-    ip_allowlist: CommaList = Field(default_factory=list, description="CIDRs allowed on chat and docs routes")
-    cors_origins: CommaList = Field(default_factory=lambda: ["*"])
+    ip_allowlist: CommaList = Field(
+        default_factory=list, description="CIDRs allowed on every route but /health (empty: all)"
+    )
+    forwarded_allow_ips: CommaList = Field(
+        default_factory=list,
+        description="proxies whose X-Forwarded-For/-Proto are believed (addresses or CIDRs; empty: none)",
+    )
+    cors_origins: CommaList = Field(
+        default_factory=list,
+        description="other origins whose pages may call the API (empty: only the API's own pages)",
+    )
+    max_body_bytes: int = Field(
+        default=1024 * 1024, gt=0, description="a request body, on routes without a limit of their own"
+    )
     bot_config_file: Path = PROJECT_ROOT / "bot.yaml"
+
+    @field_validator("cors_origins")
+    @classmethod
+    def _no_wildcard_origin(cls, origins: list[str]) -> list[str]:
+        if "*" in origins:
+            raise ValueError("CORS_ORIGINS may not be '*': name the origins whose pages call the API")
+        return origins
 
     # Character cards (imports are refused past these, with 413 or 422 and the reason)
     card_max_upload_bytes: int = Field(

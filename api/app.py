@@ -23,6 +23,7 @@ from api.routes import (
     openai,
 )
 from api.streams.event_hub import EventHub
+from api.streams.prompt_limit import preload_vocabularies
 from mongo.connection import connect_mongo, disconnect_mongo
 from settings import get_settings
 from tasks.app import app as celery_app
@@ -39,6 +40,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     app.state.celery = celery_app
     app.state.event_hub = EventHub(app.state.redis)
     await app.state.event_hub.start()
+    preload_vocabularies(settings)
     try:
         yield
     finally:

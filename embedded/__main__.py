@@ -21,6 +21,8 @@ from settings import PROJECT_ROOT, get_settings
 
 log = logging.getLogger("embedded")
 
+FLOWER_USER = "admin"
+
 
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -34,16 +36,27 @@ def parse_args() -> argparse.Namespace:
     return parser.parse_args()
 
 
-def admin_key(data_dir: Path) -> str:
-    """ADMIN_API_KEY if set, else one generated on first run and kept in the data directory."""
-    if os.environ.get("ADMIN_API_KEY"):
-        return os.environ["ADMIN_API_KEY"]
-    key_file = data_dir / "admin_api_key"
-    if not key_file.exists():
+def kept_secret(data_dir: Path, variable: str, file_name: str, generated: str) -> str:
+    """The environment's `variable` if set, else `generated` on first run, kept (owner-only) in
+    the data directory for the next runs."""
+    if os.environ.get(variable):
+        return os.environ[variable]
+    secret_file = data_dir / file_name
+    if not secret_file.exists():
         data_dir.mkdir(parents=True, exist_ok=True)
-        key_file.write_text(secrets.token_urlsafe(24))
-        key_file.chmod(0o600)
-    return key_file.read_text().strip()
+        secret_file.write_text(generated)
+        secret_file.chmod(0o600)
+    return secret_file.read_text().strip()
+
+
+def admin_key(data_dir: Path) -> str:
+    return kept_secret(data_dir, "ADMIN_API_KEY", "admin_api_key", secrets.token_urlsafe(24))
+
+
+def flower_basic_auth(data_dir: Path) -> str:
+    """`user:password` for Flower, whose pages show every job's arguments."""
+    generated = f"{FLOWER_USER}:{secrets.token_urlsafe(18)}"
+    return kept_secret(data_dir, "FLOWER_BASIC_AUTH", "flower_basic_auth", generated)
 
 
 def prepare() -> int:
@@ -74,6 +87,7 @@ def main() -> int:
         mongo_uri=os.environ.get("MONGO_URI"),
         queues=[*queues(), get_settings().training_queue],
         extra_env={"ADMIN_API_KEY": key},
+        flower_basic_auth=flower_basic_auth(args.data_dir),
     )
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -85,7 +99,11 @@ def main() -> int:
         log.error("%s", exc)
         return 1
     log.info("API:    %s  (docs: %s/docs)", stack.api_url, stack.api_url)
-    log.info("Flower: http://127.0.0.1:%s", args.flower_port)
+    log.info(
+        "Flower: http://127.0.0.1:%s (user and password: FLOWER_BASIC_AUTH, else %s)",
+        args.flower_port,
+        args.data_dir / "flower_basic_auth",
+    )
     log.info(
         "Metrics: %s/metrics; workers: %s",
         stack.api_url,

@@ -111,6 +111,7 @@ def start_api(port: int, log_dir: Path, env: dict[str, str], host: str = "127.0.
         "--port",
         str(port),
         "--no-access-log",
+        "--no-proxy-headers",  # the app reads forwarded headers itself, from FORWARDED_ALLOW_IPS only
     ]
     process = python_process("api", args, log_dir, env).start()
     process.wait_until(lambda: port_open(port), 60, "ready")
@@ -118,6 +119,10 @@ def start_api(port: int, log_dir: Path, env: dict[str, str], host: str = "127.0.
 
 
 def start_flower(port: int, log_dir: Path, env: dict[str, str]) -> ManagedProcess:
+    """Flower behind basic auth (FLOWER_BASIC_AUTH in `env`, read by Flower itself, so the
+    password is not on the command line); it refuses to start without it."""
+    if not env.get("FLOWER_BASIC_AUTH"):
+        raise ServiceError("Flower shows every job's arguments: set FLOWER_BASIC_AUTH (user:password)")
     args = ["-m", "celery", "-A", "tasks.app", "flower", f"--port={port}", "--address=127.0.0.1"]
     process = python_process("flower", args, log_dir, env).start()
     process.wait_until(lambda: port_open(port), 60, "ready")

@@ -22,6 +22,7 @@ class StackConfig:
     api_host: str = "127.0.0.1"
     queues: list[str] = field(default_factory=list)
     extra_env: dict[str, str] = field(default_factory=dict)
+    flower_basic_auth: str = ""  # `user:password`, given to Flower alone
 
 
 class EmbeddedStack:
@@ -55,7 +56,8 @@ class EmbeddedStack:
                 self.start_worker(queue)
             self._add(services.start_api(self.config.api_port, self.log_dir, self.env, self.config.api_host))
             if flower and self.config.flower_port:
-                self._add(services.start_flower(self.config.flower_port, self.log_dir, self.env))
+                flower_env = {**self.env, "FLOWER_BASIC_AUTH": self.config.flower_basic_auth}
+                self._add(services.start_flower(self.config.flower_port, self.log_dir, flower_env))
         except BaseException:
             self.stop()
             raise

@@ -13,6 +13,21 @@ from schemas.jobs import ChatMessage, ContextFit
 log = logging.getLogger(__name__)
 
 
+def _droppable(messages: list[ChatMessage], fit: ContextFit) -> tuple[int, int]:
+    """Where the droppable messages start, and how many there are."""
+    head = min(fit.keep_first, len(messages))
+    return head, max(len(messages) - fit.keep_last - head, 0)
+
+
+def shortest_prompt(messages: list[ChatMessage], fit: ContextFit | None) -> list[ChatMessage]:
+    """What is left once every droppable message is dropped: if even this does not fit the
+    context window, nothing will (the API refuses such a prompt before enqueueing it)."""
+    if fit is None:
+        return messages
+    head, droppable = _droppable(messages, fit)
+    return messages[:head] + messages[head + droppable :]
+
+
 def fit_to_window(
     messages: list[ChatMessage],
     fit: ContextFit | None,
@@ -24,8 +39,7 @@ def fit_to_window(
     shortens the reply)."""
     if fit is None or len(tokenize(messages)) <= budget:
         return messages
-    head = min(fit.keep_first, len(messages))
-    droppable = max(len(messages) - fit.keep_last - head, 0)
+    head, droppable = _droppable(messages, fit)
 
     def without(count: int) -> list[ChatMessage]:
         return messages[:head] + messages[head + count :]

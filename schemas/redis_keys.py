@@ -40,3 +40,9 @@ def queue_keys(queue: str, up_to_priority: int = PRIORITY_STEPS[-1]) -> list[str
 def job_log_key(job_id: str) -> str:
     """Redis stream holding a job's events for a while (resume with Last-Event-ID, GET /jobs/{id})."""
     return f"{PREFIX}:job:{job_id}:log"
+
+
+def admission_key(queue: str) -> str:
+    """Sorted set of the interactive jobs admitted to a queue and not yet started, scored by the
+    time their admission lapses (api/backpressure.py)."""
+    return f"{PREFIX}:queue:{queue}:admitted"

@@ -2,6 +2,7 @@
 
 from celery import Task
 
+from model_registry import get_registry
 from mongo.conversations import save_job_reply
 from schemas.jobs import CHAT_TASK, ChatJob
 from settings import get_settings
@@ -14,5 +15,8 @@ from workers.publisher import EventPublisher
 @app.task(name=CHAT_TASK, bind=True)
 def generate_chat(self: Task, job: dict) -> None:
     chat_job = ChatJob.model_validate(job)
-    publisher = EventPublisher(process_state.redis_client(), chat_job.job_id, get_settings().job_log_ttl_s)
+    queue = get_registry()[chat_job.model].queue
+    publisher = EventPublisher(
+        process_state.redis_client(), chat_job.job_id, get_settings().job_log_ttl_s, queue
+    )
     run_chat_job(chat_job, publisher, save_job_reply, worker=self.request.hostname or "")

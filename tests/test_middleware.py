@@ -11,6 +11,8 @@ def filtered_app(allowlist: list[str], client_address: str) -> TestClient:
     """In-process: the address is only what the ASGI scope says, no traffic is sent."""
     app = FastAPI()
     app.get("/Llama_stream")(lambda: {"ok": True})
+    app.get("/characters")(lambda: {"ok": True})
+    app.get("/metrics")(lambda: {"ok": True})
     app.get("/health")(lambda: {"ok": True})
     app.add_middleware(
         ClientFilterMiddleware,
@@ -36,14 +38,14 @@ def test_browsers_are_served(api) -> None:
     )
 
 
-def test_ip_allowlist_guards_chat_routes_only() -> None:
+def test_ip_allowlist_guards_every_route_but_health() -> None:
     client = filtered_app(["10.0.0.0/8"], client_address="203.0.113.7")
 
-    chat = client.get("/Llama_stream")
+    refused = [client.get(path) for path in ("/Llama_stream", "/characters", "/metrics")]
     health = client.get("/health")
 
-    assert chat.status_code == 403
-    assert "not allowed" in chat.json()["error"]["message"]
+    assert [response.status_code for response in refused] == [403, 403, 403]
+    assert "not allowed" in refused[0].json()["error"]["message"]
     assert health.status_code == 200
 
 

@@ -9,12 +9,15 @@ import redis
 
 from schemas.events import DoneData, ErrorData, JobEvent, SourceRef, StartedData, TokenData, Usage
 from schemas.job_log import EVENT_FIELD, LOG_MAX_ENTRIES
-from schemas.redis_keys import job_cancel_key, job_channel, job_log_key
+from schemas.redis_keys import admission_key, job_cancel_key, job_channel, job_log_key
 
 
 class EventPublisher:
-    def __init__(self, client: redis.Redis, job_id: str, log_ttl_s: int) -> None:
+    def __init__(self, client: redis.Redis, job_id: str, log_ttl_s: int, queue: str | None = None) -> None:
+        """`queue`: the queue that admitted the job (api/backpressure.py), freed once it starts."""
         self._client = client
+        self._job_id = job_id
+        self._admission_key = admission_key(queue) if queue else None
         self._channel = job_channel(job_id)
         self._cancel_key = job_cancel_key(job_id)
         self._log_key = job_log_key(job_id)
@@ -38,6 +41,8 @@ class EventPublisher:
 
     def started(self, worker: str) -> bool:
         """Tell the API the job left the queue; True when it was cancelled while it waited."""
+        if self._admission_key:
+            self._client.zrem(self._admission_key, self._job_id)
         # Not part of the client's numbered stream (id -1).
         return self._send(JobEvent(id=-1, event="started", data=StartedData(worker=worker)).model_dump_json())
 

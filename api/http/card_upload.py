@@ -7,11 +7,13 @@ over-size upload is refused early and never held whole; a card refused by `cards
 from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
 
-from fastapi import Request
+from fastapi import Depends, Request
 from starlette.datastructures import UploadFile
 from starlette.formparsers import MultiPartException, MultiPartParser
 
+from api.http.dependencies import settings_dep
 from api.http.errors import ApiError
+from cards.card_json import load_card_json
 from cards.limits import CardError, CardLimits
 from settings import Settings
 
@@ -85,3 +87,11 @@ async def uploaded_file(request: Request, limit: int) -> bytes:
     if not body:
         raise ApiError(400, "bad_request", "the upload is empty")
     return body
+
+
+async def card_json_within_limits(request: Request, settings: Settings = Depends(settings_dep)) -> None:
+    """A card sent as JSON to POST/PUT /characters meets the import's limits (size, nesting depth)
+    before it is validated or stored. The body is FastAPI's, already read (and bounded by the body
+    limit middleware)."""
+    with refusing_bad_cards():
+        load_card_json(await request.body(), card_limits(settings))

@@ -1,4 +1,5 @@
-"""The original's request filters: an IP allowlist for chat and docs routes, bot User-Agents, CORS."""
+"""The request filters at the API's edge: forwarded headers from trusted proxies only, an IP
+allowlist on every route but /health, bot User-Agents, CORS for the configured origins, body limits."""
 
 import ipaddress
 from pathlib import Path
@@ -7,22 +8,17 @@ import yaml
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from starlette.types import ASGIApp, Receive, Scope, Send
+from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
+from api.http.body_limit import BodyLimitMiddleware
 from api.http.errors import error_response
 from settings import Settings
 
-# Routes behind the IP allowlist (the original guarded chat and the docs; the rest run the models too).
-ALLOWLISTED_PREFIXES = (
-    "/Lumimaid_stream",
-    "/Llama_stream",
-    "/conversations",
-    "/jobs",
-    "/v1",
-    "/batches",
-    "/docs",
-    "/redoc",
-    "/openapi.json",
-)
+# The one route outside the IP allowlist: load balancers and orchestrators probe it from anywhere.
+OPEN_PATHS = ("/health",)
+
+# What a browser page of another allowed origin may send (the API key headers included).
+CORS_HEADERS = ["Authorization", "Content-Type", "X-API-Key", "X-User-Id", "Last-Event-ID", "Accept"]
 
 
 def load_blocked_agents(path: Path) -> list[str]:
@@ -53,7 +49,7 @@ class ClientFilterMiddleware:
         agent = dict(scope.get("headers", [])).get(b"user-agent", b"").decode("latin-1").lower()
         if any(blocked in agent for blocked in self.blocked_agents):
             return "automated clients (bots) are not served"
-        if self.networks and scope["path"].startswith(ALLOWLISTED_PREFIXES):
+        if self.networks and scope["path"] not in OPEN_PATHS:
             host = (scope.get("client") or ("", 0))[0]
             try:
                 address = ipaddress.ip_address(host)
@@ -65,6 +61,12 @@ class ClientFilterMiddleware:
 
 
 def install_middleware(app: FastAPI, settings: Settings) -> None:
+    """Outermost last: forwarded headers are read first, then CORS, the filters, the body limit.
+
+    uvicorn is started with --no-proxy-headers (its own default trusts 127.0.0.1, so any local
+    client could claim any address); the client's address is taken from X-Forwarded-For only when
+    the connection comes from one of FORWARDED_ALLOW_IPS."""
+    app.add_middleware(BodyLimitMiddleware, settings=settings)
     app.add_middleware(
         ClientFilterMiddleware,
         allowlist=settings.ip_allowlist,
@@ -74,6 +76,8 @@ def install_middleware(app: FastAPI, settings: Settings) -> None:
         CORSMiddleware,
         allow_origins=settings.cors_origins,
         allow_methods=["GET", "POST", "PUT", "DELETE", "OPTIONS"],
-        allow_headers=["*"],
-        expose_headers=["X-Job-Id", "X-Conversation-Id"],
+        allow_headers=CORS_HEADERS,
+        expose_headers=["X-Job-Id", "X-Conversation-Id", "Retry-After"],
     )
+    if settings.forwarded_allow_ips:
+        app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=settings.forwarded_allow_ips)

@@ -8,7 +8,13 @@ from urllib.parse import quote
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse, Response
 
-from api.http.card_upload import card_limits, refusing_bad_cards, upload_body, uploaded_file
+from api.http.card_upload import (
+    card_json_within_limits,
+    card_limits,
+    refusing_bad_cards,
+    upload_body,
+    uploaded_file,
+)
 from api.http.dependencies import settings_dep
 from api.http.errors import ApiError
 from cards.card_json import export_card
@@ -27,7 +33,7 @@ from mongo.characters import (
     update_character,
 )
 from schemas.characters import CharacterIn, CharacterOut
-from schemas.common import ObjectIdStr, Page
+from schemas.common import ObjectIdStr, Page, PageNumber, PageSize
 from settings import Settings
 
 router = APIRouter(prefix="/characters", tags=["characters"])
@@ -75,7 +81,15 @@ def _attachment(name: str, extension: str) -> dict[str, str]:
     }
 
 
-@router.post("", status_code=201, summary="Create a character", responses={409: REFUSALS[409]})
+CARD_JSON = {"dependencies": [Depends(card_json_within_limits)]}
+JSON_REFUSALS = {
+    409: REFUSALS[409],
+    413: {"description": "the card JSON is over CARD_MAX_JSON_BYTES"},
+    422: {"description": "an invalid card, or one nested deeper than CARD_MAX_JSON_DEPTH"},
+}
+
+
+@router.post("", status_code=201, summary="Create a character", responses=JSON_REFUSALS, **CARD_JSON)
 async def create(body: CharacterIn) -> CharacterOut:
     return await _saved(create_character, body)
 
@@ -100,8 +114,8 @@ async def import_(request: Request, settings: Settings = Depends(settings_dep)) 
 async def list_(
     q: str | None = Query(default=None, max_length=100, description="part of the name, any case"),
     tag: str | None = Query(default=None, max_length=100),
-    page: int = Query(default=1, ge=1),
-    page_size: int = Query(default=20, ge=1, le=100),
+    page: PageNumber = 1,
+    page_size: PageSize = 20,
 ) -> Page[CharacterOut]:
     found, total, with_avatar = await asyncio.to_thread(list_characters, q, tag, page, page_size)
     items = [character_out(character, character.id in with_avatar) for character in found]
@@ -113,7 +127,12 @@ async def read(character_id: ObjectIdStr) -> CharacterOut:
     return character_out(await _existing(character_id))
 
 
-@router.put("/{character_id}", summary="Replace a character's card fields", responses={409: REFUSALS[409]})
+@router.put(
+    "/{character_id}",
+    summary="Replace a character's card fields",
+    responses=JSON_REFUSALS,
+    **CARD_JSON,
+)
 async def update(character_id: ObjectIdStr, body: CharacterIn) -> CharacterOut:
     return await _saved(update_character, await _existing(character_id), body)
 

@@ -22,7 +22,7 @@ from mongo.conversations import (
     list_conversations,
 )
 from schemas.chat import GenerationParams
-from schemas.common import ObjectIdStr, Page
+from schemas.common import ObjectIdStr, Page, PageNumber, PageSize
 from schemas.conversations import ConversationCreate, ConversationOut, MessageOut, TurnRequest
 from settings import Settings
 
@@ -74,8 +74,8 @@ async def open_(body: ConversationCreate, user_id: str = Depends(user_id_dep)) -
 @router.get("", summary="The caller's conversations, most recent first")
 async def list_(
     character_id: ObjectIdStr | None = Query(default=None),
-    page: int = Query(default=1, ge=1),
-    page_size: int = Query(default=20, ge=1, le=100),
+    page: PageNumber = 1,
+    page_size: PageSize = 20,
     user_id: str = Depends(user_id_dep),
 ) -> Page[ConversationOut]:
     found, total = await asyncio.to_thread(list_conversations, user_id, character_id, page, page_size)

@@ -14,6 +14,7 @@ from mongo import datasets as store
 from qa_datasets import service
 from qa_datasets.describe import length_plot_png
 from qa_datasets.rows import FORMATS, ColumnMapping, DatasetFormatError
+from schemas.common import FolderName
 from settings import Settings
 
 router = APIRouter(prefix="/datasets", tags=["datasets"], dependencies=[Depends(require_admin)])
@@ -44,7 +45,7 @@ async def _body(request: Request, limit: int) -> bytes:
 
 @router.post("/{name}", status_code=201, summary="Import a dataset file (the body) under this name")
 async def import_dataset(
-    name: str,
+    name: FolderName,
     request: Request,
     format: Annotated[str, Query(description=f"one of {', '.join(FORMATS)}")] = "jsonl",
     instruction_column: str = "instruction",
@@ -82,23 +83,23 @@ async def list_datasets() -> dict:
 
 
 @router.get("/{name}", summary="Counts, splits and length distribution")
-async def describe_dataset(name: str) -> dict:
+async def describe_dataset(name: FolderName) -> dict:
     return await asyncio.to_thread(lambda: service.description(_existing(name)))
 
 
 @router.get("/{name}/plot.png", summary="Length distribution as a PNG", response_class=Response)
-async def plot_dataset(name: str) -> Response:
+async def plot_dataset(name: FolderName) -> Response:
     png = await asyncio.to_thread(lambda: length_plot_png(store.dataset_rows(_existing(name)), name))
     return Response(png, media_type="image/png")
 
 
 @router.post("/{name}/split", summary="Split into train/eval again, reproducibly by seed")
-async def split_dataset(name: str, body: SplitRequest) -> dict:
+async def split_dataset(name: FolderName, body: SplitRequest) -> dict:
     return await asyncio.to_thread(lambda: service.resplit(_existing(name), body.eval_fraction, body.seed))
 
 
 @router.delete("/{name}", status_code=204, summary="Delete a dataset")
-async def delete_dataset(name: str) -> Response:
+async def delete_dataset(name: FolderName) -> Response:
     if not await asyncio.to_thread(store.delete_dataset, name):
         raise ApiError(404, "not_found", f"dataset {name!r} not found")
     return Response(status_code=204)

@@ -83,5 +83,5 @@ async def cancel(
     status = _status(job_id, await _job_log(client, job_id), settings)
     if status.state not in ("queued", "running"):
         raise ApiError(409, "conflict", f"job {job_id} has already ended ({status.state})")
-    await cancel_job(client, job_id)
+    await cancel_job(client, job_id, status.queue)
     return status

@@ -1,16 +1,35 @@
-"""Backpressure: refuse an interactive job with 429 while its queue already holds too many.
+"""Backpressure: admit an interactive job only while its queue has room, atomically, else 429.
 
-Checked before anything is stored or enqueued. Only the jobs a new chat would wait behind count:
-interactive ones (batch items run at a lower priority, so a long batch never locks chats out).
-The check and the enqueue are not atomic: concurrent requests can pass the limit by a few.
+Each queue has an admission set in Redis: the ids of the interactive jobs admitted and not yet
+started, each scored with the time its admission lapses. One Lua script drops the lapsed entries,
+counts the rest and adds the new job only below the limit, so a burst of concurrent chats can never
+admit more than the limit (a count read then a separate enqueue could). A job leaves the set when a
+worker starts it (workers/publisher.py), when it is cancelled or fails to start (here), and at the
+latest when its admission lapses, a little after QUEUE_TIMEOUT_S, when Celery has expired it
+anyway: a slot cannot leak. Batch items are never admitted here: they run below every chat.
 """
+
+import time
 
 import redis.asyncio as aioredis
 
 from api.http.errors import ApiError
-from api.streams.worker_status import queue_depth
-from schemas.jobs import INTERACTIVE_PRIORITY
+from schemas.redis_keys import admission_key
 from settings import Settings
+
+# Past QUEUE_TIMEOUT_S the job has expired unstarted; the margin covers clock skew between hosts.
+LAPSE_MARGIN_S = 60
+
+ADMIT = """
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[1])
+local admitted = redis.call('ZCARD', KEYS[1])
+if admitted >= tonumber(ARGV[3]) then
+  return {0, admitted}
+end
+redis.call('ZADD', KEYS[1], ARGV[2], ARGV[4])
+redis.call('EXPIRE', KEYS[1], math.ceil(ARGV[2] - ARGV[1]))
+return {1, admitted + 1}
+"""
 
 
 def max_depth(settings: Settings, queue: str) -> int:
@@ -18,15 +37,23 @@ def max_depth(settings: Settings, queue: str) -> int:
     return settings.queue_max_depths.get(queue, settings.queue_max_depth)
 
 
-async def ensure_queue_room(client: aioredis.Redis, settings: Settings, queue: str) -> None:
+async def admit_job(client: aioredis.Redis, settings: Settings, queue: str, job_id: str) -> None:
+    """Take a slot of the queue for the job, or refuse it with 429 `queue_full` and Retry-After."""
     limit = max_depth(settings, queue)
     if not limit:
         return
-    waiting = await queue_depth(client, queue, up_to_priority=INTERACTIVE_PRIORITY)
-    if waiting >= limit:
+    now = time.time()
+    lapses_at = now + settings.queue_timeout_s + LAPSE_MARGIN_S
+    admitted, waiting = await client.eval(ADMIT, 1, admission_key(queue), now, lapses_at, limit, job_id)
+    if not admitted:
         raise ApiError(
             429,
             "queue_full",
             f"queue {queue!r} already has {waiting} jobs waiting (limit {limit}); try again later",
             headers={"Retry-After": str(settings.queue_full_retry_after_s)},
         )
+
+
+async def release_slot(client: aioredis.Redis, queue: str, job_id: str) -> None:
+    """The job no longer waits (cancelled, or never enqueued): its slot is free for the next."""
+    await client.zrem(admission_key(queue), job_id)

@@ -3,16 +3,18 @@ event hub and open its log BEFORE enqueueing it, so no event can be published un
 stores (the user's turn) is written while the job is queued, and the stream answers once it is."""
 
 import asyncio
-from collections.abc import Awaitable
+from collections.abc import Coroutine
+from typing import Any
 
 import redis.asyncio as aioredis
 
 from api.http.dependencies import ChatCall
 from api.http.errors import ApiError
-from api.streams.backpressure import ensure_queue_room
+from api.streams.backpressure import admit_job
 from api.streams.enqueue import enqueue_chat
 from api.streams.event_hub import HubSource
 from api.streams.job_log import open_job_log
+from api.streams.prompt_limit import ensure_prompt_fits
 from api.streams.relay import JobStream, cancel_job
 from api.streams.worker_status import live_workers
 from model_registry import ModelSpec, get_registry
@@ -22,8 +24,7 @@ from settings import Settings
 
 
 async def serving_spec(client: aioredis.Redis, settings: Settings, model: str) -> ModelSpec:
-    """The model's registry entry, checked before anything is stored: 503 when no live worker serves
-    it, 429 when its queue already holds too many interactive jobs."""
+    """The model's registry entry, checked before anything is stored: 503 when no live worker serves it."""
     spec = get_registry().get(model)
     if spec is None:
         raise ApiError(503, "model_not_configured", f"model {model!r} is not in the model registry")
@@ -34,18 +35,32 @@ async def serving_spec(client: aioredis.Redis, settings: Settings, model: str) -
             f"no live worker is serving queue {spec.queue!r} for model {model!r}",
             headers={"Retry-After": "10"},
         )
-    await ensure_queue_room(client, settings, spec.queue)
     return spec
 
 
 async def start_job(
-    call: ChatCall, spec: ModelSpec, job: ChatJob, detach: bool, writing: Awaitable[None] | None = None
+    call: ChatCall,
+    spec: ModelSpec,
+    job: ChatJob,
+    detach: bool,
+    writing: Coroutine[Any, Any, None] | None = None,
 ) -> JobStream:
-    """Subscribe, open the log, enqueue; the returned stream relays the job's events.
+    """Check the prompt, admit, subscribe, open the log, enqueue; the returned stream relays the
+    job's events.
+
+    A prompt that cannot fit the context window (400) or a job its queue has no room for (429) is
+    refused before `writing` starts: nothing is stored or enqueued.
 
     `writing` (the user's turn going into MongoDB) runs while the job is enqueued: the worker's
     prompt processing hides the write instead of waiting behind it. The stream is returned only once
     the write is done; if it fails, the job is cancelled and the error raised."""
+    try:
+        await ensure_prompt_fits(job, spec, call.settings)
+        await admit_job(call.client, call.settings, spec.queue, job.job_id)
+    except BaseException:
+        if writing is not None:
+            writing.close()
+        raise
     pending = asyncio.ensure_future(writing) if writing is not None else None
     source = HubSource(call.request.app.state.event_hub, job.job_id)
     stream = JobStream(call.client, job.job_id, spec.queue, call.settings, source=source, detach=detach)
@@ -59,7 +74,7 @@ async def start_job(
     except BaseException:
         if pending is not None:
             await asyncio.gather(pending, return_exceptions=True)
-        await cancel_job(call.client, job.job_id)
+        await cancel_job(call.client, job.job_id, spec.queue)
         await stream.close()
         raise
     return stream

@@ -18,6 +18,7 @@ from sse_starlette import EventSourceResponse, ServerSentEvent
 from starlette.responses import StreamingResponse
 
 from api.http.metrics import StreamTimer
+from api.streams.backpressure import release_slot
 from api.streams.worker_status import live_workers
 from schemas.events import ErrorData, JobEvent, TokenData
 from schemas.redis_keys import job_cancel_key
@@ -49,8 +50,12 @@ async def cancel_jobs(client: aioredis.Redis, job_ids: Iterable[str]) -> None:
     await pipe.execute()
 
 
-async def cancel_job(client: aioredis.Redis, job_id: str) -> None:
+async def cancel_job(client: aioredis.Redis, job_id: str, queue: str | None = None) -> None:
+    """Stop one job; a job still waiting on `queue` gives its place back at once (it will be
+    skipped when its turn comes)."""
     await cancel_jobs(client, [job_id])
+    if queue:
+        await release_slot(client, queue, job_id)
 
 
 class JobStream:
@@ -81,7 +86,7 @@ class JobStream:
         """Stop reading; if the stream did not reach its end, ask the worker to stop (unless detached)."""
         try:
             if not self._finished and not self._detach:
-                await cancel_job(self._client, self.job_id)
+                await cancel_job(self._client, self.job_id, self._queue)
         finally:
             await self._source.aclose()
 

@@ -7,6 +7,7 @@ types `<end_of_turn>` or `<|eot_id|>` gets those characters, never the control t
 """
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from jinja2.sandbox import ImmutableSandboxedEnvironment
@@ -93,6 +94,13 @@ class ChatTemplate:
         while continuing and segments and segments[-1].is_markup:
             segments.pop()
         return segments
+
+    def tokens(self, messages: list[ChatMessage], encode: Callable[[str, bool], list[int]]) -> list[int]:
+        """The prompt's token ids: each segment through `encode(text, is_markup)`."""
+        tokens: list[int] = []
+        for segment in self.segments(messages):
+            tokens += encode(segment.text, segment.is_markup)
+        return tokens
 
 
 def _raise_template_error(message: str) -> None:

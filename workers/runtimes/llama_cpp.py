@@ -83,10 +83,7 @@ class LlamaCppRuntime:
         return "".join(segment.text for segment in self._template.segments(messages))
 
     def prompt_tokens(self, messages: list[ChatMessage]) -> list[int]:
-        tokens: list[int] = []
-        for segment in self._template.segments(messages):
-            tokens += self.text_tokens(segment.text, special=segment.is_markup)
-        return tokens
+        return self._template.tokens(messages, lambda text, markup: self.text_tokens(text, special=markup))
 
     def generate(
         self, messages: list[ChatMessage], sampling: SamplingParams, on_text: OnText
