@@ -1,7 +1,6 @@
 """A long conversation is cut from its oldest turns to fit the context window, counted in real tokens."""
 
 import json
-import time
 import uuid
 from pathlib import Path
 
@@ -17,6 +16,7 @@ from schemas.jobs import ChatJob, ChatMessage, SamplingParams
 from schemas.redis_keys import job_channel
 from settings import Settings
 from tests.cards_fixtures import SERAPHINA_V2
+from tests.waiting import wait_until
 from workers.chat_job import run_chat_job
 from workers.llama_cpp_runtime import LlamaCppRuntime
 from workers.publisher import EventPublisher
@@ -86,14 +86,14 @@ def small_window(model_cache: Path) -> str:
     return small.name
 
 
+def final_event(message: dict | None) -> bool:
+    return bool(message) and json.loads(message["data"])["event"] in ("done", "error")
+
+
 def last_event(events: redis.client.PubSub) -> dict:
     """The job's final event: published while the job ran, it waits in the subscription."""
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        message = events.get_message(timeout=1)
-        if message and json.loads(message["data"])["event"] in ("done", "error"):
-            return json.loads(message["data"])
-    raise AssertionError("the job published no final event")
+    message = wait_until(lambda: events.get_message(timeout=1), final_event, what="the job's final event")
+    return json.loads(message["data"])
 
 
 def test_a_chat_job_longer_than_the_window_is_answered_within_it(small_window: str, broker) -> None:
