@@ -7,10 +7,12 @@ import json
 import pytest
 from PIL import Image
 
+from api.card_upload import card_limits
 from cards.card_json import card_bytes, export_card
 from cards.card_png import write_png_card
 from cards.importing import ImportedCard, import_card
 from cards.limits import CardError, CardLimits
+from settings import Settings
 from tests.cards_fixtures import SERAPHINA_V2, V1_CARD, card_png, encoded, sillytavern_png, v3_card
 
 LIMITS = CardLimits()
@@ -179,3 +181,48 @@ def test_a_card_over_the_size_limits_is_refused(upload: bytes, code: str) -> Non
 
     assert (refused.value.status, refused.value.code) == (413, code)
     assert "limit" in refused.value.message
+
+
+# The service's own limits, as the upload routes build them from the settings.
+SERVICE_LIMITS = card_limits(Settings())
+
+
+@pytest.mark.parametrize("size", [(4096, 4096), (4096, 1), (1, 4096)], ids=["4096x4096", "4096x1", "1x4096"])
+def test_a_card_image_at_the_limits_is_imported(size: tuple[int, int]) -> None:
+    imported = import_card(card_png({"chara": encoded(SERAPHINA_V2)}, size, "1"), SERVICE_LIMITS)
+
+    assert imported.data.name == SERAPHINA_V2["data"]["name"]
+    assert Image.open(io.BytesIO(imported.avatar_png)).size == size
+
+
+@pytest.mark.parametrize(
+    "size",
+    [(4097, 1), (1, 4097), (4097, 4097), (5000, 5000)],
+    ids=["4097x1", "1x4097", "4097x4097", "5000x5000"],
+)
+def test_a_card_image_one_pixel_over_a_side_is_refused(size: tuple[int, int]) -> None:
+    with pytest.raises(CardError) as refused:
+        import_card(card_png({"chara": encoded(SERAPHINA_V2)}, size, "1"), SERVICE_LIMITS)
+
+    assert (refused.value.status, refused.value.code) == (413, "image_too_large")
+    assert (
+        f"{size[0]}x{size[1]} pixels" in refused.value.message
+        and "4096 pixels a side" in refused.value.message
+    )
+
+
+@pytest.mark.parametrize(
+    ("size", "accepted"),
+    [((4096, 100), True), ((100, 4096), True), ((4096, 101), False), ((101, 4096), False)],
+    ids=["4096x100", "100x4096", "4096x101", "101x4096"],
+)
+def test_the_pixel_limit_counts_width_times_height(size: tuple[int, int], accepted: bool) -> None:
+    limits = CardLimits(max_image_side=4096, max_image_pixels=4096 * 100)
+    upload = card_png({"chara": encoded(SERAPHINA_V2)}, size, "1")
+
+    if accepted:
+        assert import_card(upload, limits).data.name == SERAPHINA_V2["data"]["name"]
+    else:
+        with pytest.raises(CardError) as refused:
+            import_card(upload, limits)
+        assert refused.value.code == "image_too_large" and "409600 pixels in all" in refused.value.message

@@ -7,12 +7,12 @@ from pathlib import Path
 import pytest
 import redis
 
-from model_registry import get_registry
+from model_registry import ModelSpec, get_registry
 from mongo.replies import save_job_reply
 from prompts.assembly import character_prompt
 from prompts.context_fit import fit_to_window
 from schemas.cards import CardData
-from schemas.jobs import ChatJob, ChatMessage, SamplingParams
+from schemas.jobs import ChatJob, ChatMessage, ContextFit, SamplingParams
 from schemas.redis_keys import job_channel
 from settings import Settings
 from tests.cards_fixtures import SERAPHINA_V2
@@ -96,6 +96,14 @@ def last_event(events: redis.client.PubSub) -> dict:
     return json.loads(message["data"])
 
 
+def run_job(job: ChatJob, broker) -> dict:
+    """Run a chat job as the worker does; its final event."""
+    events = broker.pubsub(ignore_subscribe_messages=True)
+    events.subscribe(job_channel(job.job_id))
+    run_chat_job(job, EventPublisher(broker, job.job_id, log_ttl_s=60), save_job_reply, worker="test")
+    return last_event(events)
+
+
 def test_a_chat_job_longer_than_the_window_is_answered_within_it(small_window: str, broker) -> None:
     prompt = character_prompt(CardData.model_validate(SERAPHINA_V2["data"]), long_conversation(40), "Alex")
     job = ChatJob(
@@ -105,11 +113,44 @@ def test_a_chat_job_longer_than_the_window_is_answered_within_it(small_window: s
         sampling=SamplingParams(max_tokens=16, temperature=0),
         context_fit=prompt.context_fit,
     )
-    events = broker.pubsub(ignore_subscribe_messages=True)
-    events.subscribe(job_channel(job.job_id))
 
-    run_chat_job(job, EventPublisher(broker, job.job_id, log_ttl_s=60), save_job_reply, worker="test")
+    final = run_job(job, broker)
 
-    final = last_event(events)
     assert final["event"] == "done", final
     assert 0 < final["data"]["usage"]["prompt_tokens"] <= 512 - 16
+    assert final["data"]["usage"]["completion_tokens"] == 16  # the reply had its whole budget
+    assert final["data"]["finish_reason"] == "length"
+
+
+@pytest.fixture(scope="module")
+def word_window() -> str:
+    """A synthetic model (no weights: one token a word, fast) with a 100-token window: its prompts can
+    be made exactly any length, so the fit's budget is seen to the token."""
+    spec = ModelSpec(
+        name="words-100", runtime="synthetic", weights="none", params={"n_ctx": 100, "tokens_per_s": 2000}
+    )
+    load_models([spec], Settings())
+    return spec.name
+
+
+@pytest.mark.parametrize("max_tokens", [1, 40, 85])
+def test_a_long_chat_leaves_exactly_its_max_tokens_of_room_and_gets_them_all(
+    word_window: str, broker, max_tokens: int
+) -> None:
+    character = ChatMessage(role="system", content=" ".join(["Seraphina"] * 10))
+    history = [ChatMessage(role=("user", "assistant")[turn % 2], content=f"w{turn}") for turn in range(200)]
+    current = ChatMessage(role="user", content="And in winter?")
+    job = ChatJob(
+        job_id=uuid.uuid4().hex,
+        model=word_window,
+        messages=[character, *history, current],
+        sampling=SamplingParams(max_tokens=max_tokens),
+        context_fit=ContextFit(keep_first=1, keep_last=1),
+    )
+
+    final = run_job(job, broker)
+
+    usage = final["data"]["usage"]
+    # One-word history messages: the fit fills the prompt to the token, never past the reply's room.
+    assert usage["prompt_tokens"] == 100 - max_tokens
+    assert usage["completion_tokens"] == max_tokens and final["data"]["finish_reason"] == "length"

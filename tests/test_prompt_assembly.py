@@ -109,6 +109,22 @@ def test_entries_are_inserted_in_insertion_order() -> None:
     )
 
 
+@pytest.mark.parametrize(
+    "entry",
+    [
+        {"keys": [""]},
+        {"keys": ["", ""], "case_sensitive": True},
+        {"keys": ["moon"], "selective": True, "secondary_keys": [""]},
+    ],
+    ids=["empty-key", "empty-key-case-sensitive", "empty-secondary-key"],
+)
+def test_an_empty_key_never_fires(entry: dict) -> None:
+    card = card_with_entries(entry)
+
+    for said in ("hello", "the moon rises", ""):
+        assert "MOON-LORE" not in system_text(card, [user(said)]), said
+
+
 def test_keys_are_looked_for_only_in_the_recent_messages() -> None:
     card = card_with_entries({}, scan_depth=2)
     history = [user("the moon"), reply("yes"), user("and the sun?")]
