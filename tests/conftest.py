@@ -32,6 +32,18 @@ RACHEL = {
 }
 
 
+# Fixtures that start services (or load the real model): a test using any of them, directly or through
+# another fixture, is marked, so the mutation run (`make mutation`) can keep to the fast pure tests.
+NEEDS = {"stack": "stack", "model_cache": "model", "gemma": "model"}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        for fixture, marker in NEEDS.items():
+            if fixture in getattr(item, "fixturenames", ()):
+                item.add_marker(marker)
+
+
 @pytest.fixture(scope="session")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedStack]:
     db_name = f"chatbot_test_{uuid.uuid4().hex[:8]}"

@@ -10,12 +10,15 @@ from pathlib import Path
 
 import httpx
 import psutil
+import pytest
 
 from embedded.processes import free_port
 from settings import PROJECT_ROOT
 from tests.conftest import RACHEL
 from tests.sse import post_stream
 from tests.waiting import wait_until
+
+pytestmark = pytest.mark.stack  # starts its own whole system
 
 FLOWER_TABLES = {
     "workers": {"json": 1},
