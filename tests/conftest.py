@@ -19,7 +19,9 @@ from workers.llama_cpp_runtime import LlamaCppRuntime
 from workers.model_files import verified_weights
 
 ADMIN_KEY = "test-admin-key"
-SILENCE_TIMEOUT_S = 8
+# How long a stream waits for a running job's next event before it ends with an error: past the slowest
+# first token on a loaded 2-core machine (the killed-worker test waits this long once).
+SILENCE_TIMEOUT_S = 30
 
 # The original's example request.
 RACHEL = {

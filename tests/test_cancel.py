@@ -34,6 +34,7 @@ def test_disconnect_after_first_token_cancels_the_job_and_frees_the_worker(
     with connect_sse(api, "POST", path, json=body) as source:
         job_id = source.response.headers["X-Job-Id"]
         first = next(iter_events(source))
+        assert first.event == "token", first
 
     reply = wait_for_reply(db, job_id)
     cancelled = wait_until_ended(api, job_id)
@@ -41,7 +42,6 @@ def test_disconnect_after_first_token_cancels_the_job_and_frees_the_worker(
     follow_up_job = job_status(api, response.headers["X-Job-Id"])
     follow_up_reply = wait_for_reply(db, response.headers["X-Job-Id"])
 
-    assert first.event == "token"
     assert reply["status"] == "cancelled" and reply["finish_reason"] == "cancelled"
     assert cancelled["state"] == "cancelled" and cancelled["tokens"] == reply["usage"]["completion_tokens"]
     # The worker saw the cancel flag within a few tokens of the hang-up, long before max_tokens.

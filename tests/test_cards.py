@@ -9,7 +9,7 @@ from PIL import Image
 
 from api.card_upload import card_limits
 from cards.card_json import card_bytes, export_card
-from cards.card_png import write_png_card
+from cards.card_png import avatar_png, write_png_card
 from cards.importing import ImportedCard, import_card
 from cards.limits import CardError, CardLimits
 from settings import Settings
@@ -226,3 +226,38 @@ def test_the_pixel_limit_counts_width_times_height(size: tuple[int, int], accept
         with pytest.raises(CardError) as refused:
             import_card(upload, limits)
         assert refused.value.code == "image_too_large" and "409600 pixels in all" in refused.value.message
+
+
+def test_a_card_without_an_avatar_is_exported_on_a_plain_placeholder() -> None:
+    png = write_png_card(
+        None, {"chara": export_card(import_card(json.dumps(V1_CARD).encode(), LIMITS).data, {}, "v2")}
+    )
+
+    image = Image.open(io.BytesIO(png))
+    assert (image.format, image.mode, image.size) == ("PNG", "RGB", (400, 600))
+    assert image.getpixel((0, 0)) == image.getpixel((399, 599)) == (72, 72, 84)
+    assert png_text(png)["chara"]["data"]["name"] == V1_CARD["name"]
+
+
+def test_a_v3_export_gives_a_card_without_group_greetings_an_empty_list() -> None:
+    imported = import_card(json.dumps(SERAPHINA_V2).encode(), LIMITS)
+
+    assert export_card(imported.data, imported.card_extras, "v3")["data"]["group_only_greetings"] == []
+    assert "group_only_greetings" not in export_card(imported.data, imported.card_extras, "v2")["data"]
+
+
+def test_exported_card_json_keeps_non_ascii_text_as_utf8() -> None:
+    raw = card_bytes({"name": "Séraphine 세라핀"})
+
+    assert raw == '{"name": "Séraphine 세라핀"}'.encode()
+
+
+def test_an_uploaded_avatar_becomes_a_plain_png_of_the_same_picture() -> None:
+    buffer = io.BytesIO()
+    Image.new("RGB", (30, 20), (10, 200, 30)).save(buffer, "JPEG")
+
+    png = avatar_png(buffer.getvalue(), LIMITS)
+
+    image = Image.open(io.BytesIO(png))
+    assert (image.format, image.size) == ("PNG", (30, 20))
+    assert not getattr(image, "text", {})

@@ -130,3 +130,12 @@ def test_whitespace_control_trims_template_blocks() -> None:
     source = "{% for m in messages %}\n  [{{ m.content }}]\n  {% endfor %}"
 
     assert rendered(ChatTemplate(source).segments(CHAT[:2])) == "  [Be brief.]\n  [Hi]\n"
+
+
+def test_a_template_made_without_tokens_renders_them_empty() -> None:
+    source = "{{ bos_token }}{% for m in messages %}{{ m.content }}{{ eos_token }}{% endfor %}"
+
+    assert ChatTemplate(source).segments([CHAT[1]]) == [Segment("Hi", is_markup=False)]
+    assert ChatTemplate.for_model({"tokenizer.chat_template": source}, "gemma", "<s>", "</s>").segments(
+        [CHAT[1]]
+    ) == [Segment("<s>", is_markup=True), Segment("Hi", is_markup=False), Segment("</s>", is_markup=True)]

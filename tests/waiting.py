@@ -8,7 +8,7 @@ from typing import TypeVar
 T = TypeVar("T")
 
 # Long enough for a busy CI machine; a condition that holds returns as soon as it is seen.
-DEFAULT_TIMEOUT_S = 120
+DEFAULT_TIMEOUT_S = 300
 
 
 def wait_until(
