@@ -40,11 +40,10 @@ def parse_entry(entry_id: bytes | str, fields: dict) -> LogEntry:
     return LogEntry(entry_id, at, event=json.loads(fields[EVENT_FIELD]))
 
 
-# Redis I/O below is left out of the mutation run (`# pragma: no mutate block`): tests/test_resume.py
-# covers it against the real Redis; the resume rule itself (which events follow a last id) is mutated.
-async def open_job_log(  # pragma: no mutate block
-    client: aioredis.Redis, job_id: str, record: QueuedRecord, settings: Settings
-) -> None:
+# The Redis I/O is left out of the mutation run (`make mutation`): tests/test_resume.py covers it against
+# the real Redis; the resume rule itself (which events follow a last id) is mutated.
+# pragma: no mutate start
+async def open_job_log(client: aioredis.Redis, job_id: str, record: QueuedRecord, settings: Settings) -> None:
     """Start the log before the job is enqueued; it outlives the longest wait in the queue."""
     key = job_log_key(job_id)
     pipe = client.pipeline(transaction=False)
@@ -53,8 +52,11 @@ async def open_job_log(  # pragma: no mutate block
     await pipe.execute()
 
 
-async def read_job_log(client: aioredis.Redis, job_id: str) -> list[LogEntry]:  # pragma: no mutate block
+async def read_job_log(client: aioredis.Redis, job_id: str) -> list[LogEntry]:
     return [parse_entry(entry_id, fields) for entry_id, fields in await client.xrange(job_log_key(job_id))]
+
+
+# pragma: no mutate end
 
 
 class LogSource:

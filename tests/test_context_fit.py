@@ -62,17 +62,18 @@ def fewest_drops(messages: list[ChatMessage], fit: ContextFit, budget: int) -> l
     "fit", [ContextFit(keep_first=1, keep_last=1), ContextFit(keep_first=0, keep_last=2), ContextFit()]
 )
 def test_the_fewest_oldest_messages_are_dropped_for_every_budget(fit: ContextFit) -> None:
-    messages = worded(5, 1, 2, 3, 1, 4, 2, 1, 3)
+    messages = worded(5, 1, 2, 0, 3, 1, 4, 2, 1, 0, 3)  # empty messages: several drop counts fit alike
 
     for budget in range(len(words(messages)) + 2):
         assert fit_to_window(messages, fit, budget, words) == fewest_drops(messages, fit, budget), budget
 
 
-def test_a_prompt_exactly_at_the_budget_is_sent_whole() -> None:
+def test_a_prompt_exactly_at_the_budget_is_sent_whole(caplog: pytest.LogCaptureFixture) -> None:
     messages = worded(5, 1, 2, 3)
 
     assert fit_to_window(messages, ContextFit(keep_first=1), 11, words) == messages
     assert fit_to_window(messages, ContextFit(keep_first=1), 10, words) == worded(5, 2, 3)
+    assert caplog.messages == ["dropped the 1 oldest of 4 messages to fit 10 prompt tokens"]
 
 
 def test_when_nothing_may_be_dropped_the_prompt_is_sent_whole_even_over_the_budget() -> None:

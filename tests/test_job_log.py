@@ -38,8 +38,12 @@ def test_an_entry_is_read_with_the_time_redis_stored_it() -> None:
     )
     token = parse_entry(*event_entry("1700000000500-0", 3))
 
-    assert queued.at == datetime(2023, 11, 14, 22, 13, 20, 123000, tzinfo=UTC)
+    assert (queued.entry_id, queued.at) == (
+        "1700000000123-4",
+        datetime(2023, 11, 14, 22, 13, 20, 123000, tzinfo=UTC),
+    )
     assert queued.queued == QueuedRecord(model="m", queue="q", detach=True) and queued.event is None
+    assert token.at == datetime(2023, 11, 14, 22, 13, 20, 500000, tzinfo=UTC)
     assert (token.entry_id, token.event, token.queued) == (
         "1700000000500-0",
         {"id": 3, "event": "token", "data": {}},
