@@ -159,7 +159,7 @@ def test_bad_uploads_are_refused_with_a_reason(upload: bytes, status: int, code:
         import_card(upload, LIMITS)
 
     assert (refused.value.status, refused.value.code) == (status, code)
-    assert reason in refused.value.message
+    assert reason in refused.value.message and str(refused.value) == refused.value.message
 
 
 def with_description(size: int) -> dict:

@@ -255,3 +255,5 @@ def test_only_the_continued_reply_is_a_prefill() -> None:
     assert [m.content for m in continued.messages] == ["Be helpful.", "q", "a", "b"]
     assert not any(m.prefill for m in new.messages)
     assert assistant_prompt("Be helpful.", [reply("solo")], continuing=True).messages[-1].prefill
+    greetings = assistant_prompt("Be helpful.", [reply("a"), reply("b")], continuing=True)
+    assert greetings.context_fit.keep_last == 1 and greetings.messages[-1].prefill  # only the reply pinned
