@@ -7,7 +7,7 @@ import json
 import pytest
 from PIL import Image
 
-from api.card_upload import card_limits
+from api.http.card_upload import card_limits
 from cards.card_json import card_bytes, export_card
 from cards.card_png import avatar_png, write_png_card
 from cards.importing import ImportedCard, import_card

@@ -4,7 +4,7 @@ people wrote, a continued reply left open, a template's own errors named."""
 import pytest
 
 from schemas.jobs import ChatMessage
-from workers.chat_template import CHAT_FORMATS, ChatTemplate, Segment
+from workers.runtimes.chat_template import CHAT_FORMATS, ChatTemplate, Segment
 
 CHAT = [
     ChatMessage(role="system", content="Be brief."),

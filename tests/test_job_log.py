@@ -5,12 +5,15 @@ import asyncio
 import json
 from datetime import UTC, datetime
 
-from api.job_log import LogSource, parse_entry
+from api.streams.job_log import LogSource, parse_entry
+from schemas.events import JobEvent
 from schemas.job_log import EVENT_FIELD, QUEUED_FIELD, QueuedRecord
+
+DATA = {"started": {"worker": "w"}, "token": {"text": "a", "index": 0}, "done": {"finish_reason": "length"}}
 
 
 def event_entry(entry_id: str, event_id: int, name: str = "token") -> tuple[bytes, dict]:
-    event = {"id": event_id, "event": name, "data": {}}
+    event = {"id": event_id, "event": name, "data": DATA[name]}
     return entry_id.encode(), {EVENT_FIELD.encode(): json.dumps(event).encode()}
 
 
@@ -29,7 +32,7 @@ def logged(tokens: int) -> list:
 def backlog(entries: list, after_id: int | None) -> list[int]:
     """What a client resuming after `after_id` is sent first, read from the log alone (no Redis)."""
     source = LogSource(None, "job", entries, after_id)
-    return [event["id"] for event in asyncio.run(source.receive(timeout_s=0))]
+    return [event.id for event in asyncio.run(source.receive(timeout_s=0))]
 
 
 def test_an_entry_is_read_with_the_time_redis_stored_it() -> None:
@@ -46,7 +49,7 @@ def test_an_entry_is_read_with_the_time_redis_stored_it() -> None:
     assert token.at == datetime(2023, 11, 14, 22, 13, 20, 500000, tzinfo=UTC)
     assert (token.entry_id, token.event, token.queued) == (
         "1700000000500-0",
-        {"id": 3, "event": "token", "data": {}},
+        JobEvent(id=3, event="token", data={"text": "a", "index": 0}),
         None,
     )
 
@@ -70,6 +73,6 @@ def test_the_backlog_is_sent_once_then_the_source_follows_the_log_from_its_last_
 
     first = asyncio.run(source.receive(timeout_s=0))
 
-    assert [event["id"] for event in first] == [-1, 0, 1, 2]
+    assert [event.id for event in first] == [-1, 0, 1, 2]
     assert source._backlog == [] and source._cursor == "1700000000999-0"
     assert LogSource(None, "job", [], after_id=None)._cursor == "0-0"
