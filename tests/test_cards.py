@@ -9,7 +9,7 @@ from PIL import Image
 
 from api.http.card_upload import card_limits
 from cards.card_json import card_bytes, export_card
-from cards.card_png import avatar_png, write_png_card
+from cards.card_png import avatar_png, read_png_card, write_png_card
 from cards.importing import ImportedCard, import_card
 from cards.limits import CardError, CardLimits
 from settings import Settings
@@ -261,3 +261,66 @@ def test_an_uploaded_avatar_becomes_a_plain_png_of_the_same_picture() -> None:
     image = Image.open(io.BytesIO(png))
     assert (image.format, image.size) == ("PNG", (30, 20))
     assert not getattr(image, "text", {})
+
+
+def jpeg_bytes(mode: str = "RGB") -> bytes:
+    buffer = io.BytesIO()
+    Image.new(mode, (4, 4)).save(buffer, "JPEG")
+    return buffer.getvalue()
+
+
+@pytest.mark.parametrize(
+    ("read", "upload", "refusal"),
+    [
+        (import_card, card_png({"chara": base64.b64encode(b"[1, 2]").decode()}),
+         (422, "invalid_card", "the card must be a JSON object")),
+        (import_card, b'{"name": "\xff"}',
+         (422, "invalid_card", "the card is not UTF-8 text: 'utf-8' codec can't decode byte 0xff in position 10: invalid start byte")),
+        (import_card, json.dumps({"spec": "chara_card_v2", "name": "x"}).encode(),
+         (422, "invalid_card", "a chara_card_v2 card needs a `data` object")),
+        (import_card, json.dumps({"spec": "chara_card_v3", "data": []}).encode(),
+         (422, "invalid_card", "a chara_card_v3 card needs a `data` object")),
+        (import_card, json.dumps({"spec": "chara_card_v9", "name": "x"}).encode(),
+         (422, "invalid_card", "not a character card: spec 'chara_card_v9' (expected chara_card_v2, chara_card_v3, or a V1 card with a name)")),
+        (import_card, json.dumps({"spec": "chara_card_v2", "data": {"description": "x", "tags": 5}}).encode(),
+         (422, "invalid_card", "the card's data is invalid: name: Field required; tags: Input should be a valid list")),
+        (import_card, b"[1, 2]", (415, "unsupported_media_type", "a character card must be a PNG image or a JSON object")),
+        (avatar_png, b"not an image at all", (422, "invalid_image", "the file is not an image Pillow can read")),
+        (read_png_card, jpeg_bytes(), (415, "unsupported_media_type", "a card image must be a PNG, not JPEG")),
+        (import_card, card_png({"Software": "a paint program"}),
+         (422, "no_card_data", "the PNG holds no character card (no `chara` or `ccv3` text chunk)")),
+        (import_card, card_png({"chara": encoded(SERAPHINA_V2) + "!"}),
+         (422, "invalid_card", "the `chara` chunk is not valid base64")),
+    ],
+    ids=["json-list", "not-utf8", "v2-without-data", "v3-data-not-object", "unknown-spec", "invalid-data",
+         "json-not-object", "not-an-image", "jpeg-as-card", "png-without-card", "junk-in-base64"],
+)  # fmt: skip
+def test_each_refusal_says_exactly_what_is_wrong(read, upload: bytes, refusal: tuple) -> None:
+    with pytest.raises(CardError) as refused:
+        read(upload, LIMITS)
+
+    assert (refused.value.status, refused.value.code, refused.value.message) == refusal
+
+
+def test_a_json_card_after_a_byte_order_mark_and_blank_lines_is_read() -> None:
+    raw = b"\xef\xbb\xbf \r\n\t" + json.dumps(SERAPHINA_V2).encode()
+
+    assert import_card(raw, LIMITS).data.name == SERAPHINA_V2["data"]["name"]
+
+
+def test_size_and_depth_limits_are_inclusive() -> None:
+    raw = json.dumps(SERAPHINA_V2).encode()
+    exact = CardLimits(max_upload_bytes=len(raw), max_json_bytes=len(raw))
+    deep = b'{"name": "Deep", "x": ' + b"[" * 31 + b"]" * 31 + b"}"  # 32 levels with the card itself
+
+    assert import_card(raw, exact).data.name == SERAPHINA_V2["data"]["name"]
+    assert import_card(deep, LIMITS).data.name == "Deep"
+    with pytest.raises(CardError, match="the upload is|the limit is"):
+        import_card(raw + b" ", exact)
+    with pytest.raises(CardError, match="deeper than 32"):
+        import_card(b'{"name": "Deep", "x": ' + b"[" * 32 + b"]" * 32 + b"}", LIMITS)
+
+
+@pytest.mark.parametrize(("mode", "kept"), [("RGB", "RGB"), ("L", "L"), ("CMYK", "RGBA")])
+def test_an_avatar_keeps_a_png_mode_and_any_other_becomes_rgba(mode: str, kept: str) -> None:
+    assert Image.open(io.BytesIO(avatar_png(jpeg_bytes(mode), LIMITS))).mode == kept
