@@ -19,7 +19,9 @@ from workers.runtimes.llama_cpp import LlamaCppRuntime
 from workers.runtimes.model_files import verified_weights
 
 ADMIN_KEY = "test-admin-key"
-SILENCE_TIMEOUT_S = 8
+# How long a stream waits for a running job's next event before it ends with an error: past the slowest
+# first token on a loaded 2-core machine (the killed-worker test waits this long once).
+SILENCE_TIMEOUT_S = 30
 
 # The original's example request.
 RACHEL = {
@@ -30,6 +32,18 @@ RACHEL = {
     "image": "https://drive.google.com/thumbnail?id=12PqUS6bj4eAO_fLDaWQmoq94-771xfim",
     "access_level": True,
 }
+
+
+# Fixtures that start services (or load the real model): a test using any of them, directly or through
+# another fixture, is marked, so the mutation run (`make mutation`) can keep to the fast pure tests.
+NEEDS = {"stack": "stack", "model_cache": "model", "gemma": "model"}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        for fixture, marker in NEEDS.items():
+            if fixture in getattr(item, "fixturenames", ()):
+                item.add_marker(marker)
 
 
 @pytest.fixture(scope="session")

@@ -1,6 +1,5 @@
 """A full queue refuses new chats with 429 and Retry-After, before anything is stored or enqueued."""
 
-import time
 import uuid
 from collections.abc import Iterator
 from contextlib import ExitStack
@@ -14,6 +13,8 @@ from httpx_sse import connect_sse
 from embedded.processes import free_port
 from embedded.services import start_api
 from embedded.stack import EmbeddedStack
+from tests.jobs import wait_for_reply
+from tests.waiting import wait_until
 
 
 @pytest.fixture(scope="module")
@@ -35,13 +36,6 @@ def api_with_depth_limit_1(
 LONG_STORY = {"input_data": "Tell me a very long story.", "max_tokens": 2000, "temperature": 0}
 
 
-def wait_for(condition, timeout_s: float = 60, what: str = "condition") -> None:
-    deadline = time.monotonic() + timeout_s
-    while not condition():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.1)
-
-
 def test_full_queue_answers_429_with_retry_after_and_stores_nothing(
     api_with_depth_limit_1: httpx.Client, broker: redis.Redis, db
 ) -> None:
@@ -54,7 +48,9 @@ def test_full_queue_answers_429_with_retry_after_and_stores_nothing(
         waiting = streams.enter_context(connect_sse(api, "POST", "/Llama_stream", json=LONG_STORY))
         assert waiting.response.status_code == 200
         waiting_job = waiting.response.headers["X-Job-Id"]
-        wait_for(lambda: broker.llen("cpu") == 1, what="one job waiting on the cpu queue")
+        wait_until(
+            lambda: broker.llen("cpu"), lambda length: length == 1, what="one job waiting on the cpu queue"
+        )
         conversations_before = db.conversations.count_documents({})
         refused_text = f"Am I refused? {uuid.uuid4().hex}"
 
@@ -68,10 +64,8 @@ def test_full_queue_answers_429_with_retry_after_and_stores_nothing(
         assert db.conversations.count_documents({}) == conversations_before
         assert broker.llen("cpu") == 1
     # Both clients have gone: their jobs stop at their next token and the worker is free again.
-    wait_for(
-        lambda: db.messages.find_one({"job_id": waiting_job, "role": "assistant"}) is not None,
-        what="the waiting job to be cancelled",
-    )
+    reply = wait_for_reply(db, waiting_job)
+    assert reply["status"] == "cancelled" and reply["finish_reason"] == "cancelled"
 
 
 def test_waiting_batch_items_do_not_count_against_the_chat_limit(
@@ -88,7 +82,9 @@ def test_waiting_batch_items_do_not_count_against_the_chat_limit(
         assert next(running_events).event == "token"  # the worker is busy with it
         batch = api.post("/batches", json={"items": [item] * 3}).json()
         try:
-            wait_for(lambda: broker.llen("cpu:9") == 3, what="three batch items waiting")
+            wait_until(
+                lambda: broker.llen("cpu:9"), lambda length: length == 3, what="three batch items waiting"
+            )
 
             with connect_sse(
                 api, "POST", "/Llama_stream", json={"input_data": "Hi", "max_tokens": 2}

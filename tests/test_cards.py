@@ -7,10 +7,12 @@ import json
 import pytest
 from PIL import Image
 
+from api.http.card_upload import card_limits
 from cards.card_json import card_bytes, export_card
-from cards.card_png import write_png_card
+from cards.card_png import avatar_png, read_png_card, write_png_card
 from cards.importing import ImportedCard, import_card
 from cards.limits import CardError, CardLimits
+from settings import Settings
 from tests.cards_fixtures import SERAPHINA_V2, V1_CARD, card_png, encoded, sillytavern_png, v3_card
 
 LIMITS = CardLimits()
@@ -157,7 +159,7 @@ def test_bad_uploads_are_refused_with_a_reason(upload: bytes, status: int, code:
         import_card(upload, LIMITS)
 
     assert (refused.value.status, refused.value.code) == (status, code)
-    assert reason in refused.value.message
+    assert reason in refused.value.message and str(refused.value) == refused.value.message
 
 
 def with_description(size: int) -> dict:
@@ -179,3 +181,146 @@ def test_a_card_over_the_size_limits_is_refused(upload: bytes, code: str) -> Non
 
     assert (refused.value.status, refused.value.code) == (413, code)
     assert "limit" in refused.value.message
+
+
+# The service's own limits, as the upload routes build them from the settings.
+SERVICE_LIMITS = card_limits(Settings())
+
+
+@pytest.mark.parametrize("size", [(4096, 4096), (4096, 1), (1, 4096)], ids=["4096x4096", "4096x1", "1x4096"])
+def test_a_card_image_at_the_limits_is_imported(size: tuple[int, int]) -> None:
+    imported = import_card(card_png({"chara": encoded(SERAPHINA_V2)}, size, "1"), SERVICE_LIMITS)
+
+    assert imported.data.name == SERAPHINA_V2["data"]["name"]
+    assert Image.open(io.BytesIO(imported.avatar_png)).size == size
+
+
+@pytest.mark.parametrize(
+    "size",
+    [(4097, 1), (1, 4097), (4097, 4097), (5000, 5000)],
+    ids=["4097x1", "1x4097", "4097x4097", "5000x5000"],
+)
+def test_a_card_image_one_pixel_over_a_side_is_refused(size: tuple[int, int]) -> None:
+    with pytest.raises(CardError) as refused:
+        import_card(card_png({"chara": encoded(SERAPHINA_V2)}, size, "1"), SERVICE_LIMITS)
+
+    assert (refused.value.status, refused.value.code) == (413, "image_too_large")
+    assert (
+        f"{size[0]}x{size[1]} pixels" in refused.value.message
+        and "4096 pixels a side" in refused.value.message
+    )
+
+
+@pytest.mark.parametrize(
+    ("size", "accepted"),
+    [((4096, 100), True), ((100, 4096), True), ((4096, 101), False), ((101, 4096), False)],
+    ids=["4096x100", "100x4096", "4096x101", "101x4096"],
+)
+def test_the_pixel_limit_counts_width_times_height(size: tuple[int, int], accepted: bool) -> None:
+    limits = CardLimits(max_image_side=4096, max_image_pixels=4096 * 100)
+    upload = card_png({"chara": encoded(SERAPHINA_V2)}, size, "1")
+
+    if accepted:
+        assert import_card(upload, limits).data.name == SERAPHINA_V2["data"]["name"]
+    else:
+        with pytest.raises(CardError) as refused:
+            import_card(upload, limits)
+        assert refused.value.code == "image_too_large" and "409600 pixels in all" in refused.value.message
+
+
+def test_a_card_without_an_avatar_is_exported_on_a_plain_placeholder() -> None:
+    png = write_png_card(
+        None, {"chara": export_card(import_card(json.dumps(V1_CARD).encode(), LIMITS).data, {}, "v2")}
+    )
+
+    image = Image.open(io.BytesIO(png))
+    assert (image.format, image.mode, image.size) == ("PNG", "RGB", (400, 600))
+    assert image.getpixel((0, 0)) == image.getpixel((399, 599)) == (72, 72, 84)
+    assert png_text(png)["chara"]["data"]["name"] == V1_CARD["name"]
+
+
+def test_a_v3_export_gives_a_card_without_group_greetings_an_empty_list() -> None:
+    imported = import_card(json.dumps(SERAPHINA_V2).encode(), LIMITS)
+
+    assert export_card(imported.data, imported.card_extras, "v3")["data"]["group_only_greetings"] == []
+    assert "group_only_greetings" not in export_card(imported.data, imported.card_extras, "v2")["data"]
+
+
+def test_exported_card_json_keeps_non_ascii_text_as_utf8() -> None:
+    raw = card_bytes({"name": "Séraphine 세라핀"})
+
+    assert raw == '{"name": "Séraphine 세라핀"}'.encode()
+
+
+def test_an_uploaded_avatar_becomes_a_plain_png_of_the_same_picture() -> None:
+    buffer = io.BytesIO()
+    Image.new("RGB", (30, 20), (10, 200, 30)).save(buffer, "JPEG")
+
+    png = avatar_png(buffer.getvalue(), LIMITS)
+
+    image = Image.open(io.BytesIO(png))
+    assert (image.format, image.size) == ("PNG", (30, 20))
+    assert not getattr(image, "text", {})
+
+
+def jpeg_bytes(mode: str = "RGB") -> bytes:
+    buffer = io.BytesIO()
+    Image.new(mode, (4, 4)).save(buffer, "JPEG")
+    return buffer.getvalue()
+
+
+@pytest.mark.parametrize(
+    ("read", "upload", "refusal"),
+    [
+        (import_card, card_png({"chara": base64.b64encode(b"[1, 2]").decode()}),
+         (422, "invalid_card", "the card must be a JSON object")),
+        (import_card, b'{"name": "\xff"}',
+         (422, "invalid_card", "the card is not UTF-8 text: 'utf-8' codec can't decode byte 0xff in position 10: invalid start byte")),
+        (import_card, json.dumps({"spec": "chara_card_v2", "name": "x"}).encode(),
+         (422, "invalid_card", "a chara_card_v2 card needs a `data` object")),
+        (import_card, json.dumps({"spec": "chara_card_v3", "data": []}).encode(),
+         (422, "invalid_card", "a chara_card_v3 card needs a `data` object")),
+        (import_card, json.dumps({"spec": "chara_card_v9", "name": "x"}).encode(),
+         (422, "invalid_card", "not a character card: spec 'chara_card_v9' (expected chara_card_v2, chara_card_v3, or a V1 card with a name)")),
+        (import_card, json.dumps({"spec": "chara_card_v2", "data": {"description": "x", "tags": 5}}).encode(),
+         (422, "invalid_card", "the card's data is invalid: name: Field required; tags: Input should be a valid list")),
+        (import_card, b"[1, 2]", (415, "unsupported_media_type", "a character card must be a PNG image or a JSON object")),
+        (avatar_png, b"not an image at all", (422, "invalid_image", "the file is not an image Pillow can read")),
+        (read_png_card, jpeg_bytes(), (415, "unsupported_media_type", "a card image must be a PNG, not JPEG")),
+        (import_card, card_png({"Software": "a paint program"}),
+         (422, "no_card_data", "the PNG holds no character card (no `chara` or `ccv3` text chunk)")),
+        (import_card, card_png({"chara": encoded(SERAPHINA_V2) + "!"}),
+         (422, "invalid_card", "the `chara` chunk is not valid base64")),
+    ],
+    ids=["json-list", "not-utf8", "v2-without-data", "v3-data-not-object", "unknown-spec", "invalid-data",
+         "json-not-object", "not-an-image", "jpeg-as-card", "png-without-card", "junk-in-base64"],
+)  # fmt: skip
+def test_each_refusal_says_exactly_what_is_wrong(read, upload: bytes, refusal: tuple) -> None:
+    with pytest.raises(CardError) as refused:
+        read(upload, LIMITS)
+
+    assert (refused.value.status, refused.value.code, refused.value.message) == refusal
+
+
+def test_a_json_card_after_a_byte_order_mark_and_blank_lines_is_read() -> None:
+    raw = b"\xef\xbb\xbf \r\n\t" + json.dumps(SERAPHINA_V2).encode()
+
+    assert import_card(raw, LIMITS).data.name == SERAPHINA_V2["data"]["name"]
+
+
+def test_size_and_depth_limits_are_inclusive() -> None:
+    raw = json.dumps(SERAPHINA_V2).encode()
+    exact = CardLimits(max_upload_bytes=len(raw), max_json_bytes=len(raw))
+    deep = b'{"name": "Deep", "x": ' + b"[" * 31 + b"]" * 31 + b"}"  # 32 levels with the card itself
+
+    assert import_card(raw, exact).data.name == SERAPHINA_V2["data"]["name"]
+    assert import_card(deep, LIMITS).data.name == "Deep"
+    with pytest.raises(CardError, match="the upload is|the limit is"):
+        import_card(raw + b" ", exact)
+    with pytest.raises(CardError, match="deeper than 32"):
+        import_card(b'{"name": "Deep", "x": ' + b"[" * 32 + b"]" * 32 + b"}", LIMITS)
+
+
+@pytest.mark.parametrize(("mode", "kept"), [("RGB", "RGB"), ("L", "L"), ("CMYK", "RGBA")])
+def test_an_avatar_keeps_a_png_mode_and_any_other_becomes_rgba(mode: str, kept: str) -> None:
+    assert Image.open(io.BytesIO(avatar_png(jpeg_bytes(mode), LIMITS))).mode == kept

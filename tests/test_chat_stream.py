@@ -1,12 +1,11 @@
 """A chat job from HTTP to the resident model and back as SSE, stored in MongoDB."""
 
-import time
-
 import httpx
 from bson import ObjectId
 from httpx_sse import connect_sse
 
 from tests.conftest import RACHEL
+from tests.jobs import wait_for_reply
 from tests.sse import StreamEvent, post_stream, streamed_text
 
 
@@ -65,14 +64,8 @@ def test_no_token_is_lost_when_the_job_ends_before_the_client_reads(api: httpx.C
     body = {"input_data": "Count from one to five.", "max_tokens": 24, "temperature": 0}
     with connect_sse(api, "POST", "/Llama_stream", json=body) as source:
         assert source.response.status_code == 200
-        reply_id = None
-        deadline = time.monotonic() + 60
         job_id = source.response.headers["X-Job-Id"]
-        while reply_id is None and time.monotonic() < deadline:  # wait until the worker has stored it all
-            stored = db.messages.find_one({"job_id": job_id, "role": "assistant"})
-            reply_id = stored and stored["_id"]
-            time.sleep(0.2)
-        assert reply_id is not None, "the worker never stored the reply"
+        reply_id = wait_for_reply(db, job_id)["_id"]  # the worker has stored it all, unread
         events = [sse for sse in source.iter_sse()]
 
     relayed = "".join(sse.json()["text"] for sse in events if sse.event == "token")

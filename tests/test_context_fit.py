@@ -1,22 +1,22 @@
 """A long conversation is cut from its oldest turns to fit the context window, counted in real tokens."""
 
 import json
-import time
 import uuid
 from pathlib import Path
 
 import pytest
 import redis
 
-from model_registry import get_registry
+from model_registry import ModelSpec, get_registry
 from mongo.conversations import save_job_reply
 from prompts.assembly import character_prompt
 from prompts.context_fit import fit_to_window
 from schemas.cards import CardData
-from schemas.jobs import ChatJob, ChatMessage, SamplingParams
+from schemas.jobs import ChatJob, ChatMessage, ContextFit, SamplingParams
 from schemas.redis_keys import job_channel
 from settings import Settings
 from tests.cards_fixtures import SERAPHINA_V2
+from tests.waiting import wait_until
 from workers.chat_job import run_chat_job
 from workers.publisher import EventPublisher
 from workers.runtimes.llama_cpp import LlamaCppRuntime
@@ -36,6 +36,58 @@ def long_conversation(turns: int) -> list[ChatMessage]:
         )
     history.append(ChatMessage(role="user", content="And what grows there in winter?"))
     return history
+
+
+def words(messages: list[ChatMessage]) -> list[int]:
+    """A tokenizer of one token a word (the synthetic runtime's): prompt lengths known to the token."""
+    return [0] * sum(len(message.content.split()) for message in messages)
+
+
+def worded(*counts: int) -> list[ChatMessage]:
+    return [ChatMessage(role="user", content=" ".join(["w"] * count)) for count in counts]
+
+
+def fewest_drops(messages: list[ChatMessage], fit: ContextFit, budget: int) -> list[ChatMessage]:
+    """The answer by brute force: drop the oldest droppable messages one by one until it fits."""
+    head = min(fit.keep_first, len(messages))
+    droppable = max(len(messages) - fit.keep_last - head, 0)
+    for count in range(droppable + 1):
+        kept = messages[:head] + messages[head + count :]
+        if len(words(kept)) <= budget:
+            return kept
+    return messages[:head] + messages[head + droppable :]
+
+
+@pytest.mark.parametrize(
+    "fit", [ContextFit(keep_first=1, keep_last=1), ContextFit(keep_first=0, keep_last=2), ContextFit()]
+)
+def test_the_fewest_oldest_messages_are_dropped_for_every_budget(fit: ContextFit) -> None:
+    messages = worded(5, 1, 2, 0, 3, 1, 4, 2, 1, 0, 3)  # empty messages: several drop counts fit alike
+
+    for budget in range(len(words(messages)) + 2):
+        assert fit_to_window(messages, fit, budget, words) == fewest_drops(messages, fit, budget), budget
+
+
+def test_a_prompt_exactly_at_the_budget_is_sent_whole(caplog: pytest.LogCaptureFixture) -> None:
+    messages = worded(5, 1, 2, 3)
+
+    assert fit_to_window(messages, ContextFit(keep_first=1), 11, words) == messages
+    assert fit_to_window(messages, ContextFit(keep_first=1), 10, words) == worded(5, 2, 3)
+    assert caplog.messages == ["dropped the 1 oldest of 4 messages to fit 10 prompt tokens"]
+
+
+def test_when_nothing_may_be_dropped_the_prompt_is_sent_whole_even_over_the_budget() -> None:
+    messages = worded(5, 1, 2)
+
+    assert fit_to_window(messages, ContextFit(keep_first=2, keep_last=1), 3, words) == messages
+    assert fit_to_window(messages, ContextFit(keep_first=9, keep_last=0), 3, words) == messages
+    assert fit_to_window(messages, ContextFit(keep_first=0, keep_last=9), 3, words) == messages
+
+
+def test_when_dropping_every_droppable_message_is_not_enough_that_shortest_prompt_is_sent() -> None:
+    messages = worded(5, 1, 2, 3, 4)
+
+    assert fit_to_window(messages, ContextFit(keep_first=1, keep_last=1), 6, words) == worded(5, 4)
 
 
 @pytest.fixture(scope="module")
@@ -86,14 +138,22 @@ def small_window(model_cache: Path) -> str:
     return small.name
 
 
+def final_event(message: dict | None) -> bool:
+    return bool(message) and json.loads(message["data"])["event"] in ("done", "error")
+
+
 def last_event(events: redis.client.PubSub) -> dict:
     """The job's final event: published while the job ran, it waits in the subscription."""
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        message = events.get_message(timeout=1)
-        if message and json.loads(message["data"])["event"] in ("done", "error"):
-            return json.loads(message["data"])
-    raise AssertionError("the job published no final event")
+    message = wait_until(lambda: events.get_message(timeout=1), final_event, what="the job's final event")
+    return json.loads(message["data"])
+
+
+def run_job(job: ChatJob, broker) -> dict:
+    """Run a chat job as the worker does; its final event."""
+    events = broker.pubsub(ignore_subscribe_messages=True)
+    events.subscribe(job_channel(job.job_id))
+    run_chat_job(job, EventPublisher(broker, job.job_id, log_ttl_s=60), save_job_reply, worker="test")
+    return last_event(events)
 
 
 def test_a_chat_job_longer_than_the_window_is_answered_within_it(small_window: str, broker) -> None:
@@ -105,11 +165,44 @@ def test_a_chat_job_longer_than_the_window_is_answered_within_it(small_window: s
         sampling=SamplingParams(max_tokens=16, temperature=0),
         context_fit=prompt.context_fit,
     )
-    events = broker.pubsub(ignore_subscribe_messages=True)
-    events.subscribe(job_channel(job.job_id))
 
-    run_chat_job(job, EventPublisher(broker, job.job_id, log_ttl_s=60), save_job_reply, worker="test")
+    final = run_job(job, broker)
 
-    final = last_event(events)
     assert final["event"] == "done", final
     assert 0 < final["data"]["usage"]["prompt_tokens"] <= 512 - 16
+    assert final["data"]["usage"]["completion_tokens"] == 16  # the reply had its whole budget
+    assert final["data"]["finish_reason"] == "length"
+
+
+@pytest.fixture(scope="module")
+def word_window() -> str:
+    """A synthetic model (no weights: one token a word, fast) with a 100-token window: its prompts can
+    be made exactly any length, so the fit's budget is seen to the token."""
+    spec = ModelSpec(
+        name="words-100", runtime="synthetic", weights="none", params={"n_ctx": 100, "tokens_per_s": 2000}
+    )
+    load_models([spec], Settings())
+    return spec.name
+
+
+@pytest.mark.parametrize("max_tokens", [1, 40, 85])
+def test_a_long_chat_leaves_exactly_its_max_tokens_of_room_and_gets_them_all(
+    word_window: str, broker, max_tokens: int
+) -> None:
+    character = ChatMessage(role="system", content=" ".join(["Seraphina"] * 10))
+    history = [ChatMessage(role=("user", "assistant")[turn % 2], content=f"w{turn}") for turn in range(200)]
+    current = ChatMessage(role="user", content="And in winter?")
+    job = ChatJob(
+        job_id=uuid.uuid4().hex,
+        model=word_window,
+        messages=[character, *history, current],
+        sampling=SamplingParams(max_tokens=max_tokens),
+        context_fit=ContextFit(keep_first=1, keep_last=1),
+    )
+
+    final = run_job(job, broker)
+
+    usage = final["data"]["usage"]
+    # One-word history messages: the fit fills the prompt to the token, never past the reply's room.
+    assert usage["prompt_tokens"] == 100 - max_tokens
+    assert usage["completion_tokens"] == max_tokens and final["data"]["finish_reason"] == "length"

@@ -1,7 +1,5 @@
 """A LoRA run of a few steps on the Korean sample, on the CPU, with the real Gemma model."""
 
-import time
-
 import pytest
 
 from finetune.trainer import FinetuneConfig, FinetuneResult, base_runtime, run_finetune
@@ -12,6 +10,7 @@ from qa_datasets.rows import ColumnMapping, read_rows
 from schemas.jobs import ChatMessage, SamplingParams
 from settings import get_settings
 from tests.test_datasets import SAMPLE
+from tests.waiting import wait_until
 from workers.runtimes.llama_cpp import LlamaCppRuntime
 from workers.runtimes.model_files import verified_weights
 from workers.runtimes.transformers import TransformersRuntime
@@ -78,11 +77,13 @@ def test_api_runs_a_finetune_on_the_training_queue_and_registers_the_adapter(api
 
     started = api.post("/finetune", json=body, headers=admin_headers)
     run_id = started.json()["run_id"]
-    status = {}
-    deadline = time.monotonic() + 300
-    while time.monotonic() < deadline and status.get("state") not in ("done", "error"):
-        time.sleep(1)
-        status = api.get(f"/finetune/{run_id}", headers=admin_headers).json()
+    status = wait_until(
+        lambda: api.get(f"/finetune/{run_id}", headers=admin_headers).json(),
+        lambda status: status.get("state") in ("done", "error"),
+        what=f"fine-tune run {run_id} to end",
+        timeout_s=300,
+        every_s=1,
+    )
     adapters = api.get("/adapters", headers=admin_headers).json()["adapters"]
 
     assert started.status_code == 202

@@ -32,7 +32,10 @@ def test_api_metrics_count_requests_streams_and_first_tokens(api: httpx.Client) 
         == value(before, "chatbot_http_requests_total", **chat) + 1
     )
     bad = {"route": "/Llama_stream", "method": "POST", "status": "422"}
-    assert value(after, "chatbot_http_requests_total", **bad) >= 1
+    assert (
+        value(after, "chatbot_http_requests_total", **bad)
+        == value(before, "chatbot_http_requests_total", **bad) + 1
+    )
     assert (
         value(after, "chatbot_time_to_first_token_seconds_count")
         == value(before, "chatbot_time_to_first_token_seconds_count") + 1
@@ -41,19 +44,28 @@ def test_api_metrics_count_requests_streams_and_first_tokens(api: httpx.Client) 
         before, "chatbot_queue_wait_seconds_count"
     )
     assert value(after, "chatbot_open_streams") == 0
-    assert value(after, "chatbot_live_workers", queue="cpu") >= 1
+    assert value(after, "chatbot_live_workers", queue="cpu") == 1  # the test stack's one chat worker
     assert ("chatbot_queue_depth", frozenset({"queue": "cpu"}.items())) in after
 
 
+def worker_samples(stack) -> dict[tuple[str, frozenset], float]:
+    return samples(httpx.get(f"http://127.0.0.1:{stack.worker_metrics_ports['cpu']}/metrics").text)
+
+
 def test_worker_metrics_count_tokens_and_model_load(api: httpx.Client, stack) -> None:
+    before = worker_samples(stack)
     _, events = post_stream(api, "/Lumimaid_stream", {**RACHEL, "max_tokens": 5})
-    port = stack.worker_metrics_ports["cpu"]
 
-    found = samples(httpx.get(f"http://127.0.0.1:{port}/metrics").text)
+    found = worker_samples(stack)
 
+    lumimaid = {"model": "lumimaid"}
     assert (
-        value(found, "chatbot_worker_tokens_total", model="lumimaid")
-        >= events[-1].data["usage"]["completion_tokens"]
+        value(found, "chatbot_worker_tokens_total", **lumimaid)
+        == value(before, "chatbot_worker_tokens_total", **lumimaid)
+        + events[-1].data["usage"]["completion_tokens"]
     )
-    assert value(found, "chatbot_worker_model_load_seconds", model="lumimaid") > 0
-    assert value(found, "chatbot_worker_generation_seconds_count", model="lumimaid") >= 1
+    assert value(found, "chatbot_worker_model_load_seconds", **lumimaid) > 0
+    assert (
+        value(found, "chatbot_worker_generation_seconds_count", **lumimaid)
+        == value(before, "chatbot_worker_generation_seconds_count", **lumimaid) + 1
+    )

@@ -109,6 +109,22 @@ def test_entries_are_inserted_in_insertion_order() -> None:
     )
 
 
+@pytest.mark.parametrize(
+    "entry",
+    [
+        {"keys": [""]},
+        {"keys": ["", ""], "case_sensitive": True},
+        {"keys": ["moon"], "selective": True, "secondary_keys": [""]},
+    ],
+    ids=["empty-key", "empty-key-case-sensitive", "empty-secondary-key"],
+)
+def test_an_empty_key_never_fires(entry: dict) -> None:
+    card = card_with_entries(entry)
+
+    for said in ("hello", "the moon rises", ""):
+        assert "MOON-LORE" not in system_text(card, [user(said)]), said
+
+
 def test_keys_are_looked_for_only_in_the_recent_messages() -> None:
     card = card_with_entries({}, scan_depth=2)
     history = [user("the moon"), reply("yes"), user("and the sun?")]
@@ -166,3 +182,78 @@ def test_the_assistant_prompt_pins_its_system_prompt_and_the_current_exchange(co
     assert prompt.messages[1:4] == history[:3]
     assert prompt.messages[-1].prefill == continuing
     assert prompt.context_fit.keep_last == (2 if continuing else 1)
+
+
+def test_blank_card_fields_leave_no_empty_lines_or_labels() -> None:
+    card = CardData(name="Luna", description="A moon spirit.", personality="  ", scenario="")
+
+    assert system_text(card, [user("hi")]) == (
+        "You are Luna. Stay in character as Luna and reply to Alex in role.\n\nA moon spirit."
+    )
+
+
+def test_personality_and_scenario_are_labelled_in_order() -> None:
+    card = CardData(name="Luna", description="A moon spirit.", personality="calm", scenario="A night.")
+
+    assert system_text(card, [user("hi")]).endswith(
+        "A moon spirit.\n\nLuna's personality: calm\n\nScenario: A night."
+    )
+
+
+def test_the_sillytavern_case_sensitive_flag_in_extensions_is_honoured() -> None:
+    card = card_with_entries({"extensions": {"case_sensitive": True}})
+
+    assert "MOON-LORE" not in system_text(card, [user("the Moon rises")])
+    assert "MOON-LORE" in system_text(card, [user("the moon rises")])
+
+
+def test_a_case_sensitive_selective_entry_needs_its_secondary_key_in_the_exact_case() -> None:
+    card = card_with_entries({"case_sensitive": True, "selective": True, "secondary_keys": ["Eclipse"]})
+
+    assert "MOON-LORE" not in system_text(card, [user("the moon in the eclipse")])
+    assert "MOON-LORE" in system_text(card, [user("the moon in the Eclipse")])
+
+
+@pytest.mark.parametrize(
+    ("scan_depth", "fires"), [(0, False), (1, True), (2, True)], ids=["depth-0", "depth-1", "depth-2"]
+)
+def test_the_books_scan_depth_counts_back_from_the_newest_message(scan_depth: int, fires: bool) -> None:
+    card = card_with_entries({}, scan_depth=scan_depth)
+
+    assert ("MOON-LORE" in system_text(card, [user("hello"), reply("yes"), user("the moon?")])) is fires
+    assert "MOON-LORE" not in system_text(card, [user("the moon?"), reply("yes"), user("and?")])
+
+
+def test_system_messages_in_the_history_do_not_trigger_the_lorebook() -> None:
+    card = card_with_entries({})
+
+    assert "MOON-LORE" not in system_text(card, [ChatMessage(role="system", content="moon"), user("hi")])
+
+
+def test_continuing_a_greeting_alone_continues_that_greeting() -> None:
+    prompt = character_prompt(SERAPHINA, [reply("*Seraphina smiles*")], "Alex", continuing=True)
+
+    assert prompt.messages[-1] == ChatMessage(role="assistant", content="*Seraphina smiles*", prefill=True)
+    assert [m.role for m in prompt.messages[1:]] == ["system", "system", "assistant"]  # example, instructions
+    assert prompt.context_fit.keep_last == 2
+
+
+def test_without_any_user_message_a_new_reply_keeps_the_whole_history_droppable() -> None:
+    prompt = assistant_prompt("Be helpful.", [reply("a"), reply("b")])
+
+    assert prompt.messages[1:] == [reply("a"), reply("b")]
+    assert prompt.context_fit.keep_last == 0
+
+
+def test_only_the_continued_reply_is_a_prefill() -> None:
+    history = [user("q"), reply("a"), reply("b")]
+
+    continued = assistant_prompt("Be helpful.", history, continuing=True)
+    new = assistant_prompt("Be helpful.", history)
+
+    assert [m.prefill for m in continued.messages] == [False, False, False, True]
+    assert [m.content for m in continued.messages] == ["Be helpful.", "q", "a", "b"]
+    assert not any(m.prefill for m in new.messages)
+    assert assistant_prompt("Be helpful.", [reply("solo")], continuing=True).messages[-1].prefill
+    greetings = assistant_prompt("Be helpful.", [reply("a"), reply("b")], continuing=True)
+    assert greetings.context_fit.keep_last == 1 and greetings.messages[-1].prefill  # only the reply pinned

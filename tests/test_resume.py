@@ -11,11 +11,13 @@ import pytest
 from httpx_sse import connect_sse
 
 from tests.conftest import RACHEL
-from tests.jobs import wait_until_ended
+from tests.jobs import job_status, wait_until_ended
 from tests.sse import StreamEvent, iter_events, streamed_text
+from tests.waiting import wait_until
 
-# Long enough (~1.5 s here, much more on a busy machine) that the client reconnects mid-reply.
 DETACHED = {**RACHEL, "max_tokens": 100, "temperature": 0, "detach": True}
+# Far longer than a reconnect takes on any machine: the job is still running when the client is back.
+LONG_DETACHED = {**DETACHED, "max_tokens": 1500}
 
 
 def read_events(api: httpx.Client, path: str, headers: dict | None = None, limit: int | None = None):
@@ -27,9 +29,9 @@ def read_events(api: httpx.Client, path: str, headers: dict | None = None, limit
         return source.response, events
 
 
-def start_detached(api: httpx.Client, tokens: int) -> tuple[str, list[StreamEvent]]:
+def start_detached(api: httpx.Client, tokens: int, body: dict = DETACHED) -> tuple[str, list[StreamEvent]]:
     """POST a detached chat, read `tokens` events, hang up (the job goes on)."""
-    with connect_sse(api, "POST", "/Lumimaid_stream", json=DETACHED) as source:
+    with connect_sse(api, "POST", "/Lumimaid_stream", json=body) as source:
         seen = [
             StreamEvent(sse.id, sse.event, json.loads(sse.data))
             for sse in islice(iter_events(source), tokens)
@@ -37,32 +39,56 @@ def start_detached(api: httpx.Client, tokens: int) -> tuple[str, list[StreamEven
         return source.response.headers["X-Job-Id"], seen
 
 
-@pytest.mark.parametrize("how", ["header", "query"])
-def test_reconnecting_with_last_event_id_gives_exactly_the_rest_of_the_text(
-    api: httpx.Client, db, how: str
-) -> None:
-    job_id, seen = start_detached(api, tokens=3)
-    midway = api.get(f"/jobs/{job_id}").json()
-    last = seen[-1].id
+def resume(api: httpx.Client, job_id: str, last: str, how: str, limit: int | None = None):
     if how == "header":
-        response, rest = read_events(api, f"/jobs/{job_id}/events", headers={"Last-Event-ID": last})
-    else:
-        response, rest = read_events(api, f"/jobs/{job_id}/events?last_event_id={last}")
+        return read_events(api, f"/jobs/{job_id}/events", headers={"Last-Event-ID": last}, limit=limit)
+    return read_events(api, f"/jobs/{job_id}/events?last_event_id={last}", limit=limit)
 
-    reply = db.messages.find_one({"job_id": job_id, "role": "assistant"})
-    _, replay = read_events(api, f"/jobs/{job_id}/events")  # from the start, after the end
+
+@pytest.mark.parametrize("how", ["header", "query"])
+def test_reconnecting_mid_reply_gives_exactly_the_events_after_the_last_one_seen(
+    api: httpx.Client, how: str
+) -> None:
+    job_id, seen = start_detached(api, tokens=3, body=LONG_DETACHED)
+    # The worker has gone well past what the client saw: the rest starts in the log, then goes live.
+    midway = wait_until(
+        lambda: job_status(api, job_id), lambda job: job["tokens"] >= 20, what="20 tokens logged"
+    )
+    response, rest = resume(api, job_id, seen[-1].id, how, limit=40)
+    running = job_status(api, job_id)
+    api.delete(f"/jobs/{job_id}")
+    wait_until_ended(api, job_id)
 
     assert response.status_code == 200 and response.headers["X-Job-Id"] == job_id
-    assert midway["state"] == "running", "the reconnect should have caught the job mid-reply"
-    assert [int(event.id) for event in seen + rest] == list(range(len(seen) + len(rest)))
-    assert (rest[-1].event, rest[-1].data.get("finish_reason")) == ("done", "length"), rest[-1].data
-    assert streamed_text(seen + rest) == reply["content"] == streamed_text(replay)
-    assert [event.id for event in replay] == [event.id for event in seen + rest]
+    assert midway["state"] == running["state"] == "running"
+    assert [int(event.id) for event in seen + rest] == list(range(len(seen) + 40))
+    assert [event.event for event in rest] == ["token"] * 40
+    assert running["text"].startswith(streamed_text(seen + rest))
+
+
+@pytest.mark.parametrize("how", ["header", "query"])
+def test_replaying_a_finished_job_from_an_early_event_gives_exactly_the_events_after_it(
+    api: httpx.Client, db, how: str
+) -> None:
+    job_id, seen = start_detached(api, tokens=1)
+    done = wait_until_ended(api, job_id)
+    reply = db.messages.find_one({"job_id": job_id, "role": "assistant"})
+    _, everything = read_events(api, f"/jobs/{job_id}/events")
+
+    response, rest = resume(api, job_id, "4", how)
+
+    assert done["state"] == "done" and done["last_event_id"] == 100  # 100 tokens, then `done`
+    assert response.status_code == 200
+    assert [int(event.id) for event in everything] == list(range(101))
+    assert [int(event.id) for event in rest] == list(range(5, 101))
+    assert rest == everything[5:]
+    assert (rest[-1].event, rest[-1].data.get("finish_reason")) == ("done", "length")
+    assert streamed_text(everything[:5] + rest) == reply["content"] == streamed_text(everything)
 
 
 def test_job_status_gives_state_text_so_far_and_timings(api: httpx.Client, db) -> None:
     job_id, seen = start_detached(api, tokens=2)
-    running = api.get(f"/jobs/{job_id}").json()
+    running = job_status(api, job_id)
     done = wait_until_ended(api, job_id)
     reply = db.messages.find_one({"job_id": job_id, "role": "assistant"})
 

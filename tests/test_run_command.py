@@ -5,17 +5,20 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from collections.abc import Callable
 from pathlib import Path
 
 import httpx
 import psutil
+import pytest
 
 from embedded.processes import free_port
 from settings import PROJECT_ROOT
 from tests.conftest import RACHEL
 from tests.sse import post_stream
+from tests.waiting import wait_until
+
+pytestmark = pytest.mark.stack  # starts its own whole system
 
 FLOWER_TABLES = {
     "workers": {"json": 1},
@@ -24,40 +27,52 @@ FLOWER_TABLES = {
 }  # fmt: skip
 
 
-def wait_for_health(url: str, process: subprocess.Popen, timeout_s: float = 240) -> dict:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        assert process.poll() is None, "the run command exited while starting"
-        try:
-            body = httpx.get(f"{url}/health", timeout=2).json()
-            if body["status"] == "ok":
-                return body
-        except (httpx.HTTPError, ValueError):
-            pass
-        time.sleep(0.5)
-    raise AssertionError("the system did not come up")
+def health(url: str, process: subprocess.Popen) -> dict:
+    assert process.poll() is None, "the run command exited while starting"
+    try:
+        return httpx.get(f"{url}/health", timeout=2).json()
+    except (httpx.HTTPError, ValueError) as exc:
+        return {"status": f"not answering: {exc!r}"}
+
+
+def wait_for_health(url: str, process: subprocess.Popen) -> dict:
+    return wait_until(
+        lambda: health(url, process),
+        lambda body: body["status"] == "ok",
+        what="the system to come up",
+        timeout_s=240,
+        every_s=0.5,
+    )
+
+
+def flower_rows(flower_url: str, page: str, auth: tuple[str, str]) -> list[dict]:
+    try:
+        return httpx.get(f"{flower_url}/{page}", params=FLOWER_TABLES[page], auth=auth, timeout=10).json()[
+            "data"
+        ]
+    except httpx.ConnectError:
+        return []
 
 
 def flower_view(
-    flower_url: str,
-    page: str,
-    ready: Callable[[list[dict]], bool],
-    auth: tuple[str, str],
-    timeout_s: float = 30,
+    flower_url: str, page: str, ready: Callable[[list[dict]], bool], auth: tuple[str, str]
 ) -> list[dict]:
     """A table of Flower's (tasks or workers) once `ready` says it is complete: Flower starts after
     the API and learns both from the workers' events, so it lags a moment behind."""
-    deadline = time.monotonic() + timeout_s
-    while True:
-        try:
-            rows = httpx.get(
-                f"{flower_url}/{page}", params=FLOWER_TABLES[page], auth=auth, timeout=10
-            ).json()["data"]
-        except httpx.ConnectError:
-            rows = []
-        if ready(rows) or time.monotonic() > deadline:
-            return rows
-        time.sleep(0.5)
+    return wait_until(
+        lambda: flower_rows(flower_url, page, auth), ready, what=f"Flower's {page}", every_s=0.5
+    )
+
+
+def alive(process: psutil.Process) -> bool:
+    try:
+        return process.status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
+
+
+def still_running(processes: list[psutil.Process]) -> list[int]:
+    return [process.pid for process in processes if alive(process)]
 
 
 def test_run_command_serves_chat_and_ctrl_c_leaves_no_process(tmp_path: Path) -> None:
@@ -110,7 +125,4 @@ def test_run_command_serves_chat_and_ctrl_c_leaves_no_process(tmp_path: Path) ->
     for expected in ("redis-server", "ferretdb-launcher", "workers", "uvicorn", "flower"):
         assert expected in names
     assert exit_code == 0
-    time.sleep(0.5)
-    assert [
-        child.pid for child in children if child.is_running() and child.status() != psutil.STATUS_ZOMBIE
-    ] == []
+    assert wait_until(lambda: still_running(children), lambda pids: pids == [], what="no child left") == []

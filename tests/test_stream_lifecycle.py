@@ -3,7 +3,6 @@ once, unless the client asked for the job to finish anyway (`detach: true`); `DE
 stops a detached job."""
 
 import socket
-import time
 from collections.abc import Iterator
 from itertools import islice
 
@@ -15,8 +14,9 @@ from httpx_sse import connect_sse
 from embedded.stack import EmbeddedStack
 from schemas.redis_keys import PRIORITY_SEP, PRIORITY_STEPS
 from tests.conftest import RACHEL
-from tests.jobs import wait_for_reply, wait_until_ended
+from tests.jobs import job_status, wait_for_reply, wait_until_ended
 from tests.sse import iter_events
+from tests.waiting import wait_until
 
 LONG_REPLY = {**RACHEL, "max_tokens": 1500}
 
@@ -31,11 +31,12 @@ def control(stack: EmbeddedStack) -> Iterator[Celery]:
     app.close()
 
 
-def active_tasks(control: Celery) -> list[dict] | None:
-    """The tasks the chat worker is executing now; None when it did not answer."""
+def active_tasks(control: Celery) -> list[str] | None:
+    """The ids of the tasks the chat worker is executing now; None when it did not answer in time (a
+    busy worker's control thread may be late: callers poll)."""
     chat_worker = f"cpu@{socket.gethostname()}"  # as workers/__main__.py names it (the `%h` of Celery)
-    replies = control.control.inspect(destination=[chat_worker], timeout=1.0, limit=1).active()
-    return None if not replies else [task for tasks in replies.values() for task in tasks]
+    replies = control.control.inspect(destination=[chat_worker], timeout=5.0, limit=1).active()
+    return None if not replies else [task["id"] for tasks in replies.values() for task in tasks]
 
 
 def start_and_leave(api: httpx.Client, body: dict, tokens: int = 1) -> str:
@@ -45,25 +46,25 @@ def start_and_leave(api: httpx.Client, body: dict, tokens: int = 1) -> str:
         return source.response.headers["X-Job-Id"]
 
 
-def test_disconnect_after_the_first_token_frees_the_worker_within_2s_and_keeps_the_reply_cancelled(
+def test_disconnect_after_the_first_token_stops_the_job_within_a_few_tokens_and_frees_the_worker(
     api: httpx.Client, db, control: Celery
 ) -> None:
     with connect_sse(api, "POST", "/Lumimaid_stream", json=LONG_REPLY) as source:
         first = next(iter_events(source))
         job_id = source.response.headers["X-Job-Id"]
-        busy_with = [task["id"] for task in active_tasks(control) or []]
-    disconnected = time.monotonic()
-    while active_tasks(control) != [] and time.monotonic() - disconnected < 10:
-        time.sleep(0.05)
-    idle_after_s = time.monotonic() - disconnected
+        busy_with = wait_until(lambda: active_tasks(control), what="the worker to report its task")
+        tokens_at_hang_up = job_status(api, job_id)["tokens"]
 
+    idle = wait_until(lambda: active_tasks(control), lambda tasks: tasks == [], what="the worker to be idle")
     reply = wait_for_reply(db, job_id)
 
     assert first.event == "token" and busy_with == [job_id]
-    assert idle_after_s < 2, f"the worker was still busy {idle_after_s:.1f}s after the client left"
+    assert idle == []
     assert reply["status"] == "cancelled" and reply["finish_reason"] == "cancelled"
-    assert 1 <= reply["usage"]["completion_tokens"] < 100
-    assert api.get(f"/jobs/{job_id}").json()["state"] == "cancelled"
+    # The cancel flag was seen within a few tokens of the hang-up, long before max_tokens.
+    assert tokens_at_hang_up <= reply["usage"]["completion_tokens"] < tokens_at_hang_up + 100
+    assert reply["usage"]["completion_tokens"] < LONG_REPLY["max_tokens"]
+    assert job_status(api, job_id)["state"] == "cancelled"
 
 
 def test_a_detached_job_finishes_and_stores_its_reply_after_the_client_leaves(api: httpx.Client, db) -> None:

@@ -1,17 +1,27 @@
 """Bad input is answered 422 naming the field, and nothing is stored or enqueued."""
 
+import uuid
+
 import httpx
 import pytest
 
+from schemas.redis_keys import job_log_key
 from tests.conftest import RACHEL
 
 
-def stored_counts(db) -> tuple[int, int, int]:
-    return (
-        db.messages.count_documents({}),
-        db.conversations.count_documents({}),
-        db.characters.count_documents({}),
-    )
+def stored_for(db, user: str, character: str) -> dict[str, int]:
+    """What this test's own user and character have in the database: nothing, it should stay."""
+    conversations = [doc["_id"] for doc in db.conversations.find({"user_id": user}, {"_id": 1})]
+    return {
+        "conversations": len(conversations),
+        "messages": db.messages.count_documents({"conversation_id": {"$in": conversations}}),
+        "characters": db.characters.count_documents({"name": character}),
+    }
+
+
+def job_logs(broker) -> set[bytes]:
+    """Every job's log key: the API opens one for each job it enqueues, before enqueueing it."""
+    return set(broker.scan_iter(match=job_log_key("*")))
 
 
 @pytest.mark.parametrize(
@@ -31,17 +41,20 @@ def stored_counts(db) -> tuple[int, int, int]:
 def test_invalid_request_is_422_naming_the_field_and_stores_nothing(
     api: httpx.Client, db, broker, path: str, body: dict, field: str
 ) -> None:
-    before = stored_counts(db)
+    user, character = f"user-{uuid.uuid4().hex}", f"Rachel {uuid.uuid4().hex}"
+    if "character_name" in body:
+        body = {**body, "character_name": character}
+    logs_before = job_logs(broker)
 
-    response = api.post(path, json=body)
+    response = api.post(path, json=body, headers={"X-User-Id": user})
 
     assert response.status_code == 422
     error = response.json()["error"]
     assert error["code"] == "validation_error"
     assert field in error["fields"]
     assert field in error["message"]
-    assert stored_counts(db) == before
-    assert broker.llen("cpu") == 0
+    assert stored_for(db, user, character) == {"conversations": 0, "messages": 0, "characters": 0}
+    assert job_logs(broker) <= logs_before  # no job was enqueued (earlier ones' logs may expire)
 
 
 def test_malformed_json_is_422_with_the_error_shape(api: httpx.Client) -> None:

