@@ -1,5 +1,6 @@
 """The FastAPI application: routes, error shape, filters; Redis, MongoDB and Celery set up once."""
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -8,6 +9,7 @@ import redis.asyncio as aioredis
 from fastapi import FastAPI
 
 from api import metrics
+from api.batch_recovery import recover_forever
 from api.errors import install_error_handlers
 from api.event_hub import EventHub
 from api.middleware import install_middleware
@@ -39,9 +41,11 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     app.state.celery = celery_app
     app.state.event_hub = EventHub(app.state.redis)
     await app.state.event_hub.start()
+    recovery = asyncio.create_task(recover_forever(celery_app, settings), name="batch-recovery")
     try:
         yield
     finally:
+        recovery.cancel()
         await app.state.event_hub.stop()
         await app.state.redis.aclose()
         disconnect_mongo()

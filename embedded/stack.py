@@ -6,6 +6,7 @@ from pathlib import Path
 
 from embedded import services
 from embedded.processes import ManagedProcess, free_port
+from embedded.supervisor import Supervisor
 
 log = logging.getLogger(__name__)
 
@@ -22,6 +23,7 @@ class StackConfig:
     api_host: str = "127.0.0.1"
     queues: list[str] = field(default_factory=list)
     extra_env: dict[str, str] = field(default_factory=dict)
+    supervise: bool = True  # restart a child that exits (embedded/supervisor.py)
 
 
 class EmbeddedStack:
@@ -30,6 +32,7 @@ class EmbeddedStack:
         self.processes: dict[str, ManagedProcess] = {}
         self.log_dir = config.data_dir / "logs"
         self.worker_metrics_ports: dict[str, int] = {}
+        self.supervisor = Supervisor(self.processes)
 
     @property
     def redis_url(self) -> str:
@@ -56,6 +59,8 @@ class EmbeddedStack:
             self._add(services.start_api(self.config.api_port, self.log_dir, self.env, self.config.api_host))
             if flower and self.config.flower_port:
                 self._add(services.start_flower(self.config.flower_port, self.log_dir, self.env))
+            if self.config.supervise:
+                self.supervisor.start()
         except BaseException:
             self.stop()
             raise
@@ -82,6 +87,7 @@ class EmbeddedStack:
 
     def stop(self) -> None:
         """Stop in the reverse order of start: clients first, datastores last."""
+        self.supervisor.stop()
         for name in reversed(list(self.processes)):
             self.stop_process(name)
 

@@ -1,5 +1,5 @@
 """Where a worker stores a chat job's reply: a new message, another swipe of a message, or the rest
-of one. `save_job_reply` is the chat task's StoreReply (see workers/chat_job.py)."""
+of one. `save_job_reply` is the chat task's StoreReply (see workers/reply_outbox.py)."""
 
 from bson import ObjectId
 
@@ -25,6 +25,8 @@ def _store_into(
     message = Message.objects(id=ObjectId(target.message_id)).first()
     if message is None:
         return None
+    if message.job_id == job_id:  # this job's reply is already in (a write again from the outbox)
+        return target.message_id
     swipes, index = _swipes_with(message, content, target.mode == "continue")
     Message.objects(id=message.id).update_one(
         set__content=swipes[index],

@@ -92,3 +92,22 @@ def gemma(model_cache: Path) -> LlamaCppRuntime:
     """The real Gemma GGUF in the test process: its tokenizer and chat template, as a worker has them."""
     spec = get_registry()["lumimaid"]
     return LlamaCppRuntime(spec, verified_weights(spec, model_cache))
+
+
+@pytest.fixture(scope="session")
+def fault_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedStack]:
+    """A second, smaller stack (one chat worker, its own Redis and FerretDB) for the tests that kill
+    or stop its services, so the session's stack stays healthy for every other test. Its launcher
+    supervises it, as `make run` does: a killed service comes back by itself."""
+    data_dir = tmp_path_factory.mktemp("fault-stack")
+    config = StackConfig(
+        data_dir=data_dir,
+        redis_port=free_port(),
+        mongo_port=free_port(),
+        api_port=free_port(),
+        mongo_uri=os.environ.get("MONGO_URI"),
+        queues=queues(),
+        extra_env={"MONGO_DB": f"chatbot_faults_{uuid.uuid4().hex[:8]}", "QUEUE_MAX_DEPTH": "0"},
+    )
+    with EmbeddedStack(config) as running:
+        yield running

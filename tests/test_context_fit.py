@@ -9,7 +9,6 @@ import pytest
 import redis
 
 from model_registry import get_registry
-from mongo.replies import save_job_reply
 from prompts.assembly import character_prompt
 from prompts.context_fit import fit_to_window
 from schemas.cards import CardData
@@ -108,7 +107,7 @@ def test_a_chat_job_longer_than_the_window_is_answered_within_it(small_window: s
     events = broker.pubsub(ignore_subscribe_messages=True)
     events.subscribe(job_channel(job.job_id))
 
-    run_chat_job(job, EventPublisher(broker, job.job_id, log_ttl_s=60), save_job_reply, worker="test")
+    run_chat_job(job, EventPublisher(broker, job.job_id, log_ttl_s=60), "chat", worker="test")
 
     final = last_event(events)
     assert final["event"] == "done", final

@@ -55,6 +55,7 @@ async def _stream_chat(
         messages=messages,
         sampling=sampling_params(params, call.settings),
         conversation_id=conversation_id,
+        detach=params.detach,
         **job_fields,
     )
     stream = await start_job(call, spec, job, params.detach, asyncio.to_thread(store_turn, job_id))
