@@ -2,6 +2,8 @@
 worker holding the real Gemma GGUF, and the API, each a separate process on free ports."""
 
 import os
+import shutil
+import tempfile
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -95,11 +97,12 @@ def gemma(model_cache: Path) -> LlamaCppRuntime:
 
 
 @pytest.fixture(scope="session")
-def fault_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedStack]:
+def fault_stack() -> Iterator[EmbeddedStack]:
     """A second, smaller stack (one chat worker, its own Redis and FerretDB) for the tests that kill
     or stop its services, so the session's stack stays healthy for every other test. Its launcher
     supervises it, as `make run` does: a killed service comes back by itself."""
-    data_dir = tmp_path_factory.mktemp("fault-stack")
+    # Not under pytest's base temp dir, which a concurrent pytest run may prune under its feet.
+    data_dir = Path(tempfile.mkdtemp(prefix="chatbot-fault-stack-"))
     config = StackConfig(
         data_dir=data_dir,
         redis_port=free_port(),
@@ -111,3 +114,4 @@ def fault_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedSt
     )
     with EmbeddedStack(config) as running:
         yield running
+    shutil.rmtree(data_dir, ignore_errors=True)
