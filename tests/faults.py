@@ -12,7 +12,7 @@ from embedded.stack import EmbeddedStack
 from schemas.redis_keys import workers_key
 
 
-def wait_for(condition, timeout_s: float = 300, what: str = "condition"):
+def wait_for(condition, timeout_s: float = 900, what: str = "condition"):
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         try:

@@ -131,7 +131,7 @@ def test_a_batch_item_whose_worker_dies_runs_again_and_completes(
 ) -> None:
     items = [{"custom_id": str(index), "character": {"name": "Bard", "description": "A travelling bard."},
               "messages": [{"role": "user", "content": "Sing me a long ballad."}],
-              "params": {"max_tokens": 200 if index == 0 else 8}} for index in range(3)]  # fmt: skip
+              "params": {"max_tokens": 64 if index == 0 else 4}} for index in range(3)]  # fmt: skip
     batch = api.post("/batches", json={"items": items}).json()
     results = f"/batches/{batch['id']}/results"
 
