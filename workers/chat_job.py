@@ -20,8 +20,8 @@ from schemas.jobs import ChatJob
 from workers import metrics, reply_outbox
 from workers.heartbeat import process_member
 from workers.publisher import Admission, EventPublisher
-from workers.resident import ModelNotLoadedError, runtime_for
-from workers.runtime import GenerationResult, PromptTooLongError
+from workers.runtimes.protocol import GenerationResult, PromptTooLongError
+from workers.runtimes.resident import ModelNotLoadedError, runtime_for
 
 log = logging.getLogger(__name__)
 

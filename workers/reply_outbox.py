@@ -12,7 +12,7 @@ import redis
 from pymongo.errors import PyMongoError
 
 from mongo.batches import save_item_result
-from mongo.replies import save_job_reply
+from mongo.conversations import save_job_reply
 from schemas.jobs import ChatJob
 
 log = logging.getLogger(__name__)

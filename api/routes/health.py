@@ -12,8 +12,8 @@ from fastapi import APIRouter, Depends
 from fastapi.responses import JSONResponse
 from pymongo import MongoClient
 
-from api.dependencies import redis_dep, settings_dep
-from api.worker_status import live_workers, queue_depth
+from api.http.dependencies import redis_dep, settings_dep
+from api.streams.worker_status import live_workers, queue_depth
 from model_registry import get_registry
 from settings import Settings
 
