@@ -2,7 +2,6 @@
 worker holding the real Gemma GGUF, and the API, each a separate process on free ports."""
 
 import os
-import shutil
 import tempfile
 import uuid
 from collections.abc import Iterator
@@ -101,7 +100,8 @@ def fault_stack() -> Iterator[EmbeddedStack]:
     """A second, smaller stack (one chat worker, its own Redis and FerretDB) for the tests that kill
     or stop its services, so the session's stack stays healthy for every other test. Its launcher
     supervises it, as `make run` does: a killed service comes back by itself."""
-    # Not under pytest's base temp dir, which a concurrent pytest run may prune under its feet.
+    # Not under pytest's base temp dir, which a concurrent pytest run may prune under its feet; kept
+    # afterwards, like pytest's own, for its logs.
     data_dir = Path(tempfile.mkdtemp(prefix="chatbot-fault-stack-"))
     config = StackConfig(
         data_dir=data_dir,
@@ -114,4 +114,3 @@ def fault_stack() -> Iterator[EmbeddedStack]:
     )
     with EmbeddedStack(config) as running:
         yield running
-    shutil.rmtree(data_dir, ignore_errors=True)

@@ -45,6 +45,9 @@ def wait_healthy(api: httpx.Client, timeout_s: float = 600) -> dict:
     return wait_for(healthy, timeout_s, "a healthy stack")
 
 
+FRESH_BEAT_S = 3.0
+
+
 def wait_worker_ready(stack: EmbeddedStack, queue: str = "cpu", timeout_s: float = 600) -> None:
     """Until the queue's current pool process beats (its models loaded): a dead process's beat stays
     in the set until its TTL runs out, so /health alone can say "served" too early."""
@@ -54,8 +57,10 @@ def wait_worker_ready(stack: EmbeddedStack, queue: str = "cpu", timeout_s: float
         process = stack.processes.get(f"worker-{queue}")
         if process is None or not process.running:
             return False
-        pools = {f"{socket.gethostname()}:{child.pid}" for child in psutil.Process(process.pid).children()}
-        return bool(pools & {member.decode() for member in client.zrange(workers_key(queue), 0, -1)})
+        children = psutil.Process(process.pid).children()
+        pools = {f"{socket.gethostname()}:{child.pid}" for child in children if child.status() != "zombie"}
+        fresh = client.zrangebyscore(workers_key(queue), time.time() - FRESH_BEAT_S, "+inf")
+        return bool(pools & {member.decode() for member in fresh})
 
     try:
         wait_for(beating, timeout_s, f"the {queue} worker's pool process to beat")
