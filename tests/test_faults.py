@@ -185,13 +185,15 @@ def test_redis_stopped_mid_stream_ends_it_with_redis_unavailable_and_the_job_end
 ) -> None:
     redis_server = service(fault_stack, "redis")
     try:
-        headers, events = stream_with_fault(api, LONG, lambda: redis_server.send_signal(signal.SIGSTOP))
+        headers, events = stream_with_fault(
+            api, {**LONG, "max_tokens": 48}, lambda: redis_server.send_signal(signal.SIGSTOP)
+        )
         health = api.get("/health", timeout=10)
     finally:
         redis_server.send_signal(signal.SIGCONT)
     job_id = headers["X-Job-Id"]
 
-    reply = wait_for_reply(db, job_id)
+    reply = wait_for_reply(db, job_id, timeout_s=600)
     ended = wait_until_ended(api, job_id)
 
     assert_ends_with(events, "redis_unavailable")
