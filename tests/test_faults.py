@@ -242,7 +242,8 @@ def test_a_batch_whose_queued_messages_are_lost_with_redis_is_enqueued_again_and
     api: httpx.Client, fault_stack: EmbeddedStack
 ) -> None:
     broker = redis.Redis(port=fault_stack.config.redis_port)
-    with connect_sse(api, "POST", "/Lumimaid_stream", json={**LONG, "detach": True}) as blocker:
+    blocking = {**LONG, "max_tokens": 300, "detach": True}
+    with connect_sse(api, "POST", "/Lumimaid_stream", json=blocking) as blocker:
         next(iter_events(blocker))  # the only worker is busy: the batch's items wait in the queue
     items = [{"character": {"name": "Bard"}, "messages": [{"role": "user", "content": "Hail!"}],
               "params": {"max_tokens": 4}} for _ in range(3)]  # fmt: skip
