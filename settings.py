@@ -56,8 +56,16 @@ class Settings(BaseSettings):
     queue_timeout_s: float = Field(
         default=300.0, gt=0, description="A job no worker has started after this long expires with an error."
     )
-    worker_heartbeat_s: float = Field(default=2.0, gt=0)
+    worker_heartbeat_s: float = Field(default=1.0, gt=0)
     worker_heartbeat_ttl_s: float = Field(default=10.0, gt=0)
+    worker_lost_after_s: float = Field(
+        default=4.0,
+        gt=0,
+        description="A job's worker process whose heartbeat is this old is lost: its stream ends (worker_lost).",
+    )
+    job_max_attempts: int = Field(
+        default=3, ge=1, description="Runs of a redelivered job (batch item, detached chat) before it fails."
+    )
     default_max_tokens: int = Field(default=512, ge=1)
     assistant_system_prompt: str = "You are a helpful, honest assistant. Answer clearly and concisely."
     job_log_ttl_s: int = Field(

@@ -1,5 +1,6 @@
 """The FastAPI application: routes, error shape, filters; Redis, MongoDB and Celery set up once."""
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -22,6 +23,7 @@ from api.routes import (
     mongo_admin,
     openai,
 )
+from api.streams.batch_recovery import recover_forever
 from api.streams.event_hub import EventHub
 from api.streams.prompt_limit import preload_vocabularies
 from mongo.connection import connect_mongo, disconnect_mongo
@@ -41,9 +43,11 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     app.state.event_hub = EventHub(app.state.redis)
     await app.state.event_hub.start()
     preload_vocabularies(settings)
+    recovery = asyncio.create_task(recover_forever(celery_app, settings), name="batch-recovery")
     try:
         yield
     finally:
+        recovery.cancel()
         await app.state.event_hub.stop()
         await app.state.redis.aclose()
         disconnect_mongo()

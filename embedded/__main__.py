@@ -1,7 +1,8 @@
 """`python -m embedded`: run the whole system on this machine until Ctrl-C.
 
 Redis, FerretDB (unless MONGO_URI names a MongoDB), one worker per device queue of the model
-registry, the API and Flower. Ctrl-C (or SIGTERM) stops all of them, leaving no process behind.
+registry, the API and Flower. A service that exits is restarted with a backoff (embedded/supervisor.py).
+Ctrl-C (or SIGTERM) stops all of them, leaving no process behind.
 """
 
 import argparse
@@ -112,13 +113,10 @@ def main() -> int:
         ),
     )
     log.info("Admin API key (for /mongo/*): %s", key)
-    log.info("Logs in %s. Ctrl-C stops everything.", stack.log_dir)
+    log.info("Logs in %s. A service that exits is restarted. Ctrl-C stops everything.", stack.log_dir)
     try:
         while not stop.wait(1.0):
-            for name, process in list(stack.processes.items()):
-                if not process.running:
-                    log.error("%s exited; stopping. Last lines of its log:\n%s", name, process.log_tail())
-                    stop.set()
+            pass
     finally:
         log.info("stopping")
         stack.stop()

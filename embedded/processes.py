@@ -39,8 +39,10 @@ class ManagedProcess:
         self.log_path = log_dir / f"{name}.log"
         self.env = env
         self.process: subprocess.Popen | None = None
+        self.stopped = False  # by stop(): not to be restarted
 
     def start(self) -> "ManagedProcess":
+        self.stopped = False
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         with self.log_path.open("ab") as log_file:
             self.process = subprocess.Popen(
@@ -58,6 +60,18 @@ class ManagedProcess:
     def running(self) -> bool:
         return self.process is not None and self.process.poll() is None
 
+    @property
+    def pid(self) -> int | None:
+        return None if self.process is None else self.process.pid
+
+    def restart(self) -> "ManagedProcess":
+        """Start again after an exit; what the old process left in its group (a Celery pool process
+        whose parent was killed, say) is killed first, so it cannot hold a job or a port."""
+        if self.process is not None:
+            self._signal_group(self.process.pid, signal.SIGKILL)
+            self.process.wait()
+        return self.start()
+
     def wait_until(self, ready: Callable[[], bool], timeout_s: float, what: str) -> None:
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
@@ -71,6 +85,7 @@ class ManagedProcess:
             except Exception:  # not ready yet, whatever the probe raised
                 pass
             time.sleep(0.2)
+        self.stop()  # not left behind: the caller never got hold of it
         raise ServiceError(f"{self.name} did not become {what} within {timeout_s:.0f}s; see {self.log_path}")
 
     def log_tail(self, lines: int = 20) -> str:
@@ -81,6 +96,7 @@ class ManagedProcess:
 
     def stop(self, timeout_s: float = 15.0) -> None:
         """SIGTERM to the whole process group, then SIGKILL if it is still there after timeout_s."""
+        self.stopped = True
         if self.process is None:
             return
         pgid = self.process.pid

@@ -29,9 +29,12 @@ def redis_server_binary() -> str:
 
 
 def redis_process(port: int, data_dir: Path, log_dir: Path) -> ManagedProcess:
+    """Redis with its append-only file under data_dir (fsync'ed every second): after a crash and
+    restart, the queued jobs, the batch items' messages and the job logs are there again."""
     data_dir.mkdir(parents=True, exist_ok=True)
     command = [redis_server_binary(), "--port", str(port), "--bind", "127.0.0.1", "--dir", str(data_dir),
-               "--save", "", "--appendonly", "no", "--daemonize", "no"]  # fmt: skip
+               "--save", "", "--appendonly", "yes", "--appendfsync", "everysec",
+               "--daemonize", "no"]  # fmt: skip
     return ManagedProcess("redis", command, log_dir)
 
 
@@ -82,7 +85,7 @@ def start_worker(
     env: dict[str, str],
     redis_port: int,
     metrics_port: int = 0,
-    timeout_s: float = 180,
+    timeout_s: float = 600,
 ) -> ManagedProcess:
     """A worker for one device queue; ready once its pool process has loaded the models (heartbeat)."""
     from schemas.redis_keys import workers_key

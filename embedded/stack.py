@@ -6,6 +6,7 @@ from pathlib import Path
 
 from embedded import services
 from embedded.processes import ManagedProcess, free_port
+from embedded.supervisor import Supervisor
 
 log = logging.getLogger(__name__)
 
@@ -23,6 +24,7 @@ class StackConfig:
     queues: list[str] = field(default_factory=list)
     extra_env: dict[str, str] = field(default_factory=dict)
     flower_basic_auth: str = ""  # `user:password`, given to Flower alone
+    supervise: bool = True  # restart a child that exits (embedded/supervisor.py)
 
 
 class EmbeddedStack:
@@ -31,6 +33,7 @@ class EmbeddedStack:
         self.processes: dict[str, ManagedProcess] = {}
         self.log_dir = config.data_dir / "logs"
         self.worker_metrics_ports: dict[str, int] = {}
+        self.supervisor = Supervisor(self.processes)
 
     @property
     def redis_url(self) -> str:
@@ -58,6 +61,8 @@ class EmbeddedStack:
             if flower and self.config.flower_port:
                 flower_env = {**self.env, "FLOWER_BASIC_AUTH": self.config.flower_basic_auth}
                 self._add(services.start_flower(self.config.flower_port, self.log_dir, flower_env))
+            if self.config.supervise:
+                self.supervisor.start()
         except BaseException:
             self.stop()
             raise
@@ -84,6 +89,7 @@ class EmbeddedStack:
 
     def stop(self) -> None:
         """Stop in the reverse order of start: clients first, datastores last."""
+        self.supervisor.stop()
         for name in reversed(list(self.processes)):
             self.stop_process(name)
 

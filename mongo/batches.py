@@ -127,7 +127,7 @@ def claim_item(batch_id: str, job_id: str, worker: str) -> bool:
 
 
 def save_item_result(job: ChatJob, text: str, status: str, finish_reason: str, usage: dict) -> None:
-    """The StoreReply of a batch item (see workers/chat_job.py): its result stays on the item."""
+    """The StoreReply of a batch item (see workers/reply_outbox.py): its result stays on the item."""
     BatchItem.objects(job_id=job.job_id).update_one(
         set__state=status,
         set__text=text,

@@ -50,6 +50,7 @@ class Character(Document):
 
 
 CARD_FIELDS = tuple(CardData.model_fields)
+UPSERT_ATTEMPTS = 3
 
 
 class CharacterNameTaken(ValueError):
@@ -94,16 +95,24 @@ def create_character(
 def upsert_character(
     name: str, description: str, first_mes: str, avatar_url: str, access_level: bool
 ) -> None:
-    """The original chat route's character, created or updated by name."""
-    Character.objects(name=name).update_one(
-        upsert=True,
-        set__description=description,
-        set__first_mes=first_mes,
-        set__avatar_url=avatar_url,
-        set__access_level=access_level,
-        set__updated_at=utcnow(),
-        set_on_insert__created_at=utcnow(),
-    )
+    """The original chat route's character, created or updated by name. Two first chats with one
+    new name race to insert it: the loser's upsert fails on the unique name, and its retry finds the
+    winner's document and updates it."""
+    for attempt in range(UPSERT_ATTEMPTS):
+        try:
+            Character.objects(name=name).update_one(
+                upsert=True,
+                set__description=description,
+                set__first_mes=first_mes,
+                set__avatar_url=avatar_url,
+                set__access_level=access_level,
+                set__updated_at=utcnow(),
+                set_on_insert__created_at=utcnow(),
+            )
+            return
+        except NotUniqueError:
+            if attempt == UPSERT_ATTEMPTS - 1:
+                raise
 
 
 def find_character(character_id: str) -> Character | None:

@@ -15,6 +15,10 @@ def connect_mongo(uri: str, db_name: str) -> MongoClient:
         host=uri,
         uuidRepresentation="standard",
         serverSelectionTimeoutMS=3000,
+        # A server that hangs (stopped, overloaded) fails an operation after this instead of never:
+        # the worker then retries its write or keeps the reply for later (workers/reply_outbox.py).
+        socketTimeoutMS=5000,
+        connectTimeoutMS=3000,
         tz_aware=True,
     )
     log.info("MongoDB connection set up for database %s", db_name)

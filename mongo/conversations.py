@@ -111,9 +111,16 @@ def save_reply(
     conversation_id: str, job_id: str, content: str, status: str, finish_reason: str, usage: dict
 ) -> str | None:
     """The reply as a new message; None, and nothing stored, when the conversation is gone (deleted
-    while the reply was generated, or never written because its turn failed to store)."""
+    while the reply was generated, or never written because its turn failed to store). Written once
+    per job: a second write of the job's reply (from the outbox, or after a partial one the API kept
+    when the worker was lost) replaces the first."""
     if not Conversation.objects(id=conversation_id).update_one(set__updated_at=utcnow()):
         return None
+    existing = Message.objects(job_id=job_id, role="assistant").only("id").first()
+    if existing is not None:
+        existing.update(set__content=content, set__status=status, set__finish_reason=finish_reason,
+                        set__usage=usage)  # fmt: skip
+        return str(existing.id)
     message = Message(
         conversation_id=ObjectId(conversation_id),
         role="assistant",
@@ -143,6 +150,8 @@ def _store_into(
     message = Message.objects(id=ObjectId(target.message_id)).first()
     if message is None:
         return None
+    if message.job_id == job_id:  # this job's reply is already in (a write again from the outbox)
+        return target.message_id
     swipes, index = _swipes_with(message, content, target.mode == "continue")
     Message.objects(id=message.id).update_one(
         set__content=swipes[index],

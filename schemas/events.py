@@ -13,6 +13,9 @@ FinishReason = Literal["stop", "length", "cancelled", "error"]
 
 class StartedData(BaseModel):
     worker: str
+    process: str | None = Field(
+        default=None, description="the worker process's heartbeat member (workers/heartbeat.py)"
+    )
 
 
 class TokenData(BaseModel):

@@ -60,3 +60,11 @@ class ChatJob(BaseModel):
     sources: list[SourceRef] = Field(default_factory=list, description="passages the prompt was grounded in")
     context_fit: ContextFit | None = None
     reply_to: ReplyTarget | None = None
+    detach: bool = Field(
+        default=False, description="finishes without its client; run again if its worker is lost"
+    )
+
+    @property
+    def follows_turn(self) -> bool:
+        """Its reply is a new message after the user's turn, which the API writes while it is queued."""
+        return self.conversation_id is not None and self.reply_to is None

@@ -16,6 +16,22 @@ def job_cancel_key(job_id: str) -> str:
     return f"{PREFIX}:job:{job_id}:cancel"
 
 
+def job_ended_key(job_id: str) -> str:
+    """Set with the job's terminal event (by the worker, or by the API ending the job on its behalf:
+    no_worker, worker_lost): a redelivered message of the job is not run again."""
+    return f"{PREFIX}:job:{job_id}:ended"
+
+
+def job_attempts_key(job_id: str) -> str:
+    """How many times a worker has taken the job (a redelivered message runs it again)."""
+    return f"{PREFIX}:job:{job_id}:attempts"
+
+
+def job_turn_key(job_id: str) -> str:
+    """Set by the API once the user's turn of the job is stored; the worker stores the reply after it."""
+    return f"{PREFIX}:job:{job_id}:turn"
+
+
 def workers_key(queue: str) -> str:
     """Sorted set of the live worker processes of a queue, scored by their last heartbeat."""
     return f"{PREFIX}:workers:{queue}"

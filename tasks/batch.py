@@ -1,4 +1,8 @@
-"""The batch item task: a thin shell around workers.batch_job."""
+"""The batch item task: a thin shell around workers.batch_job.
+
+At least once: acked late and rejected (so requeued) when its worker process dies, it runs again
+from the start, at most JOB_MAX_ATTEMPTS times; a finished item is never run again.
+"""
 
 from celery import Task
 
@@ -9,12 +13,14 @@ from workers import process_state
 from workers.batch_job import run_batch_item
 
 
-@app.task(name=BATCH_ITEM_TASK, bind=True)
+@app.task(name=BATCH_ITEM_TASK, bind=True, acks_late=True, reject_on_worker_lost=True)
 def generate_batch_item(self: Task, batch_id: str, job: dict) -> None:
+    settings = get_settings()
     run_batch_item(
         batch_id,
         ChatJob.model_validate(job),
         process_state.redis_client(),
         self.request.hostname or "",
-        get_settings().job_log_ttl_s,
+        settings.job_log_ttl_s,
+        settings.job_max_attempts,
     )

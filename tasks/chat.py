@@ -1,9 +1,13 @@
-"""The chat task: a thin shell around workers.chat_job."""
+"""The chat task: a thin shell around workers.chat_job.
+
+Acked late and rejected (so requeued) when its worker process dies: a detached job runs again from
+the start (at most JOB_MAX_ATTEMPTS times); an interactive one, whose client was told `worker_lost`,
+is not run again (see workers/chat_job.py).
+"""
 
 from celery import Task
 
 from model_registry import get_registry
-from mongo.conversations import save_job_reply
 from schemas.jobs import CHAT_TASK, ChatJob
 from settings import get_settings
 from tasks.app import app
@@ -12,11 +16,11 @@ from workers.chat_job import run_chat_job
 from workers.publisher import EventPublisher
 
 
-@app.task(name=CHAT_TASK, bind=True)
+@app.task(name=CHAT_TASK, bind=True, acks_late=True, reject_on_worker_lost=True)
 def generate_chat(self: Task, job: dict) -> None:
     chat_job = ChatJob.model_validate(job)
+    settings = get_settings()
     queue = get_registry()[chat_job.model].queue
-    publisher = EventPublisher(
-        process_state.redis_client(), chat_job.job_id, get_settings().job_log_ttl_s, queue
-    )
-    run_chat_job(chat_job, publisher, save_job_reply, worker=self.request.hostname or "")
+    publisher = EventPublisher(process_state.redis_client(), chat_job.job_id, settings.job_log_ttl_s, queue)
+    attempts = settings.job_max_attempts if chat_job.detach else 1
+    run_chat_job(chat_job, publisher, "chat", self.request.hostname or "", attempts)

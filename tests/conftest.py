@@ -2,6 +2,7 @@
 worker holding the real Gemma GGUF, and the API, each a separate process on free ports."""
 
 import os
+import tempfile
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -106,3 +107,24 @@ def gemma(model_cache: Path) -> LlamaCppRuntime:
     """The real Gemma GGUF in the test process: its tokenizer and chat template, as a worker has them."""
     spec = get_registry()["lumimaid"]
     return LlamaCppRuntime(spec, verified_weights(spec, model_cache))
+
+
+@pytest.fixture(scope="session")
+def fault_stack() -> Iterator[EmbeddedStack]:
+    """A second, smaller stack (one chat worker, its own Redis and FerretDB) for the tests that kill
+    or stop its services, so the session's stack stays healthy for every other test. Its launcher
+    supervises it, as `make run` does: a killed service comes back by itself."""
+    # Not under pytest's base temp dir, which a concurrent pytest run may prune under its feet; kept
+    # afterwards, like pytest's own, for its logs.
+    data_dir = Path(tempfile.mkdtemp(prefix="chatbot-fault-stack-"))
+    config = StackConfig(
+        data_dir=data_dir,
+        redis_port=free_port(),
+        mongo_port=free_port(),
+        api_port=free_port(),
+        mongo_uri=os.environ.get("MONGO_URI"),
+        queues=queues(),
+        extra_env={"MONGO_DB": f"chatbot_faults_{uuid.uuid4().hex[:8]}", "QUEUE_MAX_DEPTH": "0"},
+    )
+    with EmbeddedStack(config) as running:
+        yield running

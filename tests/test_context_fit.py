@@ -8,7 +8,6 @@ import pytest
 import redis
 
 from model_registry import ModelSpec, get_registry
-from mongo.conversations import save_job_reply
 from prompts.assembly import character_prompt
 from prompts.context_fit import fit_to_window
 from schemas.cards import CardData
@@ -152,7 +151,7 @@ def run_job(job: ChatJob, broker) -> dict:
     """Run a chat job as the worker does; its final event."""
     events = broker.pubsub(ignore_subscribe_messages=True)
     events.subscribe(job_channel(job.job_id))
-    run_chat_job(job, EventPublisher(broker, job.job_id, log_ttl_s=60), save_job_reply, worker="test")
+    run_chat_job(job, EventPublisher(broker, job.job_id, log_ttl_s=60), "chat", worker="test")
     return last_event(events)
 
 

@@ -9,7 +9,7 @@ import logging
 
 import redis
 
-from mongo.batches import claim_item, record_item_error, save_item_result
+from mongo.batches import claim_item, record_item_error
 from schemas.jobs import ChatJob
 from workers.chat_job import run_chat_job
 from workers.publisher import EventPublisher
@@ -27,8 +27,10 @@ class BatchItemPublisher(EventPublisher):
         record_item_error(self._job_id, code, message)
 
 
-def run_batch_item(batch_id: str, job: ChatJob, client: redis.Redis, worker: str, log_ttl_s: int) -> None:
+def run_batch_item(
+    batch_id: str, job: ChatJob, client: redis.Redis, worker: str, log_ttl_s: int, max_attempts: int
+) -> None:
     if not claim_item(batch_id, job.job_id, worker):
         log.info("batch item %s skipped: cancelled or already finished", job.job_id)
         return
-    run_chat_job(job, BatchItemPublisher(client, job.job_id, log_ttl_s), save_item_result, worker)
+    run_chat_job(job, BatchItemPublisher(client, job.job_id, log_ttl_s), "batch_item", worker, max_attempts)

@@ -1,34 +1,56 @@
 """One chat job on a worker: generate with the resident model, publish each token, store the reply.
 
 Plain code with its collaborators passed in, so it runs and tests without Celery.
+
+A job whose message is delivered again (its worker was lost; see tasks/) runs again from the start,
+unless it has already ended, and at most `max_attempts` times. A reply MongoDB does not take is
+retried with a backoff, then kept in the outbox (workers/reply_outbox.py) and stored once MongoDB is
+back: the client still gets `done` (its `message_id` null).
 """
 
 import logging
 import time
-from collections.abc import Callable
+
+import redis
+from pymongo.errors import PyMongoError
 
 from prompts.context_fit import fit_to_window
 from schemas.events import Usage
 from schemas.jobs import ChatJob
-from workers import metrics
-from workers.publisher import EventPublisher
+from workers import metrics, reply_outbox
+from workers.heartbeat import process_member
+from workers.publisher import Admission, EventPublisher
 from workers.runtimes.protocol import GenerationResult, PromptTooLongError
 from workers.runtimes.resident import ModelNotLoadedError, runtime_for
 
 log = logging.getLogger(__name__)
 
-# (job, content, status, finish_reason, usage) -> the stored message's id, or None when none is kept.
-# Where a reply goes is the caller's choice: a chat's conversation, a batch item.
-StoreReply = Callable[[ChatJob, str, str, str, dict], str | None]
-
 ERROR_CODES: dict[type[Exception], str] = {
     PromptTooLongError: "prompt_too_long",
     ModelNotLoadedError: "model_not_loaded",
+    redis.RedisError: "redis_unavailable",  # a token could not be published: the stream has ended
 }
 
+# How long a finished reply waits for the API to store its user's turn (normally milliseconds).
+TURN_WAIT_S = 30.0
+# Waits between tries of a reply's write while MongoDB fails (then the outbox takes it).
+STORE_BACKOFF_S = (0.5, 1.0)
 
-def run_chat_job(job: ChatJob, publisher: EventPublisher, store_reply: StoreReply, worker: str) -> None:
-    cancelled_while_queued = publisher.started(worker)
+
+def run_chat_job(
+    job: ChatJob, publisher: EventPublisher, store: str, worker: str, max_attempts: int = 1
+) -> None:
+    """`store` names where the reply goes (reply_outbox.STORES): a chat's conversation, a batch item."""
+    admission = publisher.admit(max_attempts)
+    if admission is Admission.ENDED:
+        log.info("job %s has already ended: not run again", job.job_id)
+        return
+    if admission is Admission.EXHAUSTED:  # what its last run said is kept, marked `error`
+        text = publisher.continue_log()
+        message = f"the job lost its worker {max_attempts} time(s); it is not run again"
+        _finish_with_error(job, publisher, store, "worker_lost", message, text)
+        return
+    cancelled_while_queued = publisher.started(worker, process_member())
     pieces: list[str] = []
 
     def on_text(text: str) -> bool:
@@ -45,14 +67,11 @@ def run_chat_job(job: ChatJob, publisher: EventPublisher, store_reply: StoreRepl
             messages = fit_to_window(job.messages, job.context_fit, budget, runtime.prompt_tokens)
             result = runtime.generate(messages, job.sampling, on_text)
     except Exception as exc:
-        code = ERROR_CODES.get(type(exc), "generation_failed")
-        metrics.JOBS.labels(job.model, "error").inc()
+        code = next(
+            (code for kind, code in ERROR_CODES.items() if isinstance(exc, kind)), "generation_failed"
+        )
         log.exception("job %s failed (%s)", job.job_id, code)
-        try:
-            _store(store_reply, job, "".join(pieces), "error", "error", Usage())
-        except Exception:
-            log.exception("job %s: the partial reply could not be stored", job.job_id)
-        publisher.error(code, str(exc))
+        _finish_with_error(job, publisher, store, code, str(exc), "".join(pieces))
         return
 
     metrics.GENERATION_SECONDS.labels(job.model).observe(time.perf_counter() - started)
@@ -65,16 +84,40 @@ def run_chat_job(job: ChatJob, publisher: EventPublisher, store_reply: StoreRepl
         total_tokens=result.prompt_tokens + result.completion_tokens,
     )
     status = "cancelled" if result.finish_reason == "cancelled" else "complete"
-    try:
-        message_id = _store(store_reply, job, "".join(pieces), status, result.finish_reason, usage)
-    except Exception as exc:
-        log.exception("job %s: the reply could not be stored", job.job_id)
-        publisher.error("storage_failed", f"the reply was generated but could not be stored: {exc}")
-        return
+    message_id = _store(publisher, store, job, "".join(pieces), status, result.finish_reason, usage)
     publisher.done(result.finish_reason, usage, message_id, job.sources)
 
 
+def _finish_with_error(
+    job: ChatJob, publisher: EventPublisher, store: str, code: str, message: str, text: str
+) -> None:
+    metrics.JOBS.labels(job.model, "error").inc()
+    try:
+        _store(publisher, store, job, text, "error", "error", Usage())
+    except Exception:
+        log.exception("job %s: the partial reply could not be stored", job.job_id)
+    publisher.error(code, message)
+
+
 def _store(
-    store_reply: StoreReply, job: ChatJob, text: str, status: str, finish_reason: str, usage: Usage
+    publisher: EventPublisher,
+    store: str,
+    job: ChatJob,
+    text: str,
+    status: str,
+    finish_reason: str,
+    usage: Usage,
 ) -> str | None:
-    return store_reply(job, text, status, finish_reason, usage.model_dump())
+    """The stored message's id; None when none is kept, or when the outbox holds the reply for now."""
+    if job.follows_turn:
+        publisher.wait_for_turn(TURN_WAIT_S)
+    for backoff_s in (*STORE_BACKOFF_S, None):
+        try:
+            return reply_outbox.STORES[store](job, text, status, finish_reason, usage.model_dump())
+        except PyMongoError as exc:
+            log.warning("job %s: the reply could not be stored (%s)", job.job_id, exc)
+            if backoff_s is None:
+                break
+            time.sleep(backoff_s)
+    reply_outbox.put(publisher.client, store, job, text, status, finish_reason, usage.model_dump())
+    return None

@@ -18,11 +18,17 @@ from schemas.redis_keys import workers_key
 log = logging.getLogger(__name__)
 
 
+def process_member() -> str:
+    """This process in its queue's heartbeat set; a job's `started` event names it, so the API can
+    tell when the process running the job is gone."""
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
 class Heartbeat:
     def __init__(self, client: redis.Redis, queue: str, interval_s: float, ttl_s: float) -> None:
         self._client = client
         self._key = workers_key(queue)
-        self._member = f"{socket.gethostname()}:{os.getpid()}"
+        self._member = process_member()
         self._interval_s = interval_s
         self._ttl_s = ttl_s
         self._stop = threading.Event()

@@ -9,16 +9,21 @@ from mongo.connection import connect_mongo
 from settings import get_settings
 from workers.heartbeat import Heartbeat
 from workers.metrics import serve_metrics
+from workers.reply_outbox import OutboxFlusher
 from workers.runtimes.resident import load_models
+
+# A Redis that hangs (stopped, partitioned) fails a command after this long instead of never.
+REDIS_SOCKET_TIMEOUT_S = 5.0
 
 log = logging.getLogger(__name__)
 
 _redis: redis.Redis | None = None
 _heartbeat: Heartbeat | None = None
+_outbox: OutboxFlusher | None = None
 
 
 def start_worker_process(queue: str) -> None:
-    global _redis, _heartbeat
+    global _redis, _heartbeat, _outbox
     settings = get_settings()
     specs = [spec for spec in get_registry().values() if spec.queue == queue]
     if not specs and queue != settings.training_queue:  # a training worker loads its model per job
@@ -26,13 +31,18 @@ def start_worker_process(queue: str) -> None:
     connect_mongo(settings.mongo_uri, settings.mongo_db)
     _redis = redis.Redis(
         connection_pool=redis.BlockingConnectionPool.from_url(
-            settings.redis_url, max_connections=settings.redis_max_connections
+            settings.redis_url,
+            max_connections=settings.redis_max_connections,
+            socket_timeout=REDIS_SOCKET_TIMEOUT_S,
+            socket_connect_timeout=REDIS_SOCKET_TIMEOUT_S,
         )
     )
     serve_metrics(settings.worker_metrics_port)
     load_models(specs, settings)
     _heartbeat = Heartbeat(_redis, queue, settings.worker_heartbeat_s, settings.worker_heartbeat_ttl_s)
     _heartbeat.start()
+    _outbox = OutboxFlusher(_redis)
+    _outbox.start()
     log.info(
         "worker process ready on queue %s with %s",
         queue,
@@ -43,6 +53,8 @@ def start_worker_process(queue: str) -> None:
 def stop_worker_process() -> None:
     if _heartbeat is not None:
         _heartbeat.stop()
+    if _outbox is not None:
+        _outbox.stop()
 
 
 def redis_client() -> redis.Redis:

@@ -34,7 +34,14 @@ from schemas.openai import (
 from settings import Settings
 
 # HTTP status of a job's error code, when it ends a non-streamed completion (else 500).
-ERROR_STATUS = {"prompt_too_long": 400, "no_worker": 503, "queue_timeout": 503, "worker_timeout": 503}
+ERROR_STATUS = {
+    "prompt_too_long": 400,
+    "no_worker": 503,
+    "queue_timeout": 503,
+    "worker_timeout": 503,
+    "worker_lost": 503,
+    "redis_unavailable": 503,
+}
 
 
 async def resolve_model(model: str, settings: Settings) -> tuple[str, CardData | None]:

@@ -1,49 +1,73 @@
-"""`GET /health`: Redis, MongoDB, and for each device queue its live workers, models and depth."""
+"""`GET /health`: Redis, MongoDB, and for each device queue its live workers, models and depth.
+
+It answers within about PROBE_TIMEOUT_S whatever hangs: every probe has its own deadline, and a
+probe past it counts as down. 503 (naming what is down in `down`) when Redis or MongoDB is.
+"""
 
 import asyncio
+from functools import lru_cache
 
 import redis.asyncio as aioredis
 from fastapi import APIRouter, Depends
 from fastapi.responses import JSONResponse
+from pymongo import MongoClient
 
 from api.http.dependencies import redis_dep, settings_dep
 from api.streams.worker_status import live_workers, queue_depth
 from model_registry import get_registry
-from mongo.connection import mongo_client
 from settings import Settings
 
 router = APIRouter(tags=["health"])
 
+PROBE_TIMEOUT_S = 1.0
 
-async def _redis_ok(client: aioredis.Redis) -> bool:
+
+@lru_cache
+def _probe_client(uri: str) -> MongoClient:
+    """Its own client with short timeouts: a hung server fails the ping instead of holding a thread."""
+    ms = int(PROBE_TIMEOUT_S * 1000)
+    return MongoClient(uri, serverSelectionTimeoutMS=ms, socketTimeoutMS=ms, connectTimeoutMS=ms)
+
+
+def _mongo_ping(uri: str) -> bool:
+    return bool(_probe_client(uri).admin.command("ping"))
+
+
+async def _within_deadline(probe, default):
     try:
-        return bool(await client.ping())
+        return await asyncio.wait_for(probe, PROBE_TIMEOUT_S)
     except Exception:
-        return False
+        return default
 
 
-def _mongo_ok() -> bool:
-    try:
-        mongo_client().admin.command("ping")
-        return True
-    except Exception:
-        return False
+async def _queue(client: aioredis.Redis, name: str, ttl_s: float) -> tuple[list[str], int]:
+    return await live_workers(client, name, ttl_s), await queue_depth(client, name)
 
 
 @router.get("/health", summary="Dependencies and workers")
 async def health(
     client: aioredis.Redis = Depends(redis_dep), settings: Settings = Depends(settings_dep)
 ) -> JSONResponse:
-    redis_ok, mongo_ok = await asyncio.gather(_redis_ok(client), asyncio.to_thread(_mongo_ok))
     queues: dict[str, dict] = {}
     for spec in get_registry().values():
         entry = queues.setdefault(spec.queue, {"models": [], "workers": [], "depth": None})
         entry["models"].append(spec.name)
-    if redis_ok:
-        for name, entry in queues.items():
-            entry["workers"] = await live_workers(client, name, settings.worker_heartbeat_ttl_s)
-            entry["depth"] = await queue_depth(client, name)
-    all_served = all(entry["workers"] for entry in queues.values())
-    status = "ok" if redis_ok and mongo_ok and all_served else "degraded"
-    body = {"status": status, "redis": {"ok": redis_ok}, "mongodb": {"ok": mongo_ok}, "queues": queues}
-    return JSONResponse(body, status_code=200 if redis_ok and mongo_ok else 503)
+    ttl_s = settings.worker_heartbeat_ttl_s
+    redis_ok, mongo_ok, *served = await asyncio.gather(
+        _within_deadline(client.ping(), False),
+        _within_deadline(asyncio.to_thread(_mongo_ping, settings.mongo_uri), False),
+        *(_within_deadline(_queue(client, name, ttl_s), ([], None)) for name in queues),
+    )
+    for entry, (workers, depth) in zip(queues.values(), served, strict=True):
+        entry["workers"], entry["depth"] = workers, depth
+    down = [name for name, ok in (("redis", redis_ok), ("mongodb", mongo_ok)) if not ok]
+    down += [f"workers:{name}" for name, entry in queues.items() if not entry["workers"]]
+    status = "ok" if not down else "degraded"
+    body = {
+        "status": status,
+        "down": down,
+        "redis": {"ok": bool(redis_ok)},
+        "mongodb": {"ok": bool(mongo_ok)},
+        "queues": queues,
+    }
+    return JSONResponse(body, status_code=503 if not (redis_ok and mongo_ok) else 200)

@@ -7,6 +7,7 @@ from typing import Annotated
 import redis.asyncio as aioredis
 from fastapi import APIRouter, Depends, Header, Path, Query
 from sse_starlette import EventSourceResponse
+from starlette.responses import Response
 
 from api.http.dependencies import redis_dep, settings_dep
 from api.http.errors import ApiError
@@ -17,6 +18,8 @@ from schemas.job_log import JobStatus
 from settings import Settings
 
 router = APIRouter(prefix="/jobs", tags=["jobs"])
+
+ENDED_STATES = ("done", "error", "cancelled")
 
 JobId = Annotated[
     str, Path(pattern=r"^[A-Za-z0-9_-]{1,64}$", description="the X-Job-Id of the chat response")
@@ -47,6 +50,7 @@ async def job_status(
     "/{job_id}/events",
     summary="A job's events as SSE: those after Last-Event-ID, then the live rest",
     response_class=EventSourceResponse,
+    responses={204: {"description": "the job has ended and Last-Event-ID is its last event: nothing more"}},
 )
 async def job_events(
     job_id: JobId,
@@ -54,11 +58,16 @@ async def job_events(
     last_event_id: int | None = Query(default=None, ge=0, description="instead of the Last-Event-ID header"),
     client: aioredis.Redis = Depends(redis_dep),
     settings: Settings = Depends(settings_dep),
-) -> EventSourceResponse:
-    """Reading this stream never cancels the job: only the request that started it can (or DELETE)."""
+) -> Response:
+    """Reading this stream never cancels the job: only the request that started it can (or DELETE).
+
+    A client that has seen the job's last event (an EventSource reconnecting after `done`) gets 204,
+    which tells an EventSource to stop reconnecting."""
     after = last_event_id_header if last_event_id_header is not None else last_event_id
     entries = await _job_log(client, job_id)
     status = _status(job_id, entries, settings)
+    if after is not None and status.state in ENDED_STATES and after >= (status.last_event_id or 0):
+        return Response(status_code=204, headers={"X-Job-Id": job_id})
     if after is not None and (status.last_event_id is None or after > status.last_event_id):
         raise ApiError(
             400,
@@ -68,7 +77,7 @@ async def job_events(
     source = LogSource(client, job_id, entries, after)
     next_id = 0 if after is None else after + 1
     stream = JobStream(
-        client, job_id, status.queue or "", settings, source=source, detach=True, next_id=next_id
+        client, job_id, status.queue or "", settings, source=source, next_id=next_id, resumed=True
     )
     return sse_response(stream, {"X-Job-Id": job_id})
 
@@ -81,7 +90,7 @@ async def cancel(
 ) -> JobStatus:
     """The worker stops at its next token and stores the partial reply as `cancelled`."""
     status = _status(job_id, await _job_log(client, job_id), settings)
-    if status.state not in ("queued", "running"):
+    if status.state in ENDED_STATES:
         raise ApiError(409, "conflict", f"job {job_id} has already ended ({status.state})")
     await cancel_job(client, job_id, status.queue)
     return status

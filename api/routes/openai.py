@@ -9,6 +9,7 @@ from sse_starlette import EventSourceResponse
 from starlette.responses import Response
 
 from api.http.dependencies import ChatCall, chat_call
+from api.http.disconnect import CLIENT_CLOSED_REQUEST, unless_disconnected
 from api.http.errors import ApiError
 from api.openai.chat import CompletionWriter, completion_job, resolve_model
 from api.openai.errors import OpenAIRoute
@@ -65,7 +66,9 @@ async def chat_completions(body: ChatCompletionRequest, call: ChatCall = Depends
     if body.stream:
         include_usage = bool(body.stream_options and body.stream_options.include_usage)
         return EventSourceResponse(writer.chunks(stream, include_usage), headers=headers)
-    completion = await writer.completion(stream)
+    completion = await unless_disconnected(call.request, writer.completion(stream))
+    if completion is None:  # the client has gone, and with it the job
+        return Response(status_code=CLIENT_CLOSED_REQUEST)
     return JSONResponse(completion.model_dump(), headers=headers)
 
 

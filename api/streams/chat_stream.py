@@ -48,6 +48,7 @@ async def stream_chat(
         messages,
         call.settings,
         conversation_id=conversation_id,
+        detach=params.detach,
         **generation_sampling(params),
         **job_fields,
     )

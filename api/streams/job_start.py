@@ -3,6 +3,7 @@ event hub and open its log BEFORE enqueueing it, so no event can be published un
 stores (the user's turn) is written while the job is queued, and the stream answers once it is."""
 
 import asyncio
+import logging
 from collections.abc import Coroutine
 from typing import Any
 
@@ -18,9 +19,13 @@ from api.streams.prompt_limit import ensure_prompt_fits
 from api.streams.relay import JobStream, cancel_job
 from api.streams.worker_status import live_workers
 from model_registry import ModelSpec, get_registry
+from mongo.conversations import save_job_reply
 from schemas.job_log import QueuedRecord
 from schemas.jobs import ChatJob
+from schemas.redis_keys import job_turn_key
 from settings import Settings
+
+log = logging.getLogger(__name__)
 
 
 async def serving_spec(client: aioredis.Redis, settings: Settings, model: str) -> ModelSpec:
@@ -63,7 +68,22 @@ async def start_job(
         raise
     pending = asyncio.ensure_future(writing) if writing is not None else None
     source = HubSource(call.request.app.state.event_hub, job.job_id)
-    stream = JobStream(call.client, job.job_id, spec.queue, call.settings, source=source, detach=detach)
+
+    async def keep_partial(text: str) -> None:
+        try:
+            await asyncio.to_thread(save_job_reply, job, text, "error", "error", {})
+        except Exception:
+            log.exception("job %s: the partial reply of its lost worker could not be stored", job.job_id)
+
+    stream = JobStream(
+        call.client,
+        job.job_id,
+        spec.queue,
+        call.settings,
+        source=source,
+        detach=detach,
+        keep_partial=keep_partial,
+    )
     try:
         await stream.subscribe()
         record = QueuedRecord(model=spec.name, queue=spec.queue, detach=detach)
@@ -71,6 +91,8 @@ async def start_job(
         enqueue_chat(call.request.app.state.celery, job, spec, call.settings.queue_timeout_s)
         if pending is not None:
             await pending
+            ttl_s = call.settings.job_log_ttl_s + int(call.settings.queue_timeout_s)
+            await call.client.set(job_turn_key(job.job_id), 1, ex=ttl_s)
     except BaseException:
         if pending is not None:
             await asyncio.gather(pending, return_exceptions=True)

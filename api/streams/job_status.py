@@ -16,14 +16,17 @@ def summarize(job_id: str, entries: list[LogEntry], queue_timeout_s: float, now:
     timings = status.timings
     pieces: list[str] = []
     for entry in entries:
+        if status.state in ("done", "error", "cancelled"):
+            break  # the first terminal event wins (the API may end a job its worker then ends too)
         if entry.queued:
             status.model, status.queue = entry.queued.model, entry.queued.queue
             status.detach = entry.queued.detach
             timings.queued_at = entry.at
             continue
         data = entry.event.data
-        if isinstance(data, StartedData):
+        if isinstance(data, StartedData):  # again when a redelivered job runs again: from the start
             status.state, status.worker, timings.started_at = "running", data.worker, entry.at
+            pieces.clear()
             continue
         status.last_event_id = entry.event.id
         if isinstance(data, TokenData):

@@ -2,15 +2,24 @@
 
 A stream reads its events from a source: the process's event hub (registered before the job is
 enqueued, so no event can be published unheard) or, to resume, the job's event log (api/streams/job_log.py).
-The stream never hangs: while the job waits, a queue left without live workers ends it with an error;
-once started, a worker silent for too long ends it with an error. A client that goes away before
-the end sets the job's cancel flag, which the worker checks at every token, unless the job is detached.
+The stream never hangs: while the job waits, a queue left without live workers ends it with an error
+(`no_worker`); once started, a worker process whose heartbeat lapses (`worker_lost`, within
+WORKER_LOST_AFTER_S) or a worker silent for too long (`worker_timeout`) ends it, and so does a Redis
+that fails or does not answer within PROBE_TIMEOUT_S (`redis_unavailable`). A client that goes away
+before the end sets the job's cancel flag, which the worker checks at every token, unless the job is
+detached.
+
+When the stream ends the job for its client (every error above but `redis_unavailable`), it says so
+in the job's log and marks the job ended, so no worker runs it later or goes on with it; the partial
+reply of a lost worker is stored, marked `error`. A detached job whose worker was lost is left to run
+again: its message is redelivered (tasks/chat.py).
 """
 
 import asyncio
+import contextlib
 import logging
 import time
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from typing import Protocol
 
 import redis.asyncio as aioredis
@@ -19,15 +28,27 @@ from starlette.responses import StreamingResponse
 
 from api.http.metrics import StreamTimer
 from api.streams.backpressure import release_slot
-from api.streams.worker_status import live_workers
-from schemas.events import ErrorData, JobEvent, TokenData
-from schemas.redis_keys import job_cancel_key
+from api.streams.worker_status import live_workers, process_alive
+from schemas.events import ErrorData, JobEvent, StartedData, TokenData
+from schemas.job_log import EVENT_FIELD
+from schemas.redis_keys import job_cancel_key, job_ended_key, job_log_key
 from settings import Settings
 
 log = logging.getLogger(__name__)
 
 CANCEL_FLAG_TTL_S = 3600
 POLL_S = 1.0
+ENDED_MARK_TTL_S = 24 * 3600  # as the worker's (workers/publisher.py): longer than any redelivery
+# A Redis command of the relay that takes longer than this means Redis is unavailable.
+PROBE_TIMEOUT_S = 1.0
+REDIS_FAILURES = (aioredis.RedisError, OSError, TimeoutError)
+# Errors of the relay's own after which the job must not go on or run later.
+# (A silent worker that is still alive, `worker_timeout`, may yet finish and store its reply.)
+ENDS_THE_JOB = ("no_worker", "queue_timeout", "worker_lost")
+
+# The user's turn is kept; so is what the lost worker had said: (text so far) -> None.
+KeepPartial = Callable[[str], Awaitable[None]]
+_background: set[asyncio.Task] = set()
 
 
 class EventSource(Protocol):
@@ -69,7 +90,11 @@ class JobStream:
         source: EventSource,
         detach: bool = False,
         next_id: int = 0,
+        resumed: bool = False,
+        keep_partial: KeepPartial | None = None,
     ) -> None:
+        """`resumed`: a stream read again (GET /jobs/{id}/events), which never cancels the job nor
+        ends it for its client."""
         self.job_id = job_id
         self._client = client
         self._queue = queue
@@ -77,6 +102,9 @@ class JobStream:
         self._source = source
         self._detach = detach
         self._next_id = next_id
+        self._resumed = resumed
+        self._keep_partial = keep_partial
+        self._process: str | None = None  # the worker process running the job, from `started`
         self._finished = False
 
     async def subscribe(self) -> None:
@@ -85,8 +113,11 @@ class JobStream:
     async def close(self) -> None:
         """Stop reading; if the stream did not reach its end, ask the worker to stop (unless detached)."""
         try:
-            if not self._finished and not self._detach:
-                await cancel_job(self._client, self.job_id, self._queue)
+            if not self._finished and not self._detach and not self._resumed:
+                with contextlib.suppress(*REDIS_FAILURES):
+                    await asyncio.wait_for(
+                        cancel_job(self._client, self.job_id, self._queue), PROBE_TIMEOUT_S
+                    )
         finally:
             await self._source.aclose()
 
@@ -95,15 +126,22 @@ class JobStream:
         started = False
         waiting_since = last_heard = time.monotonic()
         timer = StreamTimer()
+        pieces: list[str] = []
         try:
             while True:
-                batch = await self._source.receive(POLL_S)
+                try:
+                    batch = await self._source.receive(POLL_S)
+                except REDIS_FAILURES:
+                    batch, failure = [], _redis_unavailable()
+                else:
+                    failure = None
                 now = time.monotonic()
                 if not batch:
-                    failure = await self._failure(started, now - waiting_since, now - last_heard)
+                    failure = failure or await self._probe(started, now - waiting_since, now - last_heard)
                     if failure:
                         error = self._final_error(*failure)
                         timer.event(error)
+                        await self._end_job(error, "".join(pieces))
                         yield error
                         return
                     continue
@@ -111,8 +149,11 @@ class JobStream:
                 for event in batch:
                     if event.event == "started":
                         started = True
+                        self._process = event.data.process if isinstance(event.data, StartedData) else None
                         timer.started()
                         continue
+                    if isinstance(event.data, TokenData):
+                        pieces.append(event.data.text)
                     timer.event(event)
                     self._next_id = event.id + 1
                     if event.is_final:
@@ -124,8 +165,19 @@ class JobStream:
             timer.closed()
             await asyncio.shield(self.close())
 
+    async def _probe(self, started: bool, waited_s: float, silent_s: float) -> tuple[str, str] | None:
+        try:
+            return await asyncio.wait_for(self._failure(started, waited_s, silent_s), PROBE_TIMEOUT_S)
+        except REDIS_FAILURES:
+            return _redis_unavailable()
+
     async def _failure(self, started: bool, waited_s: float, silent_s: float) -> tuple[str, str] | None:
         if started:
+            lost_after_s = self._settings.worker_lost_after_s
+            if self._process and not await process_alive(
+                self._client, self._queue, self._process, lost_after_s
+            ):
+                return "worker_lost", f"the worker process running the job ({self._process}) was lost"
             if silent_s > self._settings.stream_silence_timeout_s:
                 return "worker_timeout", f"the worker sent nothing for {silent_s:.0f}s"
             return None
@@ -139,6 +191,31 @@ class JobStream:
         log.warning("job %s: %s", self.job_id, message)
         self._finished = True
         return JobEvent(id=self._next_id, event="error", data=ErrorData(code=code, message=message))
+
+    async def _end_job(self, error: JobEvent, text: str) -> None:
+        """The job ends here for its client: its log says why (GET /jobs/{id}, resumed streams), its
+        end mark and cancel flag keep any worker from running it later or going on with it."""
+        code = error.data.code
+        if self._resumed or code not in ENDS_THE_JOB or (self._detach and code == "worker_lost"):
+            return
+        ttl_s = self._settings.job_log_ttl_s
+        pipe = self._client.pipeline(transaction=False)
+        pipe.set(job_ended_key(self.job_id), 1, ex=ENDED_MARK_TTL_S)
+        pipe.set(job_cancel_key(self.job_id), 1, ex=CANCEL_FLAG_TTL_S)
+        pipe.xadd(job_log_key(self.job_id), {EVENT_FIELD: error.model_dump_json()})
+        pipe.expire(job_log_key(self.job_id), ttl_s)
+        try:
+            await asyncio.wait_for(pipe.execute(), PROBE_TIMEOUT_S)
+        except REDIS_FAILURES:
+            log.warning("job %s: its end (%s) could not be recorded", self.job_id, code)
+        if code == "worker_lost" and self._keep_partial is not None:
+            task = asyncio.create_task(self._keep_partial(text))  # not holding up the error event
+            _background.add(task)
+            task.add_done_callback(_background.discard)
+
+
+def _redis_unavailable() -> tuple[str, str]:
+    return "redis_unavailable", "Redis is unavailable: the job's events cannot reach this stream"
 
 
 def sse_response(stream: JobStream, headers: dict[str, str]) -> EventSourceResponse:

@@ -1,0 +1,68 @@
+"""Helpers of the fault tests: the processes of the fault stack (found from the PIDs it started, never
+by name), signals sent to them with psutil, and waiting for the stack to be whole again."""
+
+import socket
+import time
+
+import httpx
+import psutil
+import redis
+
+from embedded.stack import EmbeddedStack
+from schemas.redis_keys import workers_key
+
+
+def wait_for(condition, timeout_s: float = 900, what: str = "condition"):
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        try:
+            value = condition()
+        except (httpx.HTTPError, OSError, redis.RedisError, psutil.Error):
+            value = None
+        if value:
+            return value
+        time.sleep(0.1)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def service(stack: EmbeddedStack, name: str) -> psutil.Process:
+    """The service's main process, as the launcher started it (the current one, after a restart)."""
+    return psutil.Process(stack.processes[name].pid)
+
+
+def pool_process(stack: EmbeddedStack, queue: str = "cpu") -> psutil.Process:
+    """The Celery pool process of the queue's worker: the one that holds the model and runs jobs."""
+    return wait_for(lambda: service(stack, f"worker-{queue}").children(), what="the worker's pool process")[0]
+
+
+def wait_healthy(api: httpx.Client, timeout_s: float = 600) -> dict:
+    """Until /health says every dependency and queue is served (see wait_worker_ready too)."""
+
+    def healthy() -> dict | None:
+        response = api.get("/health", timeout=5)
+        return response.json() if response.status_code == 200 and response.json()["status"] == "ok" else None
+
+    return wait_for(healthy, timeout_s, "a healthy stack")
+
+
+FRESH_BEAT_S = 3.0
+
+
+def wait_worker_ready(stack: EmbeddedStack, queue: str = "cpu", timeout_s: float = 600) -> None:
+    """Until the queue's current pool process beats (its models loaded): a dead process's beat stays
+    in the set until its TTL runs out, so /health alone can say "served" too early."""
+    client = redis.Redis(port=stack.config.redis_port, socket_timeout=5)
+
+    def beating() -> bool:
+        process = stack.processes.get(f"worker-{queue}")
+        if process is None or not process.running:
+            return False
+        children = psutil.Process(process.pid).children()
+        pools = {f"{socket.gethostname()}:{child.pid}" for child in children if child.status() != "zombie"}
+        fresh = client.zrangebyscore(workers_key(queue), time.time() - FRESH_BEAT_S, "+inf")
+        return bool(pools & {member.decode() for member in fresh})
+
+    try:
+        wait_for(beating, timeout_s, f"the {queue} worker's pool process to beat")
+    finally:
+        client.close()
