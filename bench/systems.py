@@ -76,7 +76,7 @@ class InProcess:
         return (first[0] if first else end), end, len(first)
 
     async def close(self) -> None:
-        self.runtime.llm.close()
+        self.runtime.close()
 
 
 class Stack:

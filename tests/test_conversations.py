@@ -102,7 +102,7 @@ def test_the_lorebook_entry_reaches_the_prompt_when_its_key_is_said(
     without = say(api, plain, "Tell me about the woods.", user)[-1].data["usage"]["prompt_tokens"]
     with_key = say(api, keyed, "Tell me about the glade.", user)[-1].data["usage"]["prompt_tokens"]
 
-    lore_tokens = len(gemma.llm.tokenize(LOREBOOK_ENTRY_CONTENT.encode(), add_bos=False))
+    lore_tokens = len(gemma.llm.tokenize(LOREBOOK_ENTRY_CONTENT.encode(), False, False))
     assert with_key - without >= lore_tokens
 
 

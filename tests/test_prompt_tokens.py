@@ -10,7 +10,7 @@ from workers.llama_cpp_runtime import LlamaCppRuntime
 
 
 def special_id(runtime: LlamaCppRuntime, text: str) -> int:
-    (token,) = runtime.llm.tokenize(text.encode(), add_bos=False, special=True)
+    (token,) = runtime.llm.tokenize(text.encode(), False, True)
     return token
 
 

@@ -13,7 +13,7 @@ from settings import Settings
 from workers.llama_cpp_runtime import LlamaCppRuntime
 from workers.metrics import MODEL_LOAD_SECONDS
 from workers.model_files import is_weights_file, verified_weights
-from workers.runtime import ChatRuntime
+from workers.runtime import ChatRuntime, OneAtATime
 from workers.synthetic_runtime import SyntheticRuntime
 
 log = logging.getLogger(__name__)
@@ -40,7 +40,7 @@ def _load(spec: ModelSpec, settings: Settings) -> ChatRuntime:
     from workers.transformers_runtime import TransformersRuntime
 
     weights = verified_weights(spec, settings.model_cache_dir) if is_weights_file(spec) else None
-    return TransformersRuntime(spec, weights, settings.model_cache_dir)
+    return OneAtATime(TransformersRuntime(spec, weights, settings.model_cache_dir))
 
 
 def load_models(specs: list[ModelSpec], settings: Settings) -> None:
