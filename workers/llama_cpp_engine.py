@@ -164,6 +164,7 @@ class LlamaCppEngine:
             self._ctx = self._new_context()
             self._memory = llama_cpp.llama_get_memory(self._ctx)
             self._batch = llama_cpp.llama_batch_init(self.config.n_batch, 0, 1)
+            self._warm_up()
         except BaseException as exc:  # reported to the constructor's caller
             self._startup_error = exc
             self._ready.set()
@@ -192,6 +193,14 @@ class LlamaCppEngine:
             llama_cpp.llama_free(self._ctx)
             if self._lora:
                 llama_cpp.llama_adapter_lora_free(self._lora)
+
+    def _warm_up(self) -> None:
+        """Decode one token and forget it: the first decode of a context is slow (buffers, caches),
+        and it should not be the first job's."""
+        self._put(0, llama_cpp.llama_vocab_bos(self._vocab), 0, 0, True)
+        self._batch.n_tokens = 1
+        llama_cpp.llama_decode(self._ctx, self._batch)
+        llama_cpp.llama_memory_seq_rm(self._memory, 0, -1, -1)
 
     def _admit(self, seq: Sequence, seq_id: int) -> _Slot:
         llama_cpp.llama_memory_seq_rm(self._memory, seq_id, -1, -1)

@@ -35,7 +35,9 @@ def _load(spec: ModelSpec, settings: Settings) -> ChatRuntime:
     if spec.runtime == "synthetic":
         return SyntheticRuntime(spec)
     if spec.runtime == "llama_cpp":
-        return LlamaCppRuntime(spec, verified_weights(spec, settings.model_cache_dir))
+        runtime = LlamaCppRuntime(spec, verified_weights(spec, settings.model_cache_dir))
+        runtime.engine()  # its context and KV cache now, not on the first job
+        return runtime
     # Imported here: torch is heavy, and a llama.cpp-only worker never needs it.
     from workers.transformers_runtime import TransformersRuntime
 
