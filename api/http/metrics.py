@@ -1,0 +1,98 @@
+"""Prometheus metrics of the API: requests by route and status, streams, time to first token,
+tokens/s, queue wait, queue depth and live workers per queue, stream errors."""
+
+import time
+
+import redis.asyncio as aioredis
+from fastapi import APIRouter, Request
+from fastapi.responses import Response
+from prometheus_client import CONTENT_TYPE_LATEST, Counter, Gauge, Histogram, generate_latest
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from api.streams.worker_status import live_workers, queue_depth
+from model_registry import queues
+from schemas.events import ErrorData, JobEvent, TokenData
+from settings import get_settings
+
+REQUESTS = Counter("chatbot_http_requests_total", "HTTP requests", ["route", "method", "status"])
+OPEN_STREAMS = Gauge("chatbot_open_streams", "Chat streams being relayed now")
+STREAM_ERRORS = Counter("chatbot_stream_errors_total", "Streams that ended with an error event", ["code"])
+TTFT = Histogram(
+    "chatbot_time_to_first_token_seconds", "From enqueue to the first token relayed",
+    buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60),
+)  # fmt: skip
+QUEUE_WAIT = Histogram(
+    "chatbot_queue_wait_seconds", "From enqueue to a worker starting the job",
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 5, 30, 120),
+)  # fmt: skip
+TOKENS_PER_SECOND = Histogram(
+    "chatbot_stream_tokens_per_second", "Tokens per second of a finished stream, after its first token",
+    buckets=(1, 5, 10, 20, 40, 60, 80, 120, 200, 400),
+)  # fmt: skip
+QUEUE_DEPTH = Gauge("chatbot_queue_depth", "Jobs waiting in a device queue", ["queue"])
+LIVE_WORKERS = Gauge("chatbot_live_workers", "Worker processes with a fresh heartbeat", ["queue"])
+
+
+class StreamTimer:
+    """Times one relayed stream; the relay calls it at each stage."""
+
+    def __init__(self) -> None:
+        self.enqueued = time.perf_counter()
+        self.first_token: float | None = None
+        self.tokens = 0
+        OPEN_STREAMS.inc()
+
+    def started(self) -> None:
+        QUEUE_WAIT.observe(time.perf_counter() - self.enqueued)
+
+    def event(self, event: JobEvent) -> None:
+        if isinstance(event.data, TokenData):
+            self.tokens += 1
+            if self.first_token is None:
+                self.first_token = time.perf_counter()
+                TTFT.observe(self.first_token - self.enqueued)
+        elif isinstance(event.data, ErrorData):
+            STREAM_ERRORS.labels(event.data.code).inc()
+        elif event.event == "done" and self.first_token is not None and self.tokens > 1:
+            TOKENS_PER_SECOND.observe((self.tokens - 1) / max(time.perf_counter() - self.first_token, 1e-6))
+
+    def closed(self) -> None:
+        OPEN_STREAMS.dec()
+
+
+class RequestMetricsMiddleware:
+    """Counts requests by route template (not raw path, so ids do not explode the label set)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        status = 500
+
+        async def record_status(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, record_status)
+        finally:
+            route = scope.get("route")
+            REQUESTS.labels(getattr(route, "path", "unmatched"), scope["method"], str(status)).inc()
+
+
+router = APIRouter(tags=["monitoring"])
+
+
+@router.get("/metrics", summary="Prometheus metrics", response_class=Response)
+async def metrics(request: Request) -> Response:
+    client: aioredis.Redis = request.app.state.redis
+    ttl = get_settings().worker_heartbeat_ttl_s
+    for queue in [*queues(), get_settings().training_queue]:
+        QUEUE_DEPTH.labels(queue).set(await queue_depth(client, queue))
+        LIVE_WORKERS.labels(queue).set(len(await live_workers(client, queue, ttl)))
+    return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)

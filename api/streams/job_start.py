@@ -1,0 +1,65 @@
+"""Starting a chat job, the same way for every route: check the model is served, then register with the
+event hub and open its log BEFORE enqueueing it, so no event can be published unheard. What the route
+stores (the user's turn) is written while the job is queued, and the stream answers once it is."""
+
+import asyncio
+from collections.abc import Awaitable
+
+import redis.asyncio as aioredis
+
+from api.http.dependencies import ChatCall
+from api.http.errors import ApiError
+from api.streams.backpressure import ensure_queue_room
+from api.streams.enqueue import enqueue_chat
+from api.streams.event_hub import HubSource
+from api.streams.job_log import open_job_log
+from api.streams.relay import JobStream, cancel_job
+from api.streams.worker_status import live_workers
+from model_registry import ModelSpec, get_registry
+from schemas.job_log import QueuedRecord
+from schemas.jobs import ChatJob
+from settings import Settings
+
+
+async def serving_spec(client: aioredis.Redis, settings: Settings, model: str) -> ModelSpec:
+    """The model's registry entry, checked before anything is stored: 503 when no live worker serves
+    it, 429 when its queue already holds too many interactive jobs."""
+    spec = get_registry().get(model)
+    if spec is None:
+        raise ApiError(503, "model_not_configured", f"model {model!r} is not in the model registry")
+    if not await live_workers(client, spec.queue, settings.worker_heartbeat_ttl_s):
+        raise ApiError(
+            503,
+            "no_worker",
+            f"no live worker is serving queue {spec.queue!r} for model {model!r}",
+            headers={"Retry-After": "10"},
+        )
+    await ensure_queue_room(client, settings, spec.queue)
+    return spec
+
+
+async def start_job(
+    call: ChatCall, spec: ModelSpec, job: ChatJob, detach: bool, writing: Awaitable[None] | None = None
+) -> JobStream:
+    """Subscribe, open the log, enqueue; the returned stream relays the job's events.
+
+    `writing` (the user's turn going into MongoDB) runs while the job is enqueued: the worker's
+    prompt processing hides the write instead of waiting behind it. The stream is returned only once
+    the write is done; if it fails, the job is cancelled and the error raised."""
+    pending = asyncio.ensure_future(writing) if writing is not None else None
+    source = HubSource(call.request.app.state.event_hub, job.job_id)
+    stream = JobStream(call.client, job.job_id, spec.queue, call.settings, source=source, detach=detach)
+    try:
+        await stream.subscribe()
+        record = QueuedRecord(model=spec.name, queue=spec.queue, detach=detach)
+        await open_job_log(call.client, job.job_id, record, call.settings)
+        enqueue_chat(call.request.app.state.celery, job, spec, call.settings.queue_timeout_s)
+        if pending is not None:
+            await pending
+    except BaseException:
+        if pending is not None:
+            await asyncio.gather(pending, return_exceptions=True)
+        await cancel_job(call.client, job.job_id)
+        await stream.close()
+        raise
+    return stream

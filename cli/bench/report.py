@@ -1,0 +1,91 @@
+"""Print, save as JSON and draw the benchmark's results side by side, with the ratios the targets use."""
+
+import json
+import logging
+from dataclasses import asdict
+from pathlib import Path
+
+from cli.bench.measure import RunStats
+
+log = logging.getLogger(__name__)
+
+
+def ratios(results: list[RunStats], ours: str, other: str) -> dict[int, dict[str, float]]:
+    """ours/other for each client count: tokens/s per stream, aggregate tokens/s, requests/hour;
+    and the time to first token ours adds (ms, p50)."""
+    by_key = {(r.system, r.clients): r for r in results}
+    out: dict[int, dict[str, float]] = {}
+    for clients in sorted({r.clients for r in results}):
+        a, b = by_key.get((ours, clients)), by_key.get((other, clients))
+        if a and b:
+            out[clients] = {
+                "tokens_per_s_per_stream": a.tokens_per_s_per_stream / b.tokens_per_s_per_stream,
+                "aggregate_tokens_per_s": a.aggregate_tokens_per_s / b.aggregate_tokens_per_s,
+                "requests_per_hour": a.requests_per_hour / b.requests_per_hour,
+                "added_ttft_p50_ms": a.ttft_p50_ms - b.ttft_p50_ms,
+            }
+    return out
+
+
+def table(results: list[RunStats]) -> str:
+    header = f"{'system':32} {'clients':>7} {'ttft p50':>9} {'ttft p95':>9} {'tok/s/stream':>12} {'agg tok/s':>9} {'req/hour':>9}"
+    rows = [
+        f"{r.system:32} {r.clients:>7} {r.ttft_p50_ms:>7.1f}ms {r.ttft_p95_ms:>7.1f}ms "
+        f"{r.tokens_per_s_per_stream:>12.1f} {r.aggregate_tokens_per_s:>9.1f} {r.requests_per_hour:>9.0f}"
+        for r in results
+    ]
+    return "\n".join([header, *rows])
+
+
+def ratio_lines(name: str, values: dict[int, dict[str, float]]) -> list[str]:
+    return [
+        f"{name} @ {clients} client(s): tok/s/stream x{v['tokens_per_s_per_stream']:.3f}, "
+        f"aggregate x{v['aggregate_tokens_per_s']:.3f}, req/hour x{v['requests_per_hour']:.3f}, "
+        f"added TTFT p50 {v['added_ttft_p50_ms']:+.1f} ms"
+        for clients, v in values.items()
+    ]
+
+
+def chart(results: list[RunStats], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    systems = list(dict.fromkeys(r.system for r in results))
+    client_counts = sorted({r.clients for r in results})
+    by_key = {(r.system, r.clients): r for r in results}
+    figure, axes = plt.subplots(1, 2, figsize=(12, 4.5))
+    width = 0.8 / len(systems)
+    for i, system in enumerate(systems):
+        xs = [c + (i - (len(systems) - 1) / 2) * width for c in range(len(client_counts))]
+        axes[0].bar(
+            xs, [by_key[(system, c)].aggregate_tokens_per_s for c in client_counts], width, label=system
+        )
+        axes[1].bar(xs, [by_key[(system, c)].ttft_p50_ms for c in client_counts], width, label=system)
+    for axis, title in zip(
+        axes, ("aggregate tokens/s (higher is better)", "time to first token p50, ms"), strict=True
+    ):
+        axis.set_xticks(range(len(client_counts)), [f"{c} client(s)" for c in client_counts])
+        axis.set_title(title)
+    axes[0].legend(fontsize=8)
+    figure.tight_layout()
+    figure.savefig(path, dpi=110)
+    plt.close(figure)
+
+
+def write(results: list[RunStats], out_dir: Path, meta: dict, ours: str, model_alone: str, peer: str) -> None:
+    out_dir.mkdir(parents=True, exist_ok=True)
+    versus_model = ratios(results, ours, model_alone)
+    versus_peer = ratios(results, ours, peer)
+    document = {
+        "meta": meta,
+        "results": [asdict(r) for r in results],
+        "ratios": {"stack_vs_model_alone": versus_model, "stack_vs_peer_server": versus_peer},
+    }
+    (out_dir / "results.json").write_text(json.dumps(document, indent=2))
+    chart(results, out_dir / "results.png")
+    print(table(results))
+    print("\n".join(ratio_lines("(b)/(a) stack vs model alone", versus_model)))
+    print("\n".join(ratio_lines("(b)/(c) stack vs llama_cpp.server", versus_peer)))
+    print(f"written: {out_dir / 'results.json'}, {out_dir / 'results.png'}")

@@ -1,0 +1,142 @@
+"""A GGUF model held by llama.cpp (llama-cpp-python), on a CUDA device when there is one, else the CPU.
+
+The model is loaded once; generation goes through its continuous-batching engine
+(`workers/runtimes/llama_cpp_engine.py`), started on the first job, so a process that only tokenizes (the
+tests') never creates a context.
+"""
+
+import logging
+import os
+import threading
+from pathlib import Path
+
+import llama_cpp
+from llama_cpp import _internals
+
+from model_registry import ModelSpec
+from schemas.jobs import ChatMessage, SamplingParams
+from workers.runtimes.chat_template import ChatTemplate
+from workers.runtimes.llama_cpp_engine import EngineConfig, LlamaCppEngine, Sequence
+from workers.runtimes.protocol import GenerationResult, OnText, PromptTooLongError
+
+log = logging.getLogger(__name__)
+
+# Registry params, as llama-cpp-python's `Llama` names them (plus `repack`); anything else in
+# `params` is refused at load.
+MODEL_PARAMS = {"n_gpu_layers", "use_mmap", "use_mlock"}
+CONTEXT_PARAMS = {"n_ctx", "n_batch", "n_threads", "offload_kqv", "flash_attn"}
+LLAMA_PARAMS = MODEL_PARAMS | CONTEXT_PARAMS | {"lora_path", "repack"}
+GPU_ONLY_PARAMS = {"n_gpu_layers", "offload_kqv"}
+DEFAULT_N_CTX = 2048
+DEFAULT_N_BATCH = 512
+
+
+def llama_kwargs(spec: ModelSpec, gpu_available: bool) -> dict:
+    unknown = set(spec.params) - LLAMA_PARAMS
+    if unknown:
+        raise ValueError(f"model {spec.name!r}: unknown llama_cpp params {sorted(unknown)}")
+    kwargs = dict(spec.params)
+    kwargs.setdefault("n_threads", os.cpu_count() or 1)
+    if spec.gpu_index is not None and gpu_available:
+        kwargs["main_gpu"] = spec.gpu_index
+        kwargs["split_mode"] = llama_cpp.LLAMA_SPLIT_MODE_NONE
+    else:
+        if spec.gpu_index is not None:
+            log.warning(
+                "model %s wants %s but this llama.cpp build has no GPU offload: using the CPU",
+                spec.name,
+                spec.device,
+            )
+        for key in GPU_ONLY_PARAMS:
+            kwargs.pop(key, None)
+        kwargs["n_gpu_layers"] = 0
+    return kwargs
+
+
+def _model_params(kwargs: dict):
+    params = llama_cpp.llama_model_default_params()
+    for key in MODEL_PARAMS & set(kwargs) | {"main_gpu", "split_mode"} & set(kwargs):
+        setattr(params, key, kwargs[key])
+    # llama.cpp's CPU weight repacking computes a token's logits differently depending on how many
+    # tokens share the batch, so a batched greedy answer would differ from the same job run alone.
+    # Off unless the registry asks for it (`repack: true`: faster on some CPUs, answers batch-dependent).
+    params.use_extra_bufts = bool(kwargs.get("repack", False))
+    return params
+
+
+class LlamaCppRuntime:
+    """Besides the chat runtime protocol, what the tests and the benchmark use: `text_tokens`,
+    `rendered_prompt` and `close`."""
+
+    def __init__(self, spec: ModelSpec, weights: Path) -> None:
+        self.name = spec.name
+        kwargs = llama_kwargs(spec, llama_cpp.llama_supports_gpu_offload())
+        log.info("loading %s from %s with %s", spec.name, weights.name, kwargs)
+        self._llm = _internals.LlamaModel(
+            path_model=str(weights), params=_model_params(kwargs), verbose=False
+        )
+        self._engine_config = EngineConfig(
+            n_ctx=kwargs.get("n_ctx", DEFAULT_N_CTX),
+            n_batch=kwargs.get("n_batch", DEFAULT_N_BATCH),
+            max_sequences=spec.max_sequences,
+            n_threads=kwargs["n_threads"],
+            offload_kqv=kwargs.get("offload_kqv", True),
+            flash_attn=kwargs.get("flash_attn", False),
+            lora_path=kwargs.get("lora_path"),
+        )
+        self._template = ChatTemplate.for_model(
+            self._llm.metadata(),
+            spec.chat_format,
+            bos_token=self._token_text(self._llm.token_bos()),
+            eos_token=self._token_text(self._llm.token_eos()),
+        )
+        self._engine: LlamaCppEngine | None = None
+        self._engine_lock = threading.Lock()
+
+    @property
+    def n_ctx(self) -> int:
+        """The context window of one sequence."""
+        return self._engine_config.n_ctx
+
+    def _token_text(self, token: int) -> str:
+        return self._llm.detokenize([token], special=True).decode("utf-8", errors="replace")
+
+    def text_tokens(self, text: str, special: bool = False) -> list[int]:
+        """The token ids of `text` without a BOS: plain text, or with `special` control tokens as markup."""
+        return self._llm.tokenize(text.encode("utf-8"), False, special)
+
+    def rendered_prompt(self, messages: list[ChatMessage]) -> str:
+        """The prompt as one string, template markup included: what a raw-completion server is sent."""
+        return "".join(segment.text for segment in self._template.segments(messages))
+
+    def prompt_tokens(self, messages: list[ChatMessage]) -> list[int]:
+        tokens: list[int] = []
+        for segment in self._template.segments(messages):
+            tokens += self.text_tokens(segment.text, special=segment.is_markup)
+        return tokens
+
+    def engine(self) -> LlamaCppEngine:
+        with self._engine_lock:
+            if self._engine is None:
+                self._engine = LlamaCppEngine(self._llm.model, self._engine_config)
+            return self._engine
+
+    def generate(
+        self, messages: list[ChatMessage], sampling: SamplingParams, on_text: OnText
+    ) -> GenerationResult:
+        prompt = self.prompt_tokens(messages)
+        room = self.n_ctx - len(prompt)
+        if room < 1:
+            raise PromptTooLongError(f"the prompt is {len(prompt)} tokens, the context window {self.n_ctx}")
+        engine = self.engine()
+        return engine.follow(
+            engine.submit(Sequence(prompt, sampling, min(sampling.max_tokens, room))), on_text
+        )
+
+    def close(self) -> None:
+        """Stop the engine and free the model now rather than when the process ends."""
+        with self._engine_lock:
+            if self._engine is not None:
+                self._engine.close()
+                self._engine = None
+        self._llm.close()

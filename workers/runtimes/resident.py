@@ -1,0 +1,69 @@
+"""The models a worker process holds: loaded once when the process starts, shared by every task.
+
+Models whose weights and load parameters are equal share one loaded instance (in the embedded
+default `lumimaid` and `llama` are the same GGUF, loaded once).
+"""
+
+import json
+import logging
+import time
+
+from model_registry import ModelSpec
+from settings import Settings
+from workers.metrics import MODEL_LOAD_SECONDS
+from workers.runtimes.llama_cpp import LlamaCppRuntime
+from workers.runtimes.model_files import is_weights_file, verified_weights
+from workers.runtimes.protocol import ChatRuntime, OneAtATime
+from workers.runtimes.synthetic import SyntheticRuntime
+
+log = logging.getLogger(__name__)
+
+_runtimes: dict[str, ChatRuntime] = {}
+
+
+class ModelNotLoadedError(LookupError):
+    """A job named a model this worker process does not hold."""
+
+
+def _load_key(spec: ModelSpec) -> str:
+    return json.dumps(
+        [spec.runtime, spec.weights, spec.device, spec.chat_format, spec.params], sort_keys=True
+    )
+
+
+def _load(spec: ModelSpec, settings: Settings) -> ChatRuntime:
+    if spec.runtime == "synthetic":
+        return SyntheticRuntime(spec)
+    if spec.runtime == "llama_cpp":
+        runtime = LlamaCppRuntime(spec, verified_weights(spec, settings.model_cache_dir))
+        runtime.engine()  # its context and KV cache now, not on the first job
+        return runtime
+    # Imported here: torch is heavy, and a llama.cpp-only worker never needs it.
+    from workers.runtimes.transformers import TransformersRuntime
+
+    weights = verified_weights(spec, settings.model_cache_dir) if is_weights_file(spec) else None
+    return OneAtATime(TransformersRuntime(spec, weights, settings.model_cache_dir))
+
+
+def load_models(specs: list[ModelSpec], settings: Settings) -> None:
+    loaded: dict[str, ChatRuntime] = {}
+    for spec in specs:
+        key = _load_key(spec)
+        if key not in loaded:
+            started = time.perf_counter()
+            loaded[key] = _load(spec, settings)
+            seconds = time.perf_counter() - started
+            MODEL_LOAD_SECONDS.labels(spec.name).set(seconds)
+            log.info("model %s loaded in %.1fs", spec.name, seconds)
+        _runtimes[spec.name] = loaded[key]
+
+
+def runtime_for(model: str) -> ChatRuntime:
+    try:
+        return _runtimes[model]
+    except KeyError:
+        raise ModelNotLoadedError(f"this worker does not hold model {model!r}") from None
+
+
+def loaded_models() -> list[str]:
+    return sorted(_runtimes)

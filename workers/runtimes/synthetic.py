@@ -1,0 +1,31 @@
+"""A runtime without a model, for measuring the relay alone: it emits tokens at a fixed rate, each
+token's text being the time it was emitted, so a client can measure what the relay adds. Having no
+tokenizer, it counts a prompt's words as its tokens."""
+
+import time
+
+from model_registry import ModelSpec
+from schemas.jobs import ChatMessage, SamplingParams
+from workers.runtimes.protocol import GenerationResult, OnText
+
+
+class SyntheticRuntime:
+    def __init__(self, spec: ModelSpec) -> None:
+        self.name = spec.name
+        self.interval_s = 1.0 / float(spec.params.get("tokens_per_s", 20))
+        self.n_ctx = int(spec.params.get("n_ctx", 1_000_000))
+
+    def prompt_tokens(self, messages: list[ChatMessage]) -> list[int]:
+        return [0] * sum(len(message.content.split()) for message in messages)
+
+    def generate(
+        self, messages: list[ChatMessage], sampling: SamplingParams, on_text: OnText
+    ) -> GenerationResult:
+        prompt_tokens = len(self.prompt_tokens(messages))
+        due = time.monotonic()
+        for count in range(sampling.max_tokens):
+            due += self.interval_s
+            time.sleep(max(0.0, due - time.monotonic()))
+            if not on_text(f"{time.time():.6f} "):
+                return GenerationResult("cancelled", prompt_tokens, count + 1)
+        return GenerationResult("length", prompt_tokens, sampling.max_tokens)
