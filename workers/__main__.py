@@ -9,20 +9,14 @@ import logging
 import os
 import sys
 
-# llama.cpp (and torch) run their threads with OpenMP (libgomp). By default a thread that reaches a
-# barrier spins for a while before it sleeps; when the cores are shared with other processes (the
-# API, Redis, other workers) a spinning thread burns the time slice its peer needs, and generation
-# was measured 10-20x slower on this 2-core machine (see README, "Where llama.cpp runs"). Passive
-# waiting costs little on dedicated cores; set OMP_WAIT_POLICY=ACTIVE to spin. libgomp reads it
-# once, when llama.cpp's library loads, so it is set before anything imports llama_cpp.
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
-
 from model_registry import get_registry, queues
 from settings import get_settings
 from workers.runtimes.model_files import ModelFileError, is_weights_file, verified_weights
+from workers.runtimes.openmp import wait_passively
 
 
 def main() -> int:
+    wait_passively()  # before Celery's tasks import llama_cpp or torch
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
         "--queue", required=True, help=f"device queue to serve (registry: {', '.join(queues())})"
