@@ -14,6 +14,7 @@ import pytest
 from httpx_sse import connect_sse
 
 from embedded.stack import EmbeddedStack
+from model_registry import get_registry
 from tests.conftest import RACHEL
 
 RACHEL_INLINE = {"name": "Rachel", "description": RACHEL["context"], "greeting": RACHEL["greeting"]}
@@ -113,24 +114,25 @@ def test_interactive_chat_starts_before_the_remaining_batch_items(api: httpx.Cli
     submitted_at = datetime.now(UTC)
     with connect_sse(api, "POST", "/Llama_stream", json={"input_data": "Hello!", "max_tokens": 8}) as source:
         assert source.response.status_code == 200
-        events = source.iter_sse()
-        assert next(events).event == "token"
-        first_token_at = datetime.now(UTC)
-        assert [event.event for event in events][-1] == "done"
+        chat_id = source.response.headers["X-Job-Id"]
+        assert [event.event for event in source.iter_sse()][-1] == "done"
+    # The worker runs several jobs at once: what matters is which it took first, the chat or the items.
+    chat_started = datetime.fromisoformat(api.get(f"/jobs/{chat_id}").json()["timings"]["started_at"])
 
     wait_until_settled(api, batch["id"])
     starts = [started(line) for line in results(api, batch["id"])]
 
     assert pending_before >= 10, "the batch ran too fast for the test to mean anything"
-    started_while_chat_waited = [t for t in starts if submitted_at < t < first_token_at]
-    started_after_chat = [t for t in starts if t > first_token_at]
+    started_while_chat_waited = [t for t in starts if submitted_at < t < chat_started]
+    started_after_chat = [t for t in starts if t > chat_started]
     # At most the item the worker took as the chat was being enqueued; all others waited for the chat.
     assert len(started_while_chat_waited) <= 1
     assert len(started_after_chat) >= pending_before - 1
 
 
 def test_cancelling_a_batch_stops_its_pending_and_running_items(api: httpx.Client, broker) -> None:
-    batch = submit(api, dialogue_items(5, max_tokens=1000))
+    slots = get_registry()["lumimaid"].max_sequences  # items the worker runs at once
+    batch = submit(api, dialogue_items(slots + 4, max_tokens=1000))
     deadline = time.monotonic() + 60
     while api.get(f"/batches/{batch['id']}").json()["counts"]["running"] == 0:
         assert time.monotonic() < deadline, "no item started"
@@ -149,12 +151,14 @@ def test_cancelling_a_batch_stops_its_pending_and_running_items(api: httpx.Clien
     assert progress["state"] == "cancelled"
     assert settled_in_s < 5
     was_running = [line for line in lines if line["started_at"]]
-    assert len(was_running) == 1
-    assert was_running[0]["state"] == "cancelled"
-    assert was_running[0]["finish_reason"] == "cancelled"
-    assert was_running[0]["usage"]["completion_tokens"] < 1000
+    assert 1 <= len(was_running) <= slots
+    for line in was_running:
+        assert line["state"] == "cancelled"
+        assert line["finish_reason"] == "cancelled"
+        assert line["usage"]["completion_tokens"] < 1000
     never_ran = [line for line in lines if not line["started_at"]]
-    assert [line["state"] for line in never_ran] == ["cancelled"] * 4
+    assert len(never_ran) >= 4
+    assert {line["state"] for line in never_ran} == {"cancelled"}
     assert broker.llen("cpu:9") == 0
 
 

@@ -45,7 +45,9 @@ def stream_tokens(api: httpx.Client, body: dict, on_token=None) -> tuple[str, li
         for sse in iter_events(source):
             if sse.data == "[DONE]":
                 break
-            choices = json.loads(sse.data)["choices"]
+            chunk = json.loads(sse.data)
+            assert "choices" in chunk, f"the stream failed: {chunk}"
+            choices = chunk["choices"]
             if choices and choices[0]["delta"].get("content"):
                 stamps.append(time.monotonic())
                 pieces.append(choices[0]["delta"]["content"])
