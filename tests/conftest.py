@@ -21,7 +21,7 @@ from workers.runtimes.model_files import verified_weights
 ADMIN_KEY = "test-admin-key"
 # A first token may wait for a long prompt's prefill, chunked between other streams' tokens, on two
 # cores shared with the whole stack: silence is a dead worker only well past that.
-SILENCE_TIMEOUT_S = 20
+SILENCE_TIMEOUT_S = 60  # the production default
 
 # The original's example request.
 RACHEL = {
