@@ -80,6 +80,7 @@ class LlamaCppRuntime:
             n_batch=kwargs.get("n_batch", DEFAULT_N_BATCH),
             max_sequences=spec.max_sequences,
             n_threads=kwargs["n_threads"],
+            model=spec.name,
             offload_kqv=kwargs.get("offload_kqv", True),
             flash_attn=kwargs.get("flash_attn", False),
             lora_path=kwargs.get("lora_path"),

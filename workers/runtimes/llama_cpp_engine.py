@@ -6,7 +6,10 @@ thread runs the loop; each step builds one `llama_batch` holding the next token 
 sequence plus chunks of waiting prompts (chunked prefill: a long prompt is fed a chunk per step, so
 the others keep producing tokens meanwhile), decodes it, and samples each sequence's next token
 with that sequence's own `llama_sampler` chain. A job joins at the next step; a sequence that
-finishes, is cancelled or fails leaves at once and its KV stream is cleared for the next job.
+finishes, is cancelled or fails leaves at once, freeing its slot. Its KV stream keeps what it
+holds, so a later prompt that starts with the same tokens (a character's pinned prompt, the
+conversation's earlier turns) prefills only the rest (prefix reuse, as llama-server's
+`cache_prompt`).
 
 Callers (Celery task threads) submit a `Sequence` and read its events from a queue, so publishing
 a token (a Redis round trip) never holds up the loop.
@@ -22,6 +25,7 @@ from dataclasses import dataclass, field
 
 import llama_cpp
 
+from workers import metrics
 from workers.runtimes.llama_cpp_sampling import PENALTY_LAST_N, sampler_chain
 from workers.runtimes.protocol import GenerationResult, OnText
 
@@ -34,6 +38,7 @@ class EngineConfig:
     n_batch: int  # tokens per decode step, all sequences together
     max_sequences: int
     n_threads: int
+    model: str = ""  # the metrics' label
     offload_kqv: bool = True
     flash_attn: bool = False
     lora_path: str | None = None
@@ -66,6 +71,7 @@ class _Slot:
         self.seq_id = seq_id
         self.sampler = sampler
         self.fed = 0  # prompt tokens already in the KV cache
+        self.kv_tokens: list[int] = []  # what this sequence's KV stream holds, in order
         self.next_token: int | None = None  # sampled, not yet fed
         self.generated = 0
         self.unreported = 0  # generated tokens whose text was not sent yet
@@ -89,6 +95,8 @@ class LlamaCppEngine:
         self._ready = threading.Event()
         self._startup_error: BaseException | None = None
         self._lora = None
+        # What each KV stream still holds from its last sequence, reused by a prompt that starts alike.
+        self._cached: list[list[int]] = [[] for _ in range(config.max_sequences)]
         self._thread = threading.Thread(target=self._run, name="llama-cpp-engine", daemon=True)
         self._thread.start()
         self._ready.wait()
@@ -180,8 +188,7 @@ class LlamaCppEngine:
                     if self._stopping:
                         break
                     while self._incoming and free_ids:
-                        seq = self._incoming.popleft()
-                        slots.append(self._admit(seq, free_ids.pop(0)))
+                        slots.append(self._admit(self._incoming.popleft(), free_ids))
                 for slot in [s for s in slots if s.seq.cancelled.is_set()]:
                     self._finish(slot, "cancelled", slots, free_ids)
                 if slots:
@@ -202,13 +209,27 @@ class LlamaCppEngine:
         llama_cpp.llama_decode(self._ctx, self._batch)
         llama_cpp.llama_memory_seq_rm(self._memory, 0, -1, -1)
 
-    def _admit(self, seq: Sequence, seq_id: int) -> _Slot:
-        llama_cpp.llama_memory_seq_rm(self._memory, seq_id, -1, -1)
+    def _admit(self, seq: Sequence, free_ids: list[int]) -> _Slot:
+        """Start a sequence in the free KV stream that holds the longest start of its prompt (prefix
+        reuse: a character's pinned prompt, a conversation's earlier turns); the least recently used
+        one when none does. Only the rest of the prompt is prefilled; its last token always is, for
+        its logits."""
+        seq_id = max(free_ids, key=lambda i: _common_prefix(self._cached[i], seq.prompt))
+        free_ids.remove(seq_id)
+        keep = min(_common_prefix(self._cached[seq_id], seq.prompt), len(seq.prompt) - 1)
+        if keep == 0 or not llama_cpp.llama_memory_seq_rm(self._memory, seq_id, keep, -1):
+            llama_cpp.llama_memory_seq_rm(self._memory, seq_id, -1, -1)  # never fails
+            keep = 0
+        self._cached[seq_id] = []
+        metrics.PROMPT_TOKENS.labels(self.config.model).inc(len(seq.prompt))
+        metrics.PROMPT_TOKENS_REUSED.labels(self.config.model).inc(keep)
         sampler = sampler_chain(self._model, seq.sampling)
         # The penalties look at the end of the prompt too, as llama-server's do.
         for token in seq.prompt[-PENALTY_LAST_N:]:
             llama_cpp.llama_sampler_accept(sampler, token)
-        return _Slot(seq, seq_id, sampler, list(seq.sampling.stop))
+        slot = _Slot(seq, seq_id, sampler, list(seq.sampling.stop))
+        slot.fed, slot.kv_tokens = keep, seq.prompt[:keep]
+        return slot
 
     def _step(self, slots: list[_Slot], free_ids: list[int]) -> None:
         """Decode one batch: a token of every decoding sequence, then prompt chunks in arrival order."""
@@ -218,6 +239,7 @@ class LlamaCppEngine:
         for slot in slots:
             if not slot.prefilling:
                 self._put(n, slot.next_token, slot.fed + slot.generated - 1, slot.seq_id, True)
+                slot.kv_tokens.append(slot.next_token)
                 outputs.append((slot, n))
                 n += 1
         for slot in slots:
@@ -231,6 +253,7 @@ class LlamaCppEngine:
                 if last:
                     outputs.append((slot, n))
                 n += 1
+            slot.kv_tokens += prompt[slot.fed : slot.fed + chunk]
             slot.fed += chunk
         batch.n_tokens = n
         status = llama_cpp.llama_decode(self._ctx, batch)
@@ -297,14 +320,27 @@ class LlamaCppEngine:
         slot.seq.events.put(GenerationResult(reason, len(slot.seq.prompt), slot.generated))
 
     def _fail(self, slot: _Slot, error: BaseException, slots: list[_Slot], free_ids: list[int]) -> None:
+        slot.kv_tokens = []  # after a failed decode the stream's contents are unknown
         self._release(slot, slots, free_ids)
         slot.seq.events.put(error)
 
     def _release(self, slot: _Slot, slots: list[_Slot], free_ids: list[int]) -> None:
+        """Free the slot; its KV stream keeps what it holds for a later prompt that starts alike."""
         slots.remove(slot)
-        llama_cpp.llama_memory_seq_rm(self._memory, slot.seq_id, -1, -1)
+        if not slot.kv_tokens:
+            llama_cpp.llama_memory_seq_rm(self._memory, slot.seq_id, -1, -1)
+        self._cached[slot.seq_id] = slot.kv_tokens
         llama_cpp.llama_sampler_free(slot.sampler)
         free_ids.append(slot.seq_id)
+
+
+def _common_prefix(a: list[int], b: list[int]) -> int:
+    size = 0
+    for x, y in zip(a, b, strict=False):
+        if x != y:
+            break
+        size += 1
+    return size
 
 
 def _stop_prefix_length(text: str, stops: list[str]) -> int:
