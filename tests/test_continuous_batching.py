@@ -12,7 +12,9 @@ from httpx_sse import connect_sse
 
 from tests.sse import iter_events
 from tests.test_batches import dialogue_items, results, started, submit, wait_until_settled
+from tests.test_metrics import samples, value
 
+REUSED = "chatbot_worker_prompt_tokens_reused_total"
 QUESTIONS = [
     "Tell me about dragons.",
     "What is two plus two?",
@@ -154,3 +156,26 @@ def test_a_batch_runs_several_items_at_once_and_a_chat_goes_before_its_pending_i
     assert pending_at_chat, "the batch ran too fast for the test to mean anything"
     # The chat takes the first slot that frees; an item may have been taken as the chat was enqueued.
     assert len([t for t in pending_at_chat if t < chat_started]) <= 1
+
+
+def test_a_characters_pinned_prompt_is_reused_by_its_next_conversation(api: httpx.Client, stack) -> None:
+    card = "You are Rachel, a devout girl who loves old books and the sound of rain. " * 40
+    metrics_url = f"http://127.0.0.1:{stack.worker_metrics_ports['cpu']}/metrics"
+
+    def conversation(opening: str) -> tuple[int, float]:
+        """(prompt tokens of its first turn, prompt tokens the worker found in its cache meanwhile)"""
+        before = value(samples(httpx.get(metrics_url).text), REUSED, model="lumimaid")
+        body = completion_body(opening, 4) | {
+            "stream": False,
+            "messages": [{"role": "system", "content": card}, {"role": "user", "content": opening}],
+        }
+        usage = api.post("/v1/chat/completions", json=body).json()["usage"]
+        return usage["prompt_tokens"], value(
+            samples(httpx.get(metrics_url).text), REUSED, model="lumimaid"
+        ) - before
+
+    conversation("Hello, who are you?")
+    prompt_tokens, reused = conversation("Good evening! What are you reading?")
+
+    # Everything up to the user's new words came from the cache: the card is most of the prompt.
+    assert reused >= 0.8 * prompt_tokens
