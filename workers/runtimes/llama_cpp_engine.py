@@ -32,6 +32,13 @@ from workers.runtimes.protocol import GenerationResult, OnText
 log = logging.getLogger(__name__)
 
 
+# Fewer common tokens than this (a chat template's opening, say) are prefilled again rather than
+# reused: it saves nothing, and a reused prefix's tokens were computed in batches of another shape,
+# which on a near tie can tip a greedy answer (llama.cpp's CPU kernels are not batch-invariant
+# everywhere), so short prompts keep the answer they get cold.
+MIN_REUSE = 64
+
+
 @dataclass
 class EngineConfig:
     n_ctx: int  # per sequence
@@ -217,7 +224,7 @@ class LlamaCppEngine:
         seq_id = max(free_ids, key=lambda i: _common_prefix(self._cached[i], seq.prompt))
         free_ids.remove(seq_id)
         keep = min(_common_prefix(self._cached[seq_id], seq.prompt), len(seq.prompt) - 1)
-        if keep == 0 or not llama_cpp.llama_memory_seq_rm(self._memory, seq_id, keep, -1):
+        if keep < MIN_REUSE or not llama_cpp.llama_memory_seq_rm(self._memory, seq_id, keep, -1):
             llama_cpp.llama_memory_seq_rm(self._memory, seq_id, -1, -1)  # never fails
             keep = 0
         self._cached[seq_id] = []
