@@ -33,6 +33,12 @@ class SamplingParams(BaseModel):
     temperature: float = 0.7
     top_p: float = 0.95
     seed: int | None = None
+    top_k: int = Field(default=40, ge=0, description="0: off")
+    min_p: float = Field(default=0.05, ge=0, le=1)
+    repeat_penalty: float = Field(default=1.0, gt=0, description="1: off")
+    presence_penalty: float = 0.0
+    frequency_penalty: float = 0.0
+    logit_bias: dict[int, float] = Field(default_factory=dict, description="token id -> added logit")
     stop: list[str] = Field(default_factory=list, description="the reply ends before any of these strings")
 
 

@@ -2,7 +2,7 @@
 
 import uuid
 from collections.abc import Iterator
-from contextlib import ExitStack
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
 import httpx
@@ -13,6 +13,8 @@ from httpx_sse import connect_sse
 from embedded.processes import free_port
 from embedded.services import start_api
 from embedded.stack import EmbeddedStack
+from model_registry import get_registry
+from tests.conftest import RACHEL
 from tests.jobs import wait_for_reply
 from tests.waiting import wait_until
 
@@ -36,16 +38,30 @@ def api_with_depth_limit_1(
 LONG_STORY = {"input_data": "Tell me a very long story.", "max_tokens": 2000, "temperature": 0}
 
 
+@contextmanager
+def worker_full(api: httpx.Client) -> Iterator[None]:
+    """As many long chats running as the worker's engine has slots, each past its first token; they
+    are cancelled (their clients leave) when the block ends."""
+    with ExitStack() as streams:
+        for _ in range(get_registry()["lumimaid"].max_sequences):
+            source = streams.enter_context(
+                connect_sse(api, "POST", "/Lumimaid_stream", json={**RACHEL, **LONG_STORY})
+            )
+            assert source.response.status_code == 200
+            events = source.iter_sse()  # kept open: a dropped iterator closes the stream (a cancel)
+            streams.callback(events.close)
+            assert next(events).event == "token"  # running
+        yield
+
+
 def test_full_queue_answers_429_with_retry_after_and_stores_nothing(
     api_with_depth_limit_1: httpx.Client, broker: redis.Redis, db
 ) -> None:
     api = api_with_depth_limit_1
-    with ExitStack() as streams:
-        running = streams.enter_context(connect_sse(api, "POST", "/Llama_stream", json=LONG_STORY))
-        assert running.response.status_code == 200
-        running_events = running.iter_sse()  # kept: a dropped iterator closes the stream (a cancel)
-        assert next(running_events).event == "token"  # the worker is busy with it
-        waiting = streams.enter_context(connect_sse(api, "POST", "/Llama_stream", json=LONG_STORY))
+    with worker_full(api), ExitStack() as streams:
+        waiting = streams.enter_context(
+            connect_sse(api, "POST", "/Lumimaid_stream", json={**RACHEL, **LONG_STORY})
+        )
         assert waiting.response.status_code == 200
         waiting_job = waiting.response.headers["X-Job-Id"]
         wait_until(
@@ -63,7 +79,7 @@ def test_full_queue_answers_429_with_retry_after_and_stores_nothing(
         assert db.messages.count_documents({"content": refused_text}) == 0
         assert db.conversations.count_documents({}) == conversations_before
         assert broker.llen("cpu") == 1
-    # Both clients have gone: their jobs stop at their next token and the worker is free again.
+    # All clients have gone: their jobs stop at their next token and the worker is free again.
     reply = wait_for_reply(db, waiting_job)
     assert reply["status"] == "cancelled" and reply["finish_reason"] == "cancelled"
 
@@ -77,9 +93,7 @@ def test_waiting_batch_items_do_not_count_against_the_chat_limit(
         "messages": [{"role": "user", "content": "Hi"}],
         "params": {"max_tokens": 2},
     }
-    with connect_sse(api, "POST", "/Llama_stream", json=LONG_STORY) as running:
-        running_events = running.iter_sse()  # kept: a dropped iterator closes the stream (a cancel)
-        assert next(running_events).event == "token"  # the worker is busy with it
+    with worker_full(api):
         batch = api.post("/batches", json={"items": [item] * 3}).json()
         try:
             wait_until(

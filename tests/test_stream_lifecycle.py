@@ -12,6 +12,7 @@ from celery import Celery
 from httpx_sse import connect_sse
 
 from embedded.stack import EmbeddedStack
+from model_registry import get_registry
 from schemas.redis_keys import PRIORITY_SEP, PRIORITY_STEPS
 from tests.conftest import RACHEL
 from tests.jobs import job_status, wait_for_reply, wait_until_ended
@@ -93,11 +94,13 @@ def test_delete_stops_a_detached_job(api: httpx.Client, db) -> None:
 
 
 def test_a_job_whose_client_left_while_it_waited_never_reaches_the_model(api: httpx.Client, db) -> None:
-    busy = start_and_leave(api, {**LONG_REPLY, "detach": True})  # holds the only worker
+    slots = get_registry()["lumimaid"].max_sequences
+    busy = [start_and_leave(api, {**LONG_REPLY, "detach": True}) for _ in range(slots)]  # a full worker
     with connect_sse(api, "POST", "/Lumimaid_stream", json=RACHEL) as source:
         waiting = source.response.headers["X-Job-Id"]
     queued = api.get(f"/jobs/{waiting}").json()["state"]
-    api.delete(f"/jobs/{busy}")
+    for job_id in busy:
+        api.delete(f"/jobs/{job_id}")
 
     reply = wait_for_reply(db, waiting)
 

@@ -12,9 +12,11 @@ import sys
 from model_registry import get_registry, queues
 from settings import get_settings
 from workers.runtimes.model_files import ModelFileError, is_weights_file, verified_weights
+from workers.runtimes.openmp import wait_passively
 
 
 def main() -> int:
+    wait_passively()  # before Celery's tasks import llama_cpp or torch
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
         "--queue", required=True, help=f"device queue to serve (registry: {', '.join(queues())})"
@@ -37,10 +39,17 @@ def main() -> int:
         print(f"refusing to start: {exc}", file=sys.stderr)
         return 3
 
-    # A model worker runs one generation at a time in a forked pool process (llama.cpp is ~2.5x slower
-    # from a side thread); a synthetic queue only sleeps between tokens, so threads serve many jobs.
+    # A synthetic queue only sleeps between tokens, so threads serve many jobs. A queue whose models
+    # batch several sequences (llama.cpp's engine) takes that many jobs at once on a thread pool: each
+    # task thread hands its job to the engine and relays its tokens. Otherwise one job at a time.
     synthetic = bool(specs) and all(spec.runtime == "synthetic" for spec in specs)
-    pool, concurrency = ("threads", settings.synthetic_concurrency) if synthetic else ("prefork", 1)
+    slots = max((spec.max_sequences for spec in specs), default=1)
+    if synthetic:
+        pool, concurrency = "threads", settings.synthetic_concurrency
+    elif slots > 1:
+        pool, concurrency = "threads", slots
+    else:
+        pool, concurrency = "prefork", 1
     os.environ["WORKER_POOL"] = pool
     os.environ["WORKER_QUEUE"] = args.queue
     os.environ["WORKER_METRICS_PORT"] = str(args.metrics_port or settings.worker_metrics_port)

@@ -13,6 +13,12 @@ GENERATION_SECONDS = Histogram(
     "chatbot_worker_generation_seconds", "Time a job spent generating", ["model"],
     buckets=(0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300),
 )  # fmt: skip
+PROMPT_TOKENS = Counter("chatbot_worker_prompt_tokens_total", "Prompt tokens of started sequences", ["model"])
+PROMPT_TOKENS_REUSED = Counter(
+    "chatbot_worker_prompt_tokens_reused_total",
+    "Prompt tokens found in the KV cache (prefix reuse), not prefilled; hit rate = this / prompt_tokens",
+    ["model"],
+)
 MODEL_LOAD_SECONDS = Gauge("chatbot_worker_model_load_seconds", "How long the model took to load", ["model"])
 DEVICE_MEMORY_BYTES = Gauge(
     "chatbot_worker_device_memory_bytes", "GPU memory allocated by this process", ["device"]

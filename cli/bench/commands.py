@@ -23,16 +23,24 @@ def _log_progress() -> None:
 @app.command()
 def compare(
     max_tokens: int = 64,
-    requests: Annotated[int, typer.Option(help="requests per system and client count")] = 8,
-    clients: Annotated[int, typer.Option(help="N, the concurrent clients of the second round")] = 4,
+    requests: Annotated[
+        int, typer.Option(help="requests per system and round (at least one per client)")
+    ] = 16,
+    clients: Annotated[
+        list[int] | None, typer.Option(help="concurrent clients, a round each (default: 1 4 8 16)")
+    ] = None,
     out: Path = RESULTS,
 ) -> None:
-    """Time llama-cpp-python in-process, this stack over HTTP/SSE and `python -m llama_cpp.server`,
-    with 1 and N concurrent clients; print the figures and ratios, write results.json and results.png."""
+    """Time llama-cpp-python in-process, this stack over HTTP/SSE, `python -m llama_cpp.server` and
+    llama.cpp's `llama-server --parallel N` (built on first use), a round per client count; print the
+    figures and ratios, write results.json and results.png."""
+    from workers.runtimes.openmp import wait_passively
+
+    wait_passively()  # as our worker does, before the in-process system loads llama.cpp
     from cli.bench.compare import compare as run_compare
 
     _log_progress()
-    asyncio.run(run_compare(max_tokens, requests, clients, out))
+    asyncio.run(run_compare(max_tokens, requests, clients or [1, 4, 8, 16], out))
 
 
 @app.command(name="relay-load")

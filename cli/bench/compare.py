@@ -1,6 +1,7 @@
 """`chatbot bench compare`: the same GGUF, prompt and greedy parameters through (a) llama-cpp-python
-in-process, (b) our whole stack over HTTP/SSE and (c) `python -m llama_cpp.server`, with 1 and N
-concurrent clients, one system at a time. Prints the figures and the ratios; writes JSON and a PNG."""
+in-process, (b) our whole stack over HTTP/SSE, (c) `python -m llama_cpp.server` and (d) llama.cpp's
+`llama-server --parallel N`, a round per client count, one system at a time. Prints the figures and
+the ratios; writes JSON and a PNG."""
 
 import logging
 import platform
@@ -8,7 +9,7 @@ from pathlib import Path
 
 from cli.bench import report
 from cli.bench.measure import RunStats, run, run_serialized, warm_up
-from cli.bench.systems import InProcess, PeerServer, Stack
+from cli.bench.systems import InProcess, LlamaServer, PeerServer, Stack
 
 
 async def measure_system(system, client_counts: list[int], requests: int) -> list[RunStats]:
@@ -20,12 +21,13 @@ async def measure_system(system, client_counts: list[int], requests: int) -> lis
     return results
 
 
-async def compare(max_tokens: int, requests: int, clients: int, out: Path) -> None:
-    client_counts = [1, clients]
+async def compare(max_tokens: int, requests: int, client_counts: list[int], out: Path) -> None:
     results: list[RunStats] = []
 
     model_alone = InProcess(max_tokens)
-    prompts = {number: model_alone.rendered_prompt(number) for number in range(-2, max(requests, clients))}
+    prompts = {
+        number: model_alone.rendered_prompt(number) for number in range(-2, max(requests, *client_counts))
+    }
     model_alone.generate(-1)  # warm up
     for count in client_counts:
         results.append(run_serialized(InProcess.name, model_alone.generate, count, max(requests, count)))
@@ -37,12 +39,18 @@ async def compare(max_tokens: int, requests: int, clients: int, out: Path) -> No
     finally:
         await stack.close()
 
-    peer = PeerServer(max_tokens, prompts)
-    try:
-        results += await measure_system(peer, client_counts, requests)
-    finally:
-        await peer.close()
+    for server in (PeerServer, LlamaServer):
+        peer = server(max_tokens, prompts)
+        try:
+            results += await measure_system(peer, client_counts, requests)
+        finally:
+            await peer.close()
 
     meta = {"max_tokens": max_tokens, "requests": requests, "clients": client_counts,
             "machine": f"{platform.machine()}, {platform.processor() or 'cpu'}", "model": "gemma3-270m-q4_k_m"}  # fmt: skip
-    report.write(results, out, meta, ours=Stack.name, model_alone=InProcess.name, peer=PeerServer.name)
+    others = {
+        "(b)/(a) stack vs model alone": InProcess.name,
+        "(b)/(c) stack vs llama_cpp.server": PeerServer.name,
+        "(b)/(d) stack vs llama-server": LlamaServer.name,
+    }
+    report.write(results, out, meta, ours=Stack.name, others=others)

@@ -40,7 +40,7 @@ class RunStats:
     clients: int
     requests: int
     ttft_p50_ms: float
-    ttft_p95_ms: float
+    ttft_p99_ms: float
     tokens_per_s_per_stream: float
     aggregate_tokens_per_s: float
     requests_per_hour: float
@@ -74,7 +74,7 @@ def summarize(system: str, clients: int, traces: list[Trace], wall_s: float) -> 
         clients=clients,
         requests=requests,
         ttft_p50_ms=1000 * percentile([t.ttft_s for t in traces], 0.50),
-        ttft_p95_ms=1000 * percentile([t.ttft_s for t in traces], 0.95),
+        ttft_p99_ms=1000 * percentile([t.ttft_s for t in traces], 0.99),
         tokens_per_s_per_stream=statistics.median(t.decode_tokens_per_s for t in traces),
         aggregate_tokens_per_s=total_tokens / wall_s,
         requests_per_hour=requests / wall_s * 3600,
@@ -85,8 +85,8 @@ def summarize(system: str, clients: int, traces: list[Trace], wall_s: float) -> 
 def run_serialized(
     system: str, generate: Callable[[int], tuple[float, float, int]], clients: int, requests: int
 ) -> RunStats:
-    """The model alone serves one generation at a time in this thread (llama.cpp runs ~2.5x slower
-    from a side thread here), so `clients` closed-loop clients are simulated exactly: request j is
+    """The model alone serves one generation at a time (through its engine, one sequence), so
+    `clients` closed-loop clients are simulated exactly: request j is
     sent when request j - clients has finished (the first `clients` at the start), served in order.
     `generate(number)` returns (first token time, end time, tokens) on the perf_counter clock."""
     started = time.perf_counter()

@@ -23,14 +23,15 @@ def ratios(results: list[RunStats], ours: str, other: str) -> dict[int, dict[str
                 "aggregate_tokens_per_s": a.aggregate_tokens_per_s / b.aggregate_tokens_per_s,
                 "requests_per_hour": a.requests_per_hour / b.requests_per_hour,
                 "added_ttft_p50_ms": a.ttft_p50_ms - b.ttft_p50_ms,
+                "ttft_p50": a.ttft_p50_ms / b.ttft_p50_ms,
             }
     return out
 
 
 def table(results: list[RunStats]) -> str:
-    header = f"{'system':32} {'clients':>7} {'ttft p50':>9} {'ttft p95':>9} {'tok/s/stream':>12} {'agg tok/s':>9} {'req/hour':>9}"
+    header = f"{'system':32} {'clients':>7} {'ttft p50':>9} {'ttft p99':>9} {'tok/s/stream':>12} {'agg tok/s':>9} {'req/hour':>9}"
     rows = [
-        f"{r.system:32} {r.clients:>7} {r.ttft_p50_ms:>7.1f}ms {r.ttft_p95_ms:>7.1f}ms "
+        f"{r.system:32} {r.clients:>7} {r.ttft_p50_ms:>7.1f}ms {r.ttft_p99_ms:>7.1f}ms "
         f"{r.tokens_per_s_per_stream:>12.1f} {r.aggregate_tokens_per_s:>9.1f} {r.requests_per_hour:>9.0f}"
         for r in results
     ]
@@ -41,7 +42,7 @@ def ratio_lines(name: str, values: dict[int, dict[str, float]]) -> list[str]:
     return [
         f"{name} @ {clients} client(s): tok/s/stream x{v['tokens_per_s_per_stream']:.3f}, "
         f"aggregate x{v['aggregate_tokens_per_s']:.3f}, req/hour x{v['requests_per_hour']:.3f}, "
-        f"added TTFT p50 {v['added_ttft_p50_ms']:+.1f} ms"
+        f"added TTFT p50 {v['added_ttft_p50_ms']:+.1f} ms (x{v['ttft_p50']:.2f})"
         for clients, v in values.items()
     ]
 
@@ -74,18 +75,14 @@ def chart(results: list[RunStats], path: Path) -> None:
     plt.close(figure)
 
 
-def write(results: list[RunStats], out_dir: Path, meta: dict, ours: str, model_alone: str, peer: str) -> None:
+def write(results: list[RunStats], out_dir: Path, meta: dict, ours: str, others: dict[str, str]) -> None:
+    """`others`: a label for each system ours is compared with (e.g. "(b)/(d) stack vs llama-server")."""
     out_dir.mkdir(parents=True, exist_ok=True)
-    versus_model = ratios(results, ours, model_alone)
-    versus_peer = ratios(results, ours, peer)
-    document = {
-        "meta": meta,
-        "results": [asdict(r) for r in results],
-        "ratios": {"stack_vs_model_alone": versus_model, "stack_vs_peer_server": versus_peer},
-    }
+    versus = {label: ratios(results, ours, system) for label, system in others.items()}
+    document = {"meta": meta, "results": [asdict(r) for r in results], "ratios": versus}
     (out_dir / "results.json").write_text(json.dumps(document, indent=2))
     chart(results, out_dir / "results.png")
     print(table(results))
-    print("\n".join(ratio_lines("(b)/(a) stack vs model alone", versus_model)))
-    print("\n".join(ratio_lines("(b)/(c) stack vs llama_cpp.server", versus_peer)))
+    for label, values in versus.items():
+        print("\n".join(ratio_lines(label, values)))
     print(f"written: {out_dir / 'results.json'}, {out_dir / 'results.png'}")

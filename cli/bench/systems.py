@@ -1,6 +1,7 @@
-"""The three systems the benchmark compares on the same GGUF, prompt and greedy parameters:
+"""The four systems the benchmark compares on the same GGUF, prompt and greedy parameters:
 (a) llama-cpp-python in this process, (b) our whole stack over HTTP/SSE, (c) the peer
-`python -m llama_cpp.server` over its OpenAI endpoint. Each is started alone and stopped after."""
+`python -m llama_cpp.server` and (d) llama.cpp's C++ `llama-server --parallel N`, both over their
+OpenAI endpoint. Each is started alone and stopped after."""
 
 import json
 import os
@@ -14,6 +15,7 @@ import httpx
 from httpx_sse import aconnect_sse
 
 from api.turns.chat_messages import character_messages
+from cli.bench.llama_server import llama_server_binary
 from embedded.processes import ManagedProcess, free_port, port_open
 from embedded.stack import EmbeddedStack, StackConfig
 from model_registry import get_registry
@@ -22,6 +24,7 @@ from schemas.jobs import ChatMessage, SamplingParams
 from settings import get_settings
 from workers.runtimes.llama_cpp import LlamaCppRuntime
 from workers.runtimes.model_files import verified_weights
+from workers.runtimes.openmp import wait_passively
 
 CHARACTER = {
     "character_name": "Rachel",
@@ -111,24 +114,17 @@ class Stack:
         self.stack.stop()
 
 
-class PeerServer:
-    """(c) The peer: llama-cpp-python's own OpenAI-compatible server, raw completions on the same prompt."""
+class CompletionServer:
+    """A server with an OpenAI `/v1/completions` endpoint, sent the rendered prompt of each request."""
 
-    name = "python -m llama_cpp.server"
+    name = ""
 
-    def __init__(self, max_tokens: int, prompts: dict[int, str]) -> None:
-        spec = get_registry()["lumimaid"]
-        weights = verified_weights(spec, get_settings().model_cache_dir)
-        port = free_port()
-        command = [sys.executable, "-m", "llama_cpp.server", "--model", str(weights), "--host", "127.0.0.1",
-                   "--port", str(port), "--n_ctx", str(spec.params.get("n_ctx", 2048)),
-                   "--n_batch", str(spec.params.get("n_batch", 512)), "--n_threads", str(model_threads()),
-                   # its default aborts a running stream when another request arrives: queue them instead
-                   "--interrupt_requests", "False"]  # fmt: skip
+    def __init__(self, command: list[str], port: int, max_tokens: int, prompts: dict[int, str]) -> None:
         log_dir = Path(tempfile.mkdtemp(prefix="bench-peer-"))
-        self.process = ManagedProcess("llama-cpp-server", command, log_dir).start()
+        env = {**os.environ, **wait_passively()}  # the same OpenMP waiting as our worker's
+        self.process = ManagedProcess(Path(command[0]).name, command, log_dir, env=env).start()
         self.process.wait_until(lambda: port_open(port), 120, "ready")
-        self.client = httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=300)
+        self.client = httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=600)
         self.max_tokens = max_tokens
         self.prompts = prompts
 
@@ -149,6 +145,44 @@ class PeerServer:
     async def close(self) -> None:
         await self.client.aclose()
         self.process.stop()
+
+
+class PeerServer(CompletionServer):
+    """(c) The peer: llama-cpp-python's own OpenAI-compatible server, raw completions on the same prompt."""
+
+    name = "python -m llama_cpp.server"
+
+    def __init__(self, max_tokens: int, prompts: dict[int, str]) -> None:
+        spec = get_registry()["lumimaid"]
+        port = free_port()
+        command = [sys.executable, "-m", "llama_cpp.server", "--model", str(weights()), "--host", "127.0.0.1",
+                   "--port", str(port), "--n_ctx", str(spec.params.get("n_ctx", 2048)),
+                   "--n_batch", str(spec.params.get("n_batch", 512)), "--n_threads", str(model_threads()),
+                   # its default aborts a running stream when another request arrives: queue them instead
+                   "--interrupt_requests", "False"]  # fmt: skip
+        super().__init__(command, port, max_tokens, prompts)
+
+
+class LlamaServer(CompletionServer):
+    """(d) llama.cpp's own C++ server with `--parallel` slots (continuous batching), built from the
+    llama.cpp that llama-cpp-python vendors (cli/bench/llama_server.py), as many slots as our engine."""
+
+    name = "llama-server --parallel"
+
+    def __init__(self, max_tokens: int, prompts: dict[int, str]) -> None:
+        spec = get_registry()["lumimaid"]
+        port = free_port()
+        n_ctx = spec.params.get("n_ctx", 2048)
+        command = [str(llama_server_binary()), "--model", str(weights()), "--host", "127.0.0.1",
+                   "--port", str(port), "--parallel", str(spec.max_sequences),
+                   "--ctx-size", str(n_ctx * spec.max_sequences), "--batch-size", str(spec.params.get("n_batch", 512)),
+                   "--threads", str(model_threads()), "--threads-batch", str(model_threads()), "--no-webui"]  # fmt: skip
+        super().__init__(command, port, max_tokens, prompts)
+
+
+def weights() -> Path:
+    spec = get_registry()["lumimaid"]
+    return verified_weights(spec, get_settings().model_cache_dir)
 
 
 def model_threads() -> int:

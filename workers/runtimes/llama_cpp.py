@@ -1,32 +1,34 @@
-"""A GGUF model held by llama.cpp (llama-cpp-python), on a CUDA device when there is one, else the CPU."""
+"""A GGUF model held by llama.cpp (llama-cpp-python), on a CUDA device when there is one, else the CPU.
+
+The model is loaded once; generation goes through its continuous-batching engine
+(`workers/runtimes/llama_cpp_engine.py`), started on the first job, so a process that only tokenizes (the
+tests') never creates a context.
+"""
 
 import logging
 import os
+import threading
 from pathlib import Path
 
 import llama_cpp
-from llama_cpp import Llama
+from llama_cpp import _internals
 
 from model_registry import ModelSpec
 from schemas.jobs import ChatMessage, SamplingParams
 from workers.runtimes.chat_template import ChatTemplate
+from workers.runtimes.llama_cpp_engine import EngineConfig, LlamaCppEngine, Sequence
 from workers.runtimes.protocol import GenerationResult, OnText, PromptTooLongError
 
 log = logging.getLogger(__name__)
 
-# Registry params passed to Llama() as they are; anything else in `params` is refused at load.
-LLAMA_PARAMS = {
-    "lora_path",
-    "n_ctx",
-    "n_batch",
-    "n_threads",
-    "n_gpu_layers",
-    "offload_kqv",
-    "use_mmap",
-    "use_mlock",
-    "flash_attn",
-}
+# Registry params, as llama-cpp-python's `Llama` names them (plus `repack`); anything else in
+# `params` is refused at load.
+MODEL_PARAMS = {"n_gpu_layers", "use_mmap", "use_mlock"}
+CONTEXT_PARAMS = {"n_ctx", "n_batch", "n_threads", "offload_kqv", "flash_attn"}
+LLAMA_PARAMS = MODEL_PARAMS | CONTEXT_PARAMS | {"lora_path", "repack"}
 GPU_ONLY_PARAMS = {"n_gpu_layers", "offload_kqv"}
+DEFAULT_N_CTX = 2048
+DEFAULT_N_BATCH = 512
 
 
 def llama_kwargs(spec: ModelSpec, gpu_available: bool) -> dict:
@@ -51,6 +53,17 @@ def llama_kwargs(spec: ModelSpec, gpu_available: bool) -> dict:
     return kwargs
 
 
+def _model_params(kwargs: dict):
+    params = llama_cpp.llama_model_default_params()
+    for key in MODEL_PARAMS & set(kwargs) | {"main_gpu", "split_mode"} & set(kwargs):
+        setattr(params, key, kwargs[key])
+    # llama.cpp's CPU weight repacking computes a token's logits differently depending on how many
+    # tokens share the batch, so a batched greedy answer would differ from the same job run alone.
+    # Off unless the registry asks for it (`repack: true`: faster on some CPUs, answers batch-dependent).
+    params.use_extra_bufts = bool(kwargs.get("repack", False))
+    return params
+
+
 class LlamaCppRuntime:
     """Besides the chat runtime protocol, what the tests and the benchmark use: `text_tokens`,
     `rendered_prompt` and `close`."""
@@ -59,24 +72,39 @@ class LlamaCppRuntime:
         self.name = spec.name
         kwargs = llama_kwargs(spec, llama_cpp.llama_supports_gpu_offload())
         log.info("loading %s from %s with %s", spec.name, weights.name, kwargs)
-        self._llm = Llama(model_path=str(weights), verbose=False, **kwargs)
+        self._llm = _internals.LlamaModel(
+            path_model=str(weights), params=_model_params(kwargs), verbose=False
+        )
+        self._engine_config = EngineConfig(
+            n_ctx=kwargs.get("n_ctx", DEFAULT_N_CTX),
+            n_batch=kwargs.get("n_batch", DEFAULT_N_BATCH),
+            max_sequences=spec.max_sequences,
+            n_threads=kwargs["n_threads"],
+            model=spec.name,
+            offload_kqv=kwargs.get("offload_kqv", True),
+            flash_attn=kwargs.get("flash_attn", False),
+            lora_path=kwargs.get("lora_path"),
+        )
         self._template = ChatTemplate.for_model(
-            self._llm.metadata,
+            self._llm.metadata(),
             spec.chat_format,
             bos_token=self._token_text(self._llm.token_bos()),
             eos_token=self._token_text(self._llm.token_eos()),
         )
+        self._engine: LlamaCppEngine | None = None
+        self._engine_lock = threading.Lock()
 
     @property
     def n_ctx(self) -> int:
-        return self._llm.n_ctx()
+        """The context window of one sequence."""
+        return self._engine_config.n_ctx
 
     def _token_text(self, token: int) -> str:
         return self._llm.detokenize([token], special=True).decode("utf-8", errors="replace")
 
     def text_tokens(self, text: str, special: bool = False) -> list[int]:
         """The token ids of `text` without a BOS: plain text, or with `special` control tokens as markup."""
-        return self._llm.tokenize(text.encode("utf-8"), add_bos=False, special=special)
+        return self._llm.tokenize(text.encode("utf-8"), False, special)
 
     def rendered_prompt(self, messages: list[ChatMessage]) -> str:
         """The prompt as one string, template markup included: what a raw-completion server is sent."""
@@ -85,37 +113,28 @@ class LlamaCppRuntime:
     def prompt_tokens(self, messages: list[ChatMessage]) -> list[int]:
         return self._template.tokens(messages, lambda text, markup: self.text_tokens(text, special=markup))
 
+    def engine(self) -> LlamaCppEngine:
+        with self._engine_lock:
+            if self._engine is None:
+                self._engine = LlamaCppEngine(self._llm.model, self._engine_config)
+            return self._engine
+
     def generate(
         self, messages: list[ChatMessage], sampling: SamplingParams, on_text: OnText
     ) -> GenerationResult:
         prompt = self.prompt_tokens(messages)
-        room = self._llm.n_ctx() - len(prompt)
+        room = self.n_ctx - len(prompt)
         if room < 1:
-            raise PromptTooLongError(
-                f"the prompt is {len(prompt)} tokens, the context window {self._llm.n_ctx()}"
-            )
-        finish_reason = "length"
-        completion_tokens = 0
-        chunks = self._llm.create_completion(
-            prompt,
-            max_tokens=min(sampling.max_tokens, room),
-            temperature=sampling.temperature,
-            top_p=sampling.top_p,
-            seed=sampling.seed,
-            stop=sampling.stop or None,
-            stream=True,
+            raise PromptTooLongError(f"the prompt is {len(prompt)} tokens, the context window {self.n_ctx}")
+        engine = self.engine()
+        return engine.follow(
+            engine.submit(Sequence(prompt, sampling, min(sampling.max_tokens, room))), on_text
         )
-        for chunk in chunks:
-            choice = chunk["choices"][0]
-            if choice["text"]:
-                completion_tokens += 1
-                if not on_text(choice["text"]):
-                    finish_reason = "cancelled"
-                    break
-            if choice["finish_reason"]:
-                finish_reason = choice["finish_reason"]
-        return GenerationResult(finish_reason, len(prompt), completion_tokens)
 
     def close(self) -> None:
-        """Free the model now rather than when the process ends."""
+        """Stop the engine and free the model now rather than when the process ends."""
+        with self._engine_lock:
+            if self._engine is not None:
+                self._engine.close()
+                self._engine = None
         self._llm.close()

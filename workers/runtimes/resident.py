@@ -13,7 +13,7 @@ from settings import Settings
 from workers.metrics import MODEL_LOAD_SECONDS
 from workers.runtimes.llama_cpp import LlamaCppRuntime
 from workers.runtimes.model_files import is_weights_file, verified_weights
-from workers.runtimes.protocol import ChatRuntime
+from workers.runtimes.protocol import ChatRuntime, OneAtATime
 from workers.runtimes.synthetic import SyntheticRuntime
 
 log = logging.getLogger(__name__)
@@ -35,12 +35,14 @@ def _load(spec: ModelSpec, settings: Settings) -> ChatRuntime:
     if spec.runtime == "synthetic":
         return SyntheticRuntime(spec)
     if spec.runtime == "llama_cpp":
-        return LlamaCppRuntime(spec, verified_weights(spec, settings.model_cache_dir))
+        runtime = LlamaCppRuntime(spec, verified_weights(spec, settings.model_cache_dir))
+        runtime.engine()  # its context and KV cache now, not on the first job
+        return runtime
     # Imported here: torch is heavy, and a llama.cpp-only worker never needs it.
     from workers.runtimes.transformers import TransformersRuntime
 
     weights = verified_weights(spec, settings.model_cache_dir) if is_weights_file(spec) else None
-    return TransformersRuntime(spec, weights, settings.model_cache_dir)
+    return OneAtATime(TransformersRuntime(spec, weights, settings.model_cache_dir))
 
 
 def load_models(specs: list[ModelSpec], settings: Settings) -> None:

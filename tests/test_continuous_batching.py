@@ -1,0 +1,181 @@
+"""One worker serves many streams at once (llama.cpp engine, continuous batching), through the whole
+stack: real Redis, the real worker with the real Gemma GGUF, the API."""
+
+import json
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
+
+import httpx
+from httpx_sse import connect_sse
+
+from tests.sse import iter_events
+from tests.test_batches import dialogue_items, results, started, submit, wait_until_settled
+from tests.test_metrics import samples, value
+
+REUSED = "chatbot_worker_prompt_tokens_reused_total"
+QUESTIONS = [
+    "Tell me about dragons.",
+    "What is two plus two?",
+    "Write a haiku about rain.",
+    "Who are you?",
+    "Name three fruits.",
+    "Say hello in French.",
+    "Describe a cat.",
+    "What is the capital of Italy?",
+]
+
+
+def completion_body(question: str, max_tokens: int) -> dict:
+    return {
+        "model": "lumimaid",
+        "messages": [{"role": "user", "content": question}],
+        "max_tokens": max_tokens,
+        "temperature": 0,
+        "stream": True,
+    }
+
+
+def stream_tokens(api: httpx.Client, body: dict, on_token=None) -> tuple[str, list[float], str]:
+    """(job id, arrival time of each token, the text) of one streamed /v1 completion."""
+    stamps: list[float] = []
+    pieces: list[str] = []
+    with connect_sse(api, "POST", "/v1/chat/completions", json=body) as source:
+        assert source.response.status_code == 200
+        job_id = source.response.headers["X-Job-Id"]
+        for sse in iter_events(source):
+            if sse.data == "[DONE]":
+                break
+            chunk = json.loads(sse.data)
+            assert "choices" in chunk, f"the stream failed: {chunk}"
+            choices = chunk["choices"]
+            if choices and choices[0]["delta"].get("content"):
+                stamps.append(time.monotonic())
+                pieces.append(choices[0]["delta"]["content"])
+                if on_token is not None:
+                    on_token(job_id, len(pieces))
+    return job_id, stamps, "".join(pieces)
+
+
+def job(api: httpx.Client, job_id: str) -> dict:
+    return api.get(f"/jobs/{job_id}").json()
+
+
+def test_eight_streams_at_once_all_finish_with_the_greedy_text_each_gets_alone(api: httpx.Client) -> None:
+    alone = [stream_tokens(api, completion_body(q, 24))[2] for q in QUESTIONS]
+    with ThreadPoolExecutor(len(QUESTIONS)) as pool:
+        together = list(pool.map(lambda q: stream_tokens(api, completion_body(q, 24)), QUESTIONS))
+
+    jobs = [job(api, job_id) for job_id, _, _ in together]
+    last_start = max(j["timings"]["started_at"] for j in jobs)
+    first_end = min(j["timings"]["finished_at"] for j in jobs)
+
+    assert [text for _, _, text in together] == alone
+    assert all(j["state"] == "done" for j in jobs)
+    assert len({j["worker"] for j in jobs}) == 1
+    assert last_start < first_end  # all eight ran at once on the one worker
+
+
+def test_a_cancelled_stream_stops_within_a_few_tokens_while_the_others_go_on(api: httpx.Client) -> None:
+    cancel_after = 3
+    cancelled_at: dict[str, int] = {}
+
+    def cancel_first(job_id: str, tokens: int) -> None:
+        if tokens == cancel_after and not cancelled_at:
+            cancelled_at[job_id] = tokens
+            assert api.delete(f"/jobs/{job_id}").status_code == 202
+
+    with ThreadPoolExecutor(3) as pool:
+        victim = pool.submit(stream_tokens, api, completion_body(QUESTIONS[0], 200), cancel_first)
+        time.sleep(0.5)  # the others join a running engine
+        others = [pool.submit(stream_tokens, api, completion_body(q, 40)) for q in QUESTIONS[1:3]]
+        victim_id, victim_stamps, _ = victim.result()
+        other_results = [future.result() for future in others]
+
+    stopped = job(api, victim_id)
+    assert victim_id in cancelled_at
+    assert stopped["state"] == "cancelled"
+    assert stopped["usage"]["completion_tokens"] <= cancel_after + 5
+    for job_id, stamps, _ in other_results:
+        ended = job(api, job_id)
+        assert ended["state"] == "done" and ended["finish_reason"] == "length"
+        assert ended["usage"]["completion_tokens"] == len(stamps) == 40
+
+
+def test_a_long_prompt_joining_midway_does_not_stall_the_running_streams(api: httpx.Client) -> None:
+    running_tokens = 60
+    long_prompt = completion_body("Summarize this. " + "The river flows past the old mill. " * 187, 4)
+    started_streams = threading.Barrier(3)
+
+    def note(_: str, tokens: int) -> None:
+        if tokens == 3:
+            started_streams.wait(timeout=300)
+
+    with ThreadPoolExecutor(3) as pool:
+        running = [
+            pool.submit(stream_tokens, api, completion_body(q, running_tokens), note) for q in QUESTIONS[:2]
+        ]
+        started_streams.wait(timeout=300)  # both streams are producing tokens
+        joined_at = time.monotonic()
+        long_id, long_stamps, _ = pool.submit(stream_tokens, api, long_prompt).result()
+        streams = [future.result()[1] for future in running]
+
+    long_job = job(api, long_id)
+    first_long_token = long_stamps[0]
+    prefill_s = first_long_token - joined_at  # the long prompt's whole prefill (and its queueing)
+    assert long_job["usage"]["prompt_tokens"] >= 1450
+    for stamps in streams:
+        assert len(stamps) == running_tokens
+        during = [t for t in stamps if joined_at < t < first_long_token]
+        # Chunked prefill: the running streams kept producing tokens while the long prompt was read,
+        # and none of them waited as long as the whole prefill for its next token.
+        assert len(during) >= 2
+        window = [t for t in stamps if joined_at <= t] + [first_long_token]
+        gaps = [later - earlier for earlier, later in zip([joined_at, *window], window, strict=False)]
+        assert max(gaps) < prefill_s
+
+
+def test_a_batch_runs_several_items_at_once_and_a_chat_goes_before_its_pending_items(
+    api: httpx.Client,
+) -> None:
+    batch = submit(api, dialogue_items(14, max_tokens=40))
+    deadline = time.monotonic() + 300
+    while (progress := api.get(f"/batches/{batch['id']}").json())["counts"]["running"] < 2:
+        assert time.monotonic() < deadline, f"the batch never ran items side by side: {progress}"
+        time.sleep(0.1)
+    submitted_at = datetime.now(UTC)
+    chat_id, _, _ = stream_tokens(api, completion_body("Hello!", 4))
+    chat_started = datetime.fromisoformat(job(api, chat_id)["timings"]["started_at"])
+
+    wait_until_settled(api, batch["id"], timeout_s=600)
+    starts = [started(line) for line in results(api, batch["id"])]
+
+    pending_at_chat = [t for t in starts if t > submitted_at]
+    assert progress["counts"]["running"] >= 2
+    assert pending_at_chat, "the batch ran too fast for the test to mean anything"
+    # The chat takes the first slot that frees; an item may have been taken as the chat was enqueued.
+    assert len([t for t in pending_at_chat if t < chat_started]) <= 1
+
+
+def test_a_characters_pinned_prompt_is_reused_by_its_next_conversation(api: httpx.Client, stack) -> None:
+    card = "You are Rachel, a devout girl who loves old books and the sound of rain. " * 40
+    metrics_url = f"http://127.0.0.1:{stack.worker_metrics_ports['cpu']}/metrics"
+
+    def conversation(opening: str) -> tuple[int, float]:
+        """(prompt tokens of its first turn, prompt tokens the worker found in its cache meanwhile)"""
+        before = value(samples(httpx.get(metrics_url).text), REUSED, model="lumimaid")
+        body = completion_body(opening, 4) | {
+            "stream": False,
+            "messages": [{"role": "system", "content": card}, {"role": "user", "content": opening}],
+        }
+        usage = api.post("/v1/chat/completions", json=body).json()["usage"]
+        return usage["prompt_tokens"], value(
+            samples(httpx.get(metrics_url).text), REUSED, model="lumimaid"
+        ) - before
+
+    conversation("Hello, who are you?")
+    prompt_tokens, reused = conversation("Good evening! What are you reading?")
+
+    # Everything up to the user's new words came from the cache: the card is most of the prompt.
+    assert reused >= 0.8 * prompt_tokens

@@ -1,0 +1,361 @@
+"""Continuous batching for one llama.cpp model: one decode loop over every active sequence.
+
+The engine owns a llama.cpp context with `max_sequences` KV streams (one per sequence, so a
+sequence's attention never sees another's cache and batching cannot change a greedy answer). Its
+thread runs the loop; each step builds one `llama_batch` holding the next token of every decoding
+sequence plus chunks of waiting prompts (chunked prefill: a long prompt is fed a chunk per step, so
+the others keep producing tokens meanwhile), decodes it, and samples each sequence's next token
+with that sequence's own `llama_sampler` chain. A job joins at the next step; a sequence that
+finishes, is cancelled or fails leaves at once, freeing its slot. Its KV stream keeps what it
+holds, so a later prompt that starts with the same tokens (a character's pinned prompt, the
+conversation's earlier turns) prefills only the rest (prefix reuse, as llama-server's
+`cache_prompt`).
+
+Callers (Celery task threads) submit a `Sequence` and read its events from a queue, so publishing
+a token (a Redis round trip) never holds up the loop.
+"""
+
+import codecs
+import ctypes
+import logging
+import queue
+import threading
+from collections import deque
+from dataclasses import dataclass, field
+
+import llama_cpp
+
+from workers import metrics
+from workers.runtimes.llama_cpp_sampling import PENALTY_LAST_N, sampler_chain
+from workers.runtimes.protocol import GenerationResult, OnText
+
+log = logging.getLogger(__name__)
+
+
+# Fewer common tokens than this (a chat template's opening, say) are prefilled again rather than
+# reused: it saves nothing, and a reused prefix's tokens were computed in batches of another shape,
+# which on a near tie can tip a greedy answer (llama.cpp's CPU kernels are not batch-invariant
+# everywhere), so short prompts keep the answer they get cold.
+MIN_REUSE = 64
+
+
+@dataclass
+class EngineConfig:
+    n_ctx: int  # per sequence
+    n_batch: int  # tokens per decode step, all sequences together
+    max_sequences: int
+    n_threads: int
+    model: str = ""  # the metrics' label
+    offload_kqv: bool = True
+    flash_attn: bool = False
+    lora_path: str | None = None
+
+
+@dataclass
+class TextPiece:
+    text: str
+    tokens: int  # how many generated tokens this text completes
+
+
+@dataclass
+class Sequence:
+    """One job's generation, shared by the engine (which fills `events`) and the task that waits on it."""
+
+    prompt: list[int]
+    sampling: object  # schemas.jobs.SamplingParams
+    max_tokens: int
+    events: "queue.SimpleQueue[TextPiece | GenerationResult | BaseException]" = field(
+        default_factory=queue.SimpleQueue
+    )
+    cancelled: threading.Event = field(default_factory=threading.Event)
+
+
+class _Slot:
+    """The engine's side of a sequence: its KV stream, position, sampler and text state."""
+
+    def __init__(self, seq: Sequence, seq_id: int, sampler, stops: list[str]) -> None:
+        self.seq = seq
+        self.seq_id = seq_id
+        self.sampler = sampler
+        self.fed = 0  # prompt tokens already in the KV cache
+        self.kv_tokens: list[int] = []  # what this sequence's KV stream holds, in order
+        self.next_token: int | None = None  # sampled, not yet fed
+        self.generated = 0
+        self.unreported = 0  # generated tokens whose text was not sent yet
+        self.decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+        self.held = ""  # text that may be the start of a stop string
+        self.stops = stops
+
+    @property
+    def prefilling(self) -> bool:
+        return self.fed < len(self.seq.prompt)
+
+
+class LlamaCppEngine:
+    def __init__(self, model, config: EngineConfig) -> None:
+        self._model = model  # a llama_model pointer, kept alive by its owner
+        self._vocab = llama_cpp.llama_model_get_vocab(model)
+        self.config = config
+        self._incoming: deque[Sequence] = deque()
+        self._wake = threading.Condition()
+        self._stopping = False
+        self._ready = threading.Event()
+        self._startup_error: BaseException | None = None
+        self._lora = None
+        # What each KV stream still holds from its last sequence, reused by a prompt that starts alike.
+        self._cached: list[list[int]] = [[] for _ in range(config.max_sequences)]
+        self._thread = threading.Thread(target=self._run, name="llama-cpp-engine", daemon=True)
+        self._thread.start()
+        self._ready.wait()
+        if self._startup_error is not None:
+            raise self._startup_error
+
+    # --- callers' side ---------------------------------------------------------------------------
+
+    def submit(self, seq: Sequence) -> Sequence:
+        with self._wake:
+            self._incoming.append(seq)
+            self._wake.notify()
+        return seq
+
+    def wake(self) -> None:
+        """Let the loop notice a cancel flag even when it is idle."""
+        with self._wake:
+            self._wake.notify()
+
+    def follow(self, seq: Sequence, on_text: OnText) -> GenerationResult:
+        """Pass a submitted sequence's text to `on_text` until it ends; False from `on_text` cancels it.
+
+        A cancelled sequence's usage counts the tokens published before the cancel."""
+        published = 0
+        while True:
+            event = seq.events.get()
+            if isinstance(event, TextPiece):
+                if seq.cancelled.is_set():
+                    continue
+                published += event.tokens
+                if not on_text(event.text):
+                    seq.cancelled.set()
+                    self.wake()
+            elif isinstance(event, GenerationResult):
+                if seq.cancelled.is_set():
+                    return GenerationResult("cancelled", event.prompt_tokens, published)
+                return event
+            else:
+                raise event
+
+    def close(self) -> None:
+        with self._wake:
+            self._stopping = True
+            self._wake.notify()
+        self._thread.join()
+
+    # --- the engine thread -----------------------------------------------------------------------
+
+    def _new_context(self):
+        params = llama_cpp.llama_context_default_params()
+        cfg = self.config
+        params.n_seq_max = cfg.max_sequences
+        params.n_ctx = cfg.n_ctx * cfg.max_sequences
+        params.kv_unified = False  # one KV stream of n_ctx per sequence
+        params.n_batch = cfg.n_batch
+        params.n_ubatch = cfg.n_batch
+        params.n_threads = cfg.n_threads
+        params.n_threads_batch = cfg.n_threads
+        params.offload_kqv = cfg.offload_kqv
+        params.flash_attn = cfg.flash_attn
+        params.no_perf = True
+        ctx = llama_cpp.llama_init_from_model(self._model, params)
+        if not ctx:
+            raise RuntimeError("llama.cpp could not create the engine's context")
+        if cfg.lora_path:
+            self._lora = llama_cpp.llama_adapter_lora_init(self._model, str(cfg.lora_path).encode())
+            if not self._lora or llama_cpp.llama_set_adapter_lora(ctx, self._lora, 1.0) != 0:
+                raise RuntimeError(f"llama.cpp could not load the LoRA adapter {cfg.lora_path}")
+        return ctx
+
+    def _run(self) -> None:
+        try:
+            self._ctx = self._new_context()
+            self._memory = llama_cpp.llama_get_memory(self._ctx)
+            self._batch = llama_cpp.llama_batch_init(self.config.n_batch, 0, 1)
+            self._warm_up()
+        except BaseException as exc:  # reported to the constructor's caller
+            self._startup_error = exc
+            self._ready.set()
+            return
+        self._ready.set()
+        slots: list[_Slot] = []
+        free_ids = list(range(self.config.max_sequences))
+        try:
+            while True:
+                with self._wake:
+                    while not self._stopping and not slots and not self._incoming:
+                        self._wake.wait()
+                    if self._stopping:
+                        break
+                    while self._incoming and free_ids:
+                        slots.append(self._admit(self._incoming.popleft(), free_ids))
+                for slot in [s for s in slots if s.seq.cancelled.is_set()]:
+                    self._finish(slot, "cancelled", slots, free_ids)
+                if slots:
+                    self._step(slots, free_ids)
+        finally:
+            for slot in list(slots):
+                self._fail(slot, RuntimeError("the engine stopped"), slots, free_ids)
+            llama_cpp.llama_batch_free(self._batch)
+            llama_cpp.llama_free(self._ctx)
+            if self._lora:
+                llama_cpp.llama_adapter_lora_free(self._lora)
+
+    def _warm_up(self) -> None:
+        """Decode one token and forget it: the first decode of a context is slow (buffers, caches),
+        and it should not be the first job's."""
+        self._put(0, llama_cpp.llama_vocab_bos(self._vocab), 0, 0, True)
+        self._batch.n_tokens = 1
+        llama_cpp.llama_decode(self._ctx, self._batch)
+        llama_cpp.llama_memory_seq_rm(self._memory, 0, -1, -1)
+
+    def _admit(self, seq: Sequence, free_ids: list[int]) -> _Slot:
+        """Start a sequence in the free KV stream that holds the longest start of its prompt (prefix
+        reuse: a character's pinned prompt, a conversation's earlier turns); the least recently used
+        one when none does. Only the rest of the prompt is prefilled; its last token always is, for
+        its logits."""
+        seq_id = max(free_ids, key=lambda i: _common_prefix(self._cached[i], seq.prompt))
+        free_ids.remove(seq_id)
+        keep = min(_common_prefix(self._cached[seq_id], seq.prompt), len(seq.prompt) - 1)
+        if keep < MIN_REUSE or not llama_cpp.llama_memory_seq_rm(self._memory, seq_id, keep, -1):
+            llama_cpp.llama_memory_seq_rm(self._memory, seq_id, -1, -1)  # never fails
+            keep = 0
+        self._cached[seq_id] = []
+        metrics.PROMPT_TOKENS.labels(self.config.model).inc(len(seq.prompt))
+        metrics.PROMPT_TOKENS_REUSED.labels(self.config.model).inc(keep)
+        sampler = sampler_chain(self._model, seq.sampling)
+        # The penalties look at the end of the prompt too, as llama-server's do.
+        for token in seq.prompt[-PENALTY_LAST_N:]:
+            llama_cpp.llama_sampler_accept(sampler, token)
+        slot = _Slot(seq, seq_id, sampler, list(seq.sampling.stop))
+        slot.fed, slot.kv_tokens = keep, seq.prompt[:keep]
+        return slot
+
+    def _step(self, slots: list[_Slot], free_ids: list[int]) -> None:
+        """Decode one batch: a token of every decoding sequence, then prompt chunks in arrival order."""
+        batch = self._batch
+        n = 0
+        outputs: list[tuple[_Slot, int]] = []  # (slot, batch index of its logits)
+        for slot in slots:
+            if not slot.prefilling:
+                self._put(n, slot.next_token, slot.fed + slot.generated - 1, slot.seq_id, True)
+                slot.kv_tokens.append(slot.next_token)
+                outputs.append((slot, n))
+                n += 1
+        for slot in slots:
+            if not slot.prefilling or n >= self.config.n_batch:
+                continue
+            prompt = slot.seq.prompt
+            chunk = min(len(prompt) - slot.fed, self.config.n_batch - n)
+            for i in range(slot.fed, slot.fed + chunk):
+                last = i == len(prompt) - 1
+                self._put(n, prompt[i], i, slot.seq_id, last)
+                if last:
+                    outputs.append((slot, n))
+                n += 1
+            slot.kv_tokens += prompt[slot.fed : slot.fed + chunk]
+            slot.fed += chunk
+        batch.n_tokens = n
+        status = llama_cpp.llama_decode(self._ctx, batch)
+        if status != 0:
+            error = RuntimeError(f"llama_decode failed ({status})")
+            for slot, _ in outputs:
+                self._fail(slot, error, slots, free_ids)
+            for slot in [s for s in slots if s.prefilling]:
+                self._fail(slot, error, slots, free_ids)
+            return
+        for slot, index in outputs:
+            try:
+                self._sample(slot, index, slots, free_ids)
+            except Exception as exc:  # one sequence's failure is its own
+                log.exception("sequence %d failed", slot.seq_id)
+                self._fail(slot, exc, slots, free_ids)
+
+    def _put(self, i: int, token: int, pos: int, seq_id: int, logits: bool) -> None:
+        batch = self._batch
+        batch.token[i] = token
+        batch.pos[i] = pos
+        batch.n_seq_id[i] = 1
+        batch.seq_id[i][0] = seq_id
+        batch.logits[i] = logits
+
+    def _sample(self, slot: _Slot, index: int, slots: list[_Slot], free_ids: list[int]) -> None:
+        token = llama_cpp.llama_sampler_sample(slot.sampler, self._ctx, index)
+        if llama_cpp.llama_vocab_is_eog(self._vocab, token):
+            self._finish(slot, "stop", slots, free_ids)
+            return
+        slot.generated += 1
+        slot.unreported += 1
+        slot.next_token = token
+        slot.held += slot.decoder.decode(self._piece(token))
+        stop_at = min((i for i in (slot.held.find(s) for s in slot.stops) if i >= 0), default=-1)
+        if stop_at >= 0:
+            slot.held = slot.held[:stop_at]
+            self._finish(slot, "stop", slots, free_ids)
+            return
+        keep = _stop_prefix_length(slot.held, slot.stops)
+        self._emit(slot, slot.held[: len(slot.held) - keep])
+        slot.held = slot.held[len(slot.held) - keep :]
+        if slot.generated >= slot.seq.max_tokens:
+            self._finish(slot, "length", slots, free_ids)
+
+    def _piece(self, token: int) -> bytes:
+        buf = ctypes.create_string_buffer(64)
+        size = llama_cpp.llama_token_to_piece(self._vocab, token, buf, len(buf), 0, False)
+        if size < 0:
+            buf = ctypes.create_string_buffer(-size)
+            size = llama_cpp.llama_token_to_piece(self._vocab, token, buf, len(buf), 0, False)
+        return buf.raw[:size]
+
+    def _emit(self, slot: _Slot, text: str) -> None:
+        if text:
+            slot.seq.events.put(TextPiece(text, slot.unreported))
+            slot.unreported = 0
+
+    def _finish(self, slot: _Slot, reason: str, slots: list[_Slot], free_ids: list[int]) -> None:
+        if reason != "cancelled":
+            held = slot.held + slot.decoder.decode(b"", final=True)
+            self._emit(slot, held)
+        self._release(slot, slots, free_ids)
+        slot.seq.events.put(GenerationResult(reason, len(slot.seq.prompt), slot.generated))
+
+    def _fail(self, slot: _Slot, error: BaseException, slots: list[_Slot], free_ids: list[int]) -> None:
+        slot.kv_tokens = []  # after a failed decode the stream's contents are unknown
+        self._release(slot, slots, free_ids)
+        slot.seq.events.put(error)
+
+    def _release(self, slot: _Slot, slots: list[_Slot], free_ids: list[int]) -> None:
+        """Free the slot; its KV stream keeps what it holds for a later prompt that starts alike."""
+        slots.remove(slot)
+        if not slot.kv_tokens:
+            llama_cpp.llama_memory_seq_rm(self._memory, slot.seq_id, -1, -1)
+        self._cached[slot.seq_id] = slot.kv_tokens
+        llama_cpp.llama_sampler_free(slot.sampler)
+        free_ids.append(slot.seq_id)
+
+
+def _common_prefix(a: list[int], b: list[int]) -> int:
+    size = 0
+    for x, y in zip(a, b, strict=False):
+        if x != y:
+            break
+        size += 1
+    return size
+
+
+def _stop_prefix_length(text: str, stops: list[str]) -> int:
+    """The length of the longest end of `text` that could begin a stop string (held back for now)."""
+    best = 0
+    for stop in stops:
+        for size in range(min(len(stop) - 1, len(text)), best, -1):
+            if text.endswith(stop[:size]):
+                best = size
+                break
+    return best
