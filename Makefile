@@ -1,9 +1,13 @@
 # The two commands of the README: `make run` (the whole system on the embedded default) and
-# `make test` (lint and the test suite against real Redis, FerretDB, a Celery worker and the model).
-.PHONY: setup run test lint
+# `make test` (lint and the test suite against real Redis, FerretDB, a Celery worker and the model,
+# the web page in Debian's Chromium).
+.PHONY: setup test-setup run test lint
 
 setup:
 	./scripts/setup.sh
+
+test-setup:
+	./scripts/setup.sh --browser
 
 run: setup
 	.venv/bin/python -m embedded
@@ -12,5 +16,5 @@ lint: setup
 	.venv/bin/ruff check .
 	.venv/bin/ruff format --check .
 
-test: lint
+test: test-setup lint
 	.venv/bin/python -m pytest

@@ -6,6 +6,7 @@ from contextlib import asynccontextmanager
 
 import redis.asyncio as aioredis
 from fastapi import FastAPI
+from fastapi_offline import FastAPIOffline
 
 from api import metrics
 from api.errors import install_error_handlers
@@ -22,6 +23,7 @@ from api.routes import (
     jobs,
     mongo_admin,
     openai,
+    web,
 )
 from mongo.connection import connect_mongo, disconnect_mongo
 from settings import get_settings
@@ -49,11 +51,13 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
 
 def create_app() -> FastAPI:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    app = FastAPI(
+    # /docs and /redoc with their scripts served by the API, not a CDN (offline deployments).
+    app = FastAPIOffline(
         title="ChatBot AI",
         version="2.0",
         description="Character chat and assistant answers from models resident in Celery workers, streamed as SSE.",
         lifespan=lifespan,
+        swagger_ui_parameters={"validatorUrl": None},  # no badge fetched from swagger.io
     )
     install_error_handlers(app)
     install_middleware(app, get_settings())
@@ -72,4 +76,5 @@ def create_app() -> FastAPI:
         metrics.router,
     ):
         app.include_router(router)
+    web.install_web(app)
     return app
