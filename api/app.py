@@ -6,7 +6,6 @@ from contextlib import asynccontextmanager
 
 import redis.asyncio as aioredis
 from fastapi import FastAPI
-from fastapi_offline import FastAPIOffline
 
 from api import metrics
 from api.errors import install_error_handlers
@@ -51,13 +50,13 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
 
 def create_app() -> FastAPI:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    # /docs and /redoc with their scripts served by the API, not a CDN (offline deployments).
-    app = FastAPIOffline(
+    app = FastAPI(
         title="ChatBot AI",
         version="2.0",
         description="Character chat and assistant answers from models resident in Celery workers, streamed as SSE.",
         lifespan=lifespan,
-        swagger_ui_parameters={"validatorUrl": None},  # no badge fetched from swagger.io
+        docs_url=None,  # /docs and /redoc: api/routes/web.py, with assets served here (no CDN)
+        redoc_url=None,
     )
     install_error_handlers(app)
     install_middleware(app, get_settings())

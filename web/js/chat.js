@@ -69,7 +69,7 @@ function swipeControls(message) {
       textContent: ">",
       disabled: busy,
       onclick: () => (shown + 1 < total ? go(shown + 1) : regenerate()),
-      attrs: { "aria-label": shown + 1 < total ? "Next alternative" : "Regenerate" },
+      attrs: { "aria-label": shown + 1 < total ? "Next alternative" : "New alternative" },
     }),
     el("button", { type: "button", className: "regenerate", textContent: "Regenerate", disabled: busy, onclick: regenerate }),
   );
@@ -128,7 +128,11 @@ async function reloadConversation() {
   renderLog();
 }
 
+// The log is busy from the click that asks for a reply until the stored reply is shown.
+const setBusy = (busy) => log().setAttribute("aria-busy", String(busy));
+
 async function follow(job, response) {
+  setBusy(true);
   state.job = job;
   renderLog();
   const box = log();
@@ -150,6 +154,7 @@ async function follow(job, response) {
   if (state.job !== job) return; // the view moved to another conversation meanwhile
   state.job = null;
   await reloadConversation().catch(showError);
+  setBusy(false);
 }
 
 async function startJob(mode, path, body) {
@@ -157,10 +162,13 @@ async function startJob(mode, path, body) {
   const last = conversation.messages.at(-1);
   let response;
   clearBanner();
+  setBusy(true);
   try {
     response = await request(path, { method: "POST", json: { ...body, ...generation() }, accept: "text/event-stream" });
   } catch (error) {
+    setBusy(false);
     showError(error, updateButtons);
+    if (error.retryAfter) $("#send").disabled = true; // until the countdown ends
     return false;
   }
   const job = {
@@ -282,6 +290,7 @@ function showCharacter(character) {
 export async function showChat(characterId, conversationId) {
   if (state.job && state.job.conversationId !== conversationId) {
     state.job = null; // its stream goes on server-side (detached); this view now shows another chat
+    setBusy(false);
   }
   if (!characterId) {
     const last = localStorage.getItem("chatbot.lastCharacter");
@@ -320,19 +329,21 @@ export const pendingReply = loadPending;
 // After a reload: the reply that was streaming goes on from the last event this tab had shown.
 export async function resumePending(job) {
   history.replaceState(null, "", `#/chat/${job.characterId}/${job.conversationId}`);
+  setBusy(true);
   await showChat(job.characterId, job.conversationId);
   try {
     const status = await getJson(`/jobs/${job.id}`);
-    if (!["queued", "running"].includes(status.state)) {
-      clearPending();
-      await reloadConversation();
+    if (["queued", "running"].includes(status.state)) {
+      await follow(job, await resumeJob(job.id, job.lastEventId));
       return;
     }
-    await follow(job, await resumeJob(job.id, job.lastEventId));
+    clearPending(); // it ended while the page reloaded: the stored reply is the whole of it
+    await reloadConversation();
   } catch (error) {
     clearPending();
     showError(error);
   }
+  setBusy(false);
 }
 
 export function initChat() {
