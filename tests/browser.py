@@ -26,7 +26,7 @@ CHROMIUM_ARGS = [
 ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts" / "web"
 DESKTOP = {"width": 1280, "height": 860}
 PHONE = {"width": 390, "height": 844}
-DEADLINE_MS = 180_000  # a generation on a busy 2-core machine
+DEADLINE_MS = 300_000  # a generation on a busy 2-core machine
 expect.set_options(timeout=DEADLINE_MS)
 
 

@@ -12,7 +12,7 @@ from bson import ObjectId
 from playwright.sync_api import Browser, expect
 
 from embedded.stack import EmbeddedStack
-from tests.browser import PHONE, Tab, letters, open_tab
+from tests.browser import DEADLINE_MS, PHONE, Tab, letters, open_tab
 from tests.browser import browser as browser  # noqa: F401  (session fixtures)
 from tests.browser import playwright as playwright  # noqa: F401
 from tests.cards_fixtures import SERAPHINA_V2, card_png, named, sillytavern_png
@@ -80,9 +80,9 @@ def streaming_job_id(tab: Tab) -> str:
     return bubble.get_attribute("data-job-id")
 
 
-def wait_reply_done(tab: Tab) -> None:
+def wait_reply_done(tab: Tab, timeout_ms: int = DEADLINE_MS) -> None:
     """Until the reply has ended and the page shows it as stored (the log is busy from the click on)."""
-    expect(tab.page.locator("#chat-log")).to_have_attribute("aria-busy", "false")
+    expect(tab.page.locator("#chat-log")).to_have_attribute("aria-busy", "false", timeout=timeout_ms)
     expect(tab.page.locator("#chat-log .msg.streaming")).to_have_count(0)
 
 
@@ -182,13 +182,13 @@ def test_a_reload_in_the_middle_of_a_reply_finishes_it_without_repeating(
 ) -> None:
     page = tab.page
     page.goto("/")
-    set_max_tokens(tab, 400)
+    set_max_tokens(tab, 160)  # long enough to outlast a reload on an idle machine
     conversation_id = open_new_chat(tab, new_character(api))
     say(tab, LONG_STORY)
     job_id = streaming_job_id(tab)
     page.wait_for_function("() => document.querySelector('#chat-log .msg.streaming .msg-body')?.textContent")
     page.reload()
-    wait_reply_done(tab)
+    wait_reply_done(tab, timeout_ms=2 * DEADLINE_MS)
     (reply,) = stored_replies(db, conversation_id)[1:]
     assert reply["status"] == "complete"
     assert letters(last_reply_text(tab)) == letters(reply["content"])

@@ -14,6 +14,7 @@ const state = {
   character: null,
   conversation: null, // with its messages
   job: null, // {id, mode: "message"|"regenerate"|"continue", characterId, conversationId, base, text, lastEventId}
+  requesting: false, // a reply asked for, its response not yet here
   swipeShown: new Map(), // message id -> index of the swipe shown
 };
 
@@ -57,7 +58,7 @@ function swipeControls(message) {
     state.swipeShown.set(message.id, index);
     renderLog();
   };
-  const busy = Boolean(state.job);
+  const busy = Boolean(state.job) || state.requesting;
   return el(
     "div",
     { className: "swipes" },
@@ -111,7 +112,7 @@ function renderLog() {
 }
 
 function updateButtons() {
-  const busy = Boolean(state.job);
+  const busy = Boolean(state.job) || state.requesting;
   const open = Boolean(state.conversation);
   $("#send").disabled = busy || !open;
   $("#stop").hidden = !busy;
@@ -163,9 +164,12 @@ async function startJob(mode, path, body) {
   let response;
   clearBanner();
   setBusy(true);
+  state.requesting = true;
+  renderLog();
   try {
     response = await request(path, { method: "POST", json: { ...body, ...generation() }, accept: "text/event-stream" });
   } catch (error) {
+    state.requesting = false;
     setBusy(false);
     showError(error, updateButtons);
     if (error.retryAfter) $("#send").disabled = true; // until the countdown ends
@@ -180,6 +184,7 @@ async function startJob(mode, path, body) {
     text: "",
     lastEventId: null,
   };
+  state.requesting = false;
   savePending(job);
   await follow(job, response);
   return true;
@@ -189,7 +194,7 @@ async function send(event) {
   event?.preventDefault();
   const input = $("#chat-input");
   const text = input.value.trim();
-  if (!text || state.job || !state.conversation) return;
+  if (!text || state.job || state.requesting || !state.conversation) return;
   input.value = "";
   const now = new Date().toISOString();
   state.conversation.messages.push({ id: "", role: "user", content: text, swipes: [text], swipe_id: 0, status: "complete", created_at: now });
@@ -202,12 +207,12 @@ async function send(event) {
 }
 
 function regenerate() {
-  if (state.job) return;
+  if (state.job || state.requesting) return;
   startJob("regenerate", `/conversations/${state.conversation.id}/regenerate`, {});
 }
 
 function continueReply() {
-  if (state.job) return;
+  if (state.job || state.requesting) return;
   startJob("continue", `/conversations/${state.conversation.id}/continue`, {});
 }
 
