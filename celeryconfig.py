@@ -14,7 +14,7 @@ task_ignore_result = True
 task_serializer = "json"
 accept_content = ["json"]
 
-# One queue per device (routing: the model registry names each model's queue; see api/enqueue.py),
+# One queue per device (routing: the model registry names each model's queue; see api/streams/enqueue.py),
 # and one for LoRA fine-tuning jobs.
 task_queues = [Queue(name) for name in queues()] + [Queue(get_settings().training_queue)]
 task_default_queue = task_queues[0].name

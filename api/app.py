@@ -7,10 +7,9 @@ from contextlib import asynccontextmanager
 import redis.asyncio as aioredis
 from fastapi import FastAPI
 
-from api import metrics
-from api.errors import install_error_handlers
-from api.event_hub import EventHub
-from api.middleware import install_middleware
+from api.http import metrics
+from api.http.errors import install_error_handlers
+from api.http.middleware import install_middleware
 from api.routes import (
     batches,
     characters,
@@ -24,6 +23,7 @@ from api.routes import (
     openai,
     web,
 )
+from api.streams.event_hub import EventHub
 from mongo.connection import connect_mongo, disconnect_mongo
 from settings import get_settings
 from tasks.app import app as celery_app

@@ -13,7 +13,7 @@ from pathlib import Path
 import httpx
 from httpx_sse import aconnect_sse
 
-from api.chat_messages import character_messages
+from api.turns.chat_messages import character_messages
 from embedded.processes import ManagedProcess, free_port, port_open
 from embedded.stack import EmbeddedStack, StackConfig
 from model_registry import get_registry

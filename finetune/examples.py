@@ -5,7 +5,7 @@ from collections.abc import Callable
 import torch
 from torch.utils.data import Dataset
 
-from qa_datasets.rows import QARow
+from schemas.datasets import QARow
 from schemas.jobs import ChatMessage
 
 IGNORE = -100  # label id the loss skips

@@ -1,0 +1,1 @@
+"""MongoDB storage, one module per aggregate: its documents and every query made on them."""

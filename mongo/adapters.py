@@ -2,7 +2,7 @@
 
 from mongoengine import DateTimeField, DictField, Document, StringField
 
-from mongo.documents import utcnow
+from mongo.fields import utcnow
 
 
 class Adapter(Document):

@@ -14,7 +14,7 @@ from bson import ObjectId
 from bson.errors import InvalidId
 from mongoengine import DateTimeField, DictField, Document, IntField, ObjectIdField, StringField
 
-from mongo.documents import utcnow
+from mongo.fields import utcnow
 from schemas.batches import ITEM_STATES
 from schemas.jobs import ChatJob
 

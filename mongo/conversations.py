@@ -1,8 +1,80 @@
-"""A user's conversations: find, list, delete. Someone else's conversation is as good as absent."""
+"""Conversations and their messages: a user's conversations (someone else's is as good as absent),
+the turns a chat writes, and where a worker stores a chat job's reply: a new message, another swipe
+of a message, or the rest of one (`save_job_reply`, the chat task's StoreReply, see
+workers/chat_job.py)."""
 
 from bson import ObjectId
+from mongoengine import DateTimeField, DictField, Document, IntField, ListField, ObjectIdField, StringField
 
-from mongo.documents import Conversation, Message
+from mongo.fields import utcnow
+from schemas.jobs import ChatJob, ReplyTarget
+
+
+class Conversation(Document):
+    meta = {"collection": "conversations", "indexes": [("user_id", "-updated_at")]}
+
+    user_id = StringField(required=True)
+    model = StringField(required=True)
+    character_name = StringField()
+    character_id = ObjectIdField()
+    user_name = StringField(default="User")  # what {{user}} stands for in the character's texts
+    created_at = DateTimeField(default=utcnow)
+    updated_at = DateTimeField(default=utcnow)
+
+
+MESSAGE_STATUSES = ("complete", "partial", "cancelled", "error")
+
+
+class Message(Document):
+    """One turn. A reply cut short keeps its text with status `partial`, `cancelled` or `error`."""
+
+    meta = {"collection": "messages", "indexes": [("conversation_id", "created_at"), "job_id"]}
+
+    conversation_id = ObjectIdField(required=True)
+    role = StringField(required=True, choices=("system", "user", "assistant"))
+    content = StringField(default="")
+    status = StringField(default="complete", choices=MESSAGE_STATUSES)
+    job_id = StringField()
+    finish_reason = StringField()
+    usage = DictField()
+    created_at = DateTimeField(default=utcnow)
+    # Alternative replies (regenerated ones, or a character's greetings); `content` is swipes[swipe_id].
+    swipes = ListField(StringField())
+    swipe_id = IntField(default=0)
+
+
+def start_conversation(
+    user_id: str,
+    model: str,
+    character_name: str | None,
+    greeting: str,
+    *,
+    character_id: ObjectId | None = None,
+    user_name: str = "User",
+    greetings: list[str] | None = None,
+    conversation_id: ObjectId | None = None,
+) -> Conversation:
+    """A new conversation; a character's greeting becomes its first assistant message, with all of
+    the character's `greetings` kept as its swipes. `conversation_id` lets the caller name it first
+    (a chat job can then be queued while it is written)."""
+    conversation = Conversation(
+        id=conversation_id,
+        user_id=user_id,
+        model=model,
+        character_name=character_name,
+        character_id=character_id,
+        user_name=user_name,
+    ).save()
+    if greeting:
+        swipes = greetings or [greeting]
+        Message(
+            conversation_id=conversation.id,
+            role="assistant",
+            content=greeting,
+            swipes=swipes,
+            swipe_id=swipes.index(greeting) if greeting in swipes else 0,
+        ).save()
+    return conversation
 
 
 def user_conversation(user_id: str, conversation_id: str) -> Conversation | None:
@@ -25,3 +97,72 @@ def list_conversations(
 def delete_conversation(conversation: Conversation) -> None:
     Message.objects(conversation_id=conversation.id).delete()
     conversation.delete()
+
+
+def conversation_messages(conversation_id: str) -> list[Message]:
+    return list(Message.objects(conversation_id=ObjectId(conversation_id)).order_by("created_at", "id"))
+
+
+def add_user_message(conversation_id: ObjectId, content: str, job_id: str) -> Message:
+    return Message(conversation_id=conversation_id, role="user", content=content, job_id=job_id).save()
+
+
+def save_reply(
+    conversation_id: str, job_id: str, content: str, status: str, finish_reason: str, usage: dict
+) -> str | None:
+    """The reply as a new message; None, and nothing stored, when the conversation is gone (deleted
+    while the reply was generated, or never written because its turn failed to store)."""
+    if not Conversation.objects(id=conversation_id).update_one(set__updated_at=utcnow()):
+        return None
+    message = Message(
+        conversation_id=ObjectId(conversation_id),
+        role="assistant",
+        content=content,
+        status=status,
+        job_id=job_id,
+        finish_reason=finish_reason,
+        usage=usage,
+    ).save()
+    return str(message.id)
+
+
+def _swipes_with(message: Message, text: str, continuing: bool) -> tuple[list[str], int]:
+    """The message's swipes with the new text in, and the index of the one now shown."""
+    swipes = list(message.swipes) or [message.content]
+    if continuing:
+        index = min(message.swipe_id, len(swipes) - 1)
+        swipes[index] = message.content + text
+        return swipes, index
+    return [*swipes, text], len(swipes)
+
+
+def _store_into(
+    target: ReplyTarget, job_id: str, content: str, status: str, finish_reason: str, usage: dict
+) -> str | None:
+    """None, and nothing stored, when the message went with its deleted conversation."""
+    message = Message.objects(id=ObjectId(target.message_id)).first()
+    if message is None:
+        return None
+    swipes, index = _swipes_with(message, content, target.mode == "continue")
+    Message.objects(id=message.id).update_one(
+        set__content=swipes[index],
+        set__swipes=swipes,
+        set__swipe_id=index,
+        set__job_id=job_id,
+        set__status=status,
+        set__finish_reason=finish_reason,
+        set__usage=usage,
+    )
+    Conversation.objects(id=message.conversation_id).update_one(set__updated_at=utcnow())
+    return target.message_id
+
+
+def save_job_reply(job: ChatJob, content: str, status: str, finish_reason: str, usage: dict) -> str | None:
+    """A regenerated reply becomes the message's newest swipe (the others are kept); a continued one
+    is appended to the message; any other reply is a new message. None for a job without a
+    conversation (the stateless /v1 API)."""
+    if job.conversation_id is None:
+        return None
+    if job.reply_to is not None:
+        return _store_into(job.reply_to, job.job_id, content, status, finish_reason, usage)
+    return save_reply(job.conversation_id, job.job_id, content, status, finish_reason, usage)

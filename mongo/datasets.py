@@ -2,8 +2,8 @@
 
 from mongoengine import DateTimeField, Document, FloatField, IntField, StringField
 
-from mongo.documents import utcnow
-from qa_datasets.rows import QARow
+from mongo.fields import utcnow
+from schemas.datasets import QARow
 
 
 class QADataset(Document):

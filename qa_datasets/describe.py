@@ -3,7 +3,7 @@
 import io
 import statistics
 
-from qa_datasets.rows import QARow
+from schemas.datasets import QARow
 
 
 def _lengths(texts: list[str]) -> dict[str, float]:

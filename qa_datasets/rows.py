@@ -1,4 +1,4 @@
-"""QA rows in the ko_wikidata_QA shape (instruction/output pairs) and reading them from files."""
+"""Reading QA rows (schemas/datasets.py) from JSONL, CSV and Parquet files."""
 
 import io
 from dataclasses import dataclass
@@ -6,18 +6,13 @@ from pathlib import Path
 
 import pandas as pd
 
+from schemas.datasets import QARow
+
 FORMATS = ("jsonl", "csv", "parquet")
 
 
 class DatasetFormatError(ValueError):
     """The file cannot be read as the format says, or lacks a mapped column."""
-
-
-@dataclass(frozen=True)
-class QARow:
-    row: int  # 1-based position in the source file, as users count rows
-    instruction: str
-    output: str
 
 
 @dataclass(frozen=True)

@@ -5,9 +5,10 @@ from dataclasses import dataclass, field
 
 from mongo import datasets as store
 from qa_datasets.describe import describe
-from qa_datasets.rows import ColumnMapping, QARow, read_rows
+from qa_datasets.rows import ColumnMapping, read_rows
 from qa_datasets.split import split_rows
 from qa_datasets.validation import Problem, validate, without_problems
+from schemas.datasets import QARow
 
 DATASET_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
 

@@ -2,7 +2,7 @@
 
 import random
 
-from qa_datasets.rows import QARow
+from schemas.datasets import QARow
 
 
 def split_rows(rows: list[QARow], eval_fraction: float, seed: int) -> tuple[list[QARow], list[QARow]]:

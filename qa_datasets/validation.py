@@ -2,7 +2,7 @@
 
 from dataclasses import dataclass
 
-from qa_datasets.rows import QARow
+from schemas.datasets import QARow
 
 
 @dataclass(frozen=True)

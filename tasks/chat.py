@@ -2,7 +2,7 @@
 
 from celery import Task
 
-from mongo.replies import save_job_reply
+from mongo.conversations import save_job_reply
 from schemas.jobs import CHAT_TASK, ChatJob
 from settings import get_settings
 from tasks.app import app

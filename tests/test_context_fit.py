@@ -9,7 +9,7 @@ import pytest
 import redis
 
 from model_registry import get_registry
-from mongo.replies import save_job_reply
+from mongo.conversations import save_job_reply
 from prompts.assembly import character_prompt
 from prompts.context_fit import fit_to_window
 from schemas.cards import CardData

@@ -3,7 +3,7 @@
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
-from api.middleware import ClientFilterMiddleware, load_blocked_agents
+from api.http.middleware import ClientFilterMiddleware, load_blocked_agents
 from settings import PROJECT_ROOT
 
 

@@ -1,0 +1,1 @@
+"""Thin FastAPI routers: each reads a request, calls the api/ package that does the work, answers."""

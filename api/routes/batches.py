@@ -13,11 +13,11 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import BaseModel
 
-from api.batch_input import JSONL_TYPES, build_jobs, parse_items
-from api.dependencies import ChatCall, chat_call
-from api.enqueue import enqueue_batch_items
-from api.errors import ApiError
-from api.relay import CANCEL_FLAG_TTL_S
+from api.http.dependencies import ChatCall, chat_call
+from api.http.errors import ApiError
+from api.streams.enqueue import enqueue_batch_items
+from api.streams.relay import cancel_jobs
+from api.turns.batch_input import JSONL_TYPES, build_jobs, parse_items
 from model_registry import get_registry
 from mongo.batches import (
     Batch,
@@ -29,7 +29,6 @@ from mongo.batches import (
     find_batch,
 )
 from schemas.batches import BatchCounts, BatchProgress, BatchRequest, BatchResult
-from schemas.redis_keys import job_cancel_key
 
 router = APIRouter(prefix="/batches", tags=["batches"])
 
@@ -155,8 +154,5 @@ async def cancel(batch_id: str, call: ChatCall = Depends(chat_call)) -> BatchPro
     batch = await _find(batch_id, call.user_id)
     running = await asyncio.to_thread(cancel_batch, batch)
     if running:
-        pipe = call.client.pipeline(transaction=False)
-        for job_id in running:
-            pipe.set(job_cancel_key(job_id), 1, ex=CANCEL_FLAG_TTL_S)
-        await pipe.execute()
+        await cancel_jobs(call.client, running)
     return await asyncio.to_thread(_progress, batch)

@@ -8,14 +8,15 @@ from urllib.parse import quote
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse, Response
 
-from api.card_upload import card_limits, refusing_bad_cards, upload_body, uploaded_file
-from api.dependencies import settings_dep
-from api.errors import ApiError
+from api.http.card_upload import card_limits, refusing_bad_cards, upload_body, uploaded_file
+from api.http.dependencies import settings_dep
+from api.http.errors import ApiError
 from cards.card_json import export_card
 from cards.card_png import avatar_png, write_png_card
 from cards.importing import import_card
 from mongo.characters import (
     CARD_FIELDS,
+    Character,
     CharacterNameTaken,
     card_data,
     create_character,
@@ -25,7 +26,6 @@ from mongo.characters import (
     set_avatar,
     update_character,
 )
-from mongo.documents import Character
 from schemas.characters import CharacterIn, CharacterOut
 from schemas.common import ObjectIdStr, Page
 from settings import Settings

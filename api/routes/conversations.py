@@ -10,13 +10,17 @@ from collections.abc import Callable
 from fastapi import APIRouter, Depends, Query
 from fastapi.responses import Response
 
-from api import conversation_turns as turns
-from api.conversation_turns import Turn
-from api.dependencies import ChatCall, chat_call, user_id_dep
-from api.routes.chat import STREAM_RESPONSES, stream_turn
-from mongo.conversations import delete_conversation, list_conversations
-from mongo.documents import Conversation, Message
-from mongo.store import conversation_messages
+from api.http.dependencies import ChatCall, chat_call, user_id_dep
+from api.streams.chat_stream import STREAM_RESPONSES, stream_turn
+from api.turns import conversation_turns as turns
+from api.turns.conversation_turns import Turn
+from mongo.conversations import (
+    Conversation,
+    Message,
+    conversation_messages,
+    delete_conversation,
+    list_conversations,
+)
 from schemas.chat import GenerationParams
 from schemas.common import ObjectIdStr, Page
 from schemas.conversations import ConversationCreate, ConversationOut, MessageOut, TurnRequest

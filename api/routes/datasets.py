@@ -8,8 +8,8 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import Response
 from pydantic import BaseModel, Field
 
-from api.dependencies import require_admin, settings_dep
-from api.errors import ApiError
+from api.http.dependencies import require_admin, settings_dep
+from api.http.errors import ApiError
 from mongo import datasets as store
 from qa_datasets import service
 from qa_datasets.describe import length_plot_png

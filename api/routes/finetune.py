@@ -5,12 +5,13 @@ import uuid
 
 from fastapi import APIRouter, Depends, Request
 
-from api.dependencies import require_admin, settings_dep
-from api.errors import ApiError
+from api.http.dependencies import require_admin, settings_dep
+from api.http.errors import ApiError
+from api.streams.enqueue import enqueue_finetune
 from mongo import datasets as dataset_store
 from mongo.adapters import list_adapters
 from mongo.finetune_runs import create_run, find_run
-from schemas.finetune import FINETUNE_TASK, FinetuneRequest
+from schemas.finetune import FinetuneRequest
 from settings import Settings
 
 router = APIRouter(tags=["fine-tuning"], dependencies=[Depends(require_admin)])
@@ -24,9 +25,7 @@ async def start_run(
         raise ApiError(404, "not_found", f"dataset {body.dataset!r} not found")
     run_id = uuid.uuid4().hex
     await asyncio.to_thread(create_run, run_id, body.model_dump())
-    request.app.state.celery.send_task(
-        FINETUNE_TASK, args=[run_id, body.model_dump()], queue=settings.training_queue, task_id=run_id
-    )
+    enqueue_finetune(request.app.state.celery, run_id, body.model_dump(), settings.training_queue)
     return {"run_id": run_id, "state": "queued"}
 
 

@@ -6,8 +6,8 @@ import redis.asyncio as aioredis
 from fastapi import APIRouter, Depends
 from fastapi.responses import JSONResponse
 
-from api.dependencies import redis_dep, settings_dep
-from api.worker_status import live_workers, queue_depth
+from api.http.dependencies import redis_dep, settings_dep
+from api.streams.worker_status import live_workers, queue_depth
 from model_registry import get_registry
 from mongo.connection import mongo_client
 from settings import Settings

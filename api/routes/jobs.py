@@ -8,11 +8,11 @@ import redis.asyncio as aioredis
 from fastapi import APIRouter, Depends, Header, Path, Query
 from sse_starlette import EventSourceResponse
 
-from api.dependencies import redis_dep, settings_dep
-from api.errors import ApiError
-from api.job_log import LogEntry, LogSource, read_job_log
-from api.job_status import summarize
-from api.relay import JobStream, cancel_job, sse_response
+from api.http.dependencies import redis_dep, settings_dep
+from api.http.errors import ApiError
+from api.streams.job_log import LogEntry, LogSource, read_job_log
+from api.streams.job_status import summarize
+from api.streams.relay import JobStream, cancel_job, sse_response
 from schemas.job_log import JobStatus
 from settings import Settings
 

@@ -4,8 +4,8 @@ import asyncio
 
 from fastapi import APIRouter, Depends, Query
 
-from api.dependencies import require_admin
-from api.errors import ApiError
+from api.http.dependencies import require_admin
+from api.http.errors import ApiError
 from mongo.connection import mongo_client
 
 router = APIRouter(prefix="/mongo", tags=["MongoDB"], dependencies=[Depends(require_admin)])

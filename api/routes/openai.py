@@ -2,20 +2,19 @@
 `GET /v1/models` and `POST /v1/chat/completions` (streamed or not). Errors in OpenAI's shape."""
 
 import asyncio
-import uuid
 
 from fastapi import APIRouter, Depends
 from fastapi.responses import JSONResponse
 from sse_starlette import EventSourceResponse
 from starlette.responses import Response
 
-from api.dependencies import ChatCall, chat_call
-from api.errors import ApiError
-from api.job_start import serving_spec, start_job
-from api.openai_chat import CompletionWriter, chat_job, resolve_model
-from api.openai_errors import OpenAIRoute
+from api.http.dependencies import ChatCall, chat_call
+from api.http.errors import ApiError
+from api.openai.chat import CompletionWriter, completion_job, resolve_model
+from api.openai.errors import OpenAIRoute
+from api.streams.job_start import serving_spec, start_job
 from model_registry import get_registry
-from mongo.documents import Character
+from mongo.characters import characters_brief
 from schemas.openai import CHARACTER_PREFIX, ChatCompletion, ChatCompletionRequest, Model, ModelList
 
 router = APIRouter(prefix="/v1", tags=["OpenAI-compatible"], route_class=OpenAIRoute)
@@ -28,7 +27,7 @@ def _stored_characters() -> list[Model]:
             created=int(character.created_at.timestamp()),
             owned_by="character",
         )
-        for character in Character.objects.only("name", "created_at").order_by("name")
+        for character in characters_brief()
     ]
 
 
@@ -59,7 +58,7 @@ async def retrieve_model(model: str) -> Model:
 async def chat_completions(body: ChatCompletionRequest, call: ChatCall = Depends(chat_call)) -> Response:
     model, card = await resolve_model(body.model, call.settings)
     spec = await serving_spec(call.client, call.settings, model)
-    job = chat_job(body, uuid.uuid4().hex, model, card, call.settings)
+    job = completion_job(body, model, card, call.settings)
     stream = await start_job(call, spec, job, detach=False)
     writer = CompletionWriter(job.job_id, body.model)
     headers = {"X-Job-Id": job.job_id}

@@ -15,7 +15,7 @@ from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html, get_swagge
 from fastapi.responses import FileResponse, HTMLResponse
 from fastapi.staticfiles import StaticFiles
 
-from api.errors import ApiError
+from api.http.errors import ApiError
 
 ROOT = Path(__file__).resolve().parents[2]
 WEB_DIR = ROOT / "web"

@@ -7,14 +7,14 @@ from collections.abc import Awaitable
 
 import redis.asyncio as aioredis
 
-from api.backpressure import ensure_queue_room
-from api.dependencies import ChatCall
-from api.enqueue import enqueue_chat
-from api.errors import ApiError
-from api.event_hub import HubSource
-from api.job_log import open_job_log
-from api.relay import JobStream, cancel_job
-from api.worker_status import live_workers
+from api.http.dependencies import ChatCall
+from api.http.errors import ApiError
+from api.streams.backpressure import ensure_queue_room
+from api.streams.enqueue import enqueue_chat
+from api.streams.event_hub import HubSource
+from api.streams.job_log import open_job_log
+from api.streams.relay import JobStream, cancel_job
+from api.streams.worker_status import live_workers
 from model_registry import ModelSpec, get_registry
 from schemas.job_log import QueuedRecord
 from schemas.jobs import ChatJob

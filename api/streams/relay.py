@@ -1,25 +1,25 @@
 """Relay a job's events to the client, as SSE or as plain text.
 
 A stream reads its events from a source: the process's event hub (registered before the job is
-enqueued, so no event can be published unheard) or, to resume, the job's event log (api/job_log.py).
+enqueued, so no event can be published unheard) or, to resume, the job's event log (api/streams/job_log.py).
 The stream never hangs: while the job waits, a queue left without live workers ends it with an error;
 once started, a worker silent for too long ends it with an error. A client that goes away before
 the end sets the job's cancel flag, which the worker checks at every token, unless the job is detached.
 """
 
 import asyncio
-import json
 import logging
 import time
-from collections.abc import AsyncIterator
-from typing import Any, Protocol
+from collections.abc import AsyncIterator, Iterable
+from typing import Protocol
 
 import redis.asyncio as aioredis
 from sse_starlette import EventSourceResponse, ServerSentEvent
 from starlette.responses import StreamingResponse
 
-from api.metrics import StreamTimer
-from api.worker_status import live_workers
+from api.http.metrics import StreamTimer
+from api.streams.worker_status import live_workers
+from schemas.events import ErrorData, JobEvent, TokenData
 from schemas.redis_keys import job_cancel_key
 from settings import Settings
 
@@ -30,20 +30,27 @@ POLL_S = 1.0
 
 
 class EventSource(Protocol):
-    """Where a stream reads the job's events (JobEvent dicts, in order, `started` included)."""
+    """Where a stream reads the job's events (in order, `started` included)."""
 
     async def open(self) -> None: ...
 
-    async def receive(self, timeout_s: float) -> list[dict[str, Any]]:
+    async def receive(self, timeout_s: float) -> list[JobEvent]:
         """The next events, or [] when none came within timeout_s."""
         ...
 
     async def aclose(self) -> None: ...
 
 
+async def cancel_jobs(client: aioredis.Redis, job_ids: Iterable[str]) -> None:
+    """Ask the workers to stop the jobs at their next token (or before they start), in one round trip."""
+    pipe = client.pipeline(transaction=False)
+    for job_id in job_ids:
+        pipe.set(job_cancel_key(job_id), 1, ex=CANCEL_FLAG_TTL_S)
+    await pipe.execute()
+
+
 async def cancel_job(client: aioredis.Redis, job_id: str) -> None:
-    """Ask the worker to stop the job at its next token (or before it starts)."""
-    await client.set(job_cancel_key(job_id), 1, ex=CANCEL_FLAG_TTL_S)
+    await cancel_jobs(client, [job_id])
 
 
 class JobStream:
@@ -78,8 +85,8 @@ class JobStream:
         finally:
             await self._source.aclose()
 
-    async def events(self) -> AsyncIterator[dict[str, Any]]:
-        """The job's events as {"id", "event", "data"}, ending with `done` or `error`."""
+    async def events(self) -> AsyncIterator[JobEvent]:
+        """The job's events, ending with `done` or `error`."""
         started = False
         waiting_since = last_heard = time.monotonic()
         timer = StreamTimer()
@@ -97,13 +104,13 @@ class JobStream:
                     continue
                 last_heard = now
                 for event in batch:
-                    if event["event"] == "started":
+                    if event.event == "started":
                         started = True
                         timer.started()
                         continue
                     timer.event(event)
-                    self._next_id = event["id"] + 1
-                    if event["event"] in ("done", "error"):
+                    self._next_id = event.id + 1
+                    if event.is_final:
                         self._finished = True
                     yield event
                     if self._finished:
@@ -123,16 +130,16 @@ class JobStream:
             return "queue_timeout", f"no worker started the job within {waited_s:.0f}s"
         return None
 
-    def _final_error(self, code: str, message: str) -> dict[str, Any]:
+    def _final_error(self, code: str, message: str) -> JobEvent:
         log.warning("job %s: %s", self.job_id, message)
         self._finished = True
-        return {"id": self._next_id, "event": "error", "data": {"code": code, "message": message}}
+        return JobEvent(id=self._next_id, event="error", data=ErrorData(code=code, message=message))
 
 
 def sse_response(stream: JobStream, headers: dict[str, str]) -> EventSourceResponse:
     async def sse() -> AsyncIterator[ServerSentEvent]:
         async for event in stream.events():
-            yield ServerSentEvent(data=json.dumps(event["data"]), event=event["event"], id=str(event["id"]))
+            yield ServerSentEvent(data=event.data.model_dump_json(), event=event.event, id=str(event.id))
 
     return EventSourceResponse(sse(), headers=headers)
 
@@ -142,9 +149,9 @@ def plain_text_response(stream: JobStream, headers: dict[str, str]) -> Streaming
 
     async def text() -> AsyncIterator[str]:
         async for event in stream.events():
-            if event["event"] == "token":
-                yield event["data"]["text"]
-            elif event["event"] == "error":
-                yield f"\n[error {event['data']['code']}] {event['data']['message']}"
+            if isinstance(event.data, TokenData):
+                yield event.data.text
+            elif isinstance(event.data, ErrorData):
+                yield f"\n[error {event.data.code}] {event.data.message}"
 
     return StreamingResponse(text(), media_type="text/plain; charset=utf-8", headers=headers)

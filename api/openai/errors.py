@@ -1,6 +1,6 @@
 """OpenAI's error shape on the /v1 routes: {"error": {"message", "type", "param", "code"}}.
 
-The service's own exception handlers (api/errors.py) still decide the status and the code; this route
+The service's own exception handlers (api/http/errors.py) still decide the status and the code; this route
 class only reshapes their answer, so the two shapes cannot disagree about what went wrong.
 """
 

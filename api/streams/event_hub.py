@@ -8,12 +8,11 @@ connection, not a thousand. (Each API replica sees every job's events and drops 
 
 import asyncio
 import contextlib
-import json
 import logging
-from typing import Any
 
 import redis.asyncio as aioredis
 
+from schemas.events import JobEvent
 from schemas.redis_keys import ALL_JOB_CHANNELS, job_channel
 
 log = logging.getLogger(__name__)
@@ -63,7 +62,7 @@ class EventHub:
 
 
 class HubSource:
-    """A stream source (api.relay.EventSource) fed by the hub: the job's live events only, so it must
+    """A stream source (api.streams.relay.EventSource) fed by the hub: the job's live events only, so it must
     be opened before the job is enqueued."""
 
     def __init__(self, hub: EventHub, job_id: str) -> None:
@@ -74,16 +73,16 @@ class HubSource:
     async def open(self) -> None:
         self._messages = self._hub.register(self._job_id)
 
-    async def receive(self, timeout_s: float) -> list[dict[str, Any]]:
+    async def receive(self, timeout_s: float) -> list[JobEvent]:
         """All the events already here (the common case under load: no timer), else the next one."""
         if self._messages.empty():
             try:
-                return [json.loads(await asyncio.wait_for(self._messages.get(), timeout_s))]
+                return [JobEvent.model_validate_json(await asyncio.wait_for(self._messages.get(), timeout_s))]
             except TimeoutError:
                 return []
         batch = []
         while not self._messages.empty():
-            batch.append(json.loads(self._messages.get_nowait()))
+            batch.append(JobEvent.model_validate_json(self._messages.get_nowait()))
         return batch
 
     async def aclose(self) -> None:

@@ -1,14 +1,20 @@
-"""A mongoengine field for free-form JSON that MongoDB-protocol servers may not store as documents.
+"""What the documents of every aggregate share: the time they stamp, and a field for free-form JSON.
 
-Card data carries arbitrary keys (a `.` or a leading `$` in an extension's key) and may nest arrays
-in arrays; FerretDB v1 refuses both, and MongoDB limits them. Kept as a JSON string, such data
-survives every server unchanged; the document still exposes it as a dict.
+JsonField holds JSON that MongoDB-protocol servers may not store as documents: card data carries
+arbitrary keys (a `.` or a leading `$` in an extension's key) and may nest arrays in arrays;
+FerretDB v1 refuses both, and MongoDB limits them. Kept as a JSON string, such data survives every
+server unchanged; the document still exposes it as a dict.
 """
 
 import json
+from datetime import UTC, datetime
 from typing import Any
 
 from mongoengine.base import BaseField
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
 
 
 class JsonField(BaseField):

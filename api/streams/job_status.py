@@ -2,8 +2,8 @@
 
 from datetime import datetime
 
-from api.job_log import LogEntry
-from schemas.events import ErrorData, Usage
+from api.streams.job_log import LogEntry
+from schemas.events import DoneData, ErrorData, StartedData, TokenData
 from schemas.job_log import JobStatus, JobTimings
 
 
@@ -21,21 +21,21 @@ def summarize(job_id: str, entries: list[LogEntry], queue_timeout_s: float, now:
             status.detach = entry.queued.detach
             timings.queued_at = entry.at
             continue
-        kind, data = entry.event["event"], entry.event["data"]
-        if kind == "started":
-            status.state, status.worker, timings.started_at = "running", data["worker"], entry.at
+        data = entry.event.data
+        if isinstance(data, StartedData):
+            status.state, status.worker, timings.started_at = "running", data.worker, entry.at
             continue
-        status.last_event_id = entry.event["id"]
-        if kind == "token":
-            pieces.append(data["text"])
+        status.last_event_id = entry.event.id
+        if isinstance(data, TokenData):
+            pieces.append(data.text)
             timings.first_token_at = timings.first_token_at or entry.at
-        elif kind == "done":
-            status.state = "cancelled" if data["finish_reason"] == "cancelled" else "done"
-            status.finish_reason, status.message_id = data["finish_reason"], data.get("message_id")
-            status.usage = Usage.model_validate(data["usage"])
+        elif isinstance(data, DoneData):
+            status.state = "cancelled" if data.finish_reason == "cancelled" else "done"
+            status.finish_reason, status.message_id = data.finish_reason, data.message_id
+            status.usage = data.usage
             timings.finished_at = entry.at
-        elif kind == "error":
-            status.state, status.error = "error", ErrorData.model_validate(data)
+        elif isinstance(data, ErrorData):
+            status.state, status.error = "error", data
             timings.finished_at = entry.at
     status.text, status.tokens = "".join(pieces), len(pieces)
     waited = _seconds(timings.queued_at, now)

@@ -1,8 +1,10 @@
-"""The one place chat jobs are put on their device's Celery queue."""
+"""The one place tasks are sent to Celery: chat jobs and batch items on their device's queue, fine-tuning
+runs on the training queue."""
 
 from celery import Celery
 
 from model_registry import ModelSpec
+from schemas.finetune import FINETUNE_TASK
 from schemas.jobs import BATCH_ITEM_TASK, BATCH_PRIORITY, CHAT_TASK, INTERACTIVE_PRIORITY, ChatJob
 
 
@@ -34,3 +36,8 @@ def enqueue_batch_items(
                 priority=BATCH_PRIORITY,
                 producer=producer,
             )
+
+
+def enqueue_finetune(celery_app: Celery, run_id: str, request: dict, queue: str) -> None:
+    """Send a fine-tuning run (its id is the task's) to the training queue."""
+    celery_app.send_task(FINETUNE_TASK, args=[run_id, request], queue=queue, task_id=run_id)

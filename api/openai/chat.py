@@ -9,18 +9,18 @@ job's log still holds the reply for a while (`GET /jobs/{X-Job-Id}`).
 import asyncio
 import time
 from collections.abc import AsyncIterator
-from typing import Any, Literal
+from typing import Literal
 
-from api.errors import ApiError
-from api.openai_errors import openai_error
-from api.relay import JobStream
+from api.http.errors import ApiError
+from api.openai.errors import openai_error
+from api.streams.relay import JobStream
+from api.turns.chat_messages import chat_job
 from model_registry import get_registry
-from mongo.characters import card_data
-from mongo.documents import Character
+from mongo.characters import card_data, find_character_by_name
 from prompts.assembly import character_prompt
 from schemas.cards import CardData
-from schemas.events import Usage
-from schemas.jobs import ChatJob, ChatMessage, SamplingParams
+from schemas.events import DoneData, ErrorData, TokenData, Usage
+from schemas.jobs import ChatJob, ChatMessage
 from schemas.openai import (
     CHARACTER_PREFIX,
     AssistantMessage,
@@ -41,7 +41,7 @@ async def resolve_model(model: str, settings: Settings) -> tuple[str, CardData |
     """The registry model that answers `model`, and the card of the character it plays, if any."""
     if model.startswith(CHARACTER_PREFIX):
         name = model[len(CHARACTER_PREFIX) :]
-        character = await asyncio.to_thread(Character.objects(name=name).first)
+        character = await asyncio.to_thread(find_character_by_name, name)
         if character is None:
             raise ApiError(404, "model_not_found", f"no character named {name!r} (see /v1/models)")
         return settings.openai_character_model, card_data(character)
@@ -50,28 +50,26 @@ async def resolve_model(model: str, settings: Settings) -> tuple[str, CardData |
     return model, None
 
 
-def chat_job(
-    body: ChatCompletionRequest, job_id: str, model: str, card: CardData | None, settings: Settings
+def completion_job(
+    body: ChatCompletionRequest, model: str, card: CardData | None, settings: Settings
 ) -> ChatJob:
     """A character's card goes before the client's messages, laid out as on every other route."""
     messages = [
         ChatMessage(role="system" if message.role == "developer" else message.role, content=message.text)
         for message in body.messages
     ]
-    sampling = SamplingParams(
-        max_tokens=body.max_completion_tokens or body.max_tokens or settings.default_max_tokens,
+    fields = {}
+    if card is not None:
+        prompt = character_prompt(card, messages)
+        messages, fields["context_fit"] = prompt.messages, prompt.context_fit
+    return chat_job(
+        model,
+        messages,
+        settings,
+        max_tokens=body.max_completion_tokens or body.max_tokens,
         stop=body.stop,
-        **body.model_dump(include={"temperature", "top_p", "seed"}, exclude_none=True),
-    )
-    if card is None:
-        return ChatJob(job_id=job_id, model=model, messages=messages, sampling=sampling)
-    prompt = character_prompt(card, messages)
-    return ChatJob(
-        job_id=job_id,
-        model=model,
-        messages=prompt.messages,
-        context_fit=prompt.context_fit,
-        sampling=sampling,
+        **body.model_dump(include={"temperature", "top_p", "seed"}),
+        **fields,
     )
 
 
@@ -98,35 +96,34 @@ class CompletionWriter:
         """SSE data lines: a role chunk, one chunk per token, the finish chunk, [usage], [DONE]."""
         yield self._chunk([ChunkChoice(delta=Delta(role="assistant", content=""))])
         async for event in stream.events():
-            data: dict[str, Any] = event["data"]
-            if event["event"] == "token":
-                yield self._chunk([ChunkChoice(delta=Delta(content=data["text"]))])
-            elif event["event"] == "done":
-                finish = _finish_reason(data["finish_reason"])
+            data = event.data
+            if isinstance(data, TokenData):
+                yield self._chunk([ChunkChoice(delta=Delta(content=data.text))])
+            elif isinstance(data, DoneData):
+                finish = _finish_reason(data.finish_reason)
                 yield self._chunk([ChunkChoice(delta=Delta(), finish_reason=finish)])
                 if include_usage:
-                    yield self._chunk([], Usage.model_validate(data["usage"]))
-            else:
-                status = ERROR_STATUS.get(data["code"], 500)
-                yield openai_error(status, data["code"], data["message"]).model_dump_json()
+                    yield self._chunk([], data.usage)
+            elif isinstance(data, ErrorData):
+                status = ERROR_STATUS.get(data.code, 500)
+                yield openai_error(status, data.code, data.message).model_dump_json()
         yield "[DONE]"
 
     async def completion(self, stream: JobStream) -> ChatCompletion:
         """The whole reply; a job that ends in an error raises it as an HTTP error."""
         pieces: list[str] = []
         async for event in stream.events():
-            data: dict[str, Any] = event["data"]
-            if event["event"] == "token":
-                pieces.append(data["text"])
-            elif event["event"] == "error":
-                raise ApiError(ERROR_STATUS.get(data["code"], 500), data["code"], data["message"])
-            else:
+            data = event.data
+            if isinstance(data, TokenData):
+                pieces.append(data.text)
+            elif isinstance(data, ErrorData):
+                raise ApiError(ERROR_STATUS.get(data.code, 500), data.code, data.message)
+            elif isinstance(data, DoneData):
                 choice = Choice(
                     message=AssistantMessage(content="".join(pieces)),
-                    finish_reason=_finish_reason(data["finish_reason"]),
+                    finish_reason=_finish_reason(data.finish_reason),
                 )
-                usage = Usage.model_validate(data["usage"])
                 return ChatCompletion(
-                    id=self.id, created=self.created, model=self.model, choices=[choice], usage=usage
+                    id=self.id, created=self.created, model=self.model, choices=[choice], usage=data.usage
                 )
         raise ApiError(500, "internal_error", "the job's stream ended without a final event")

@@ -4,16 +4,13 @@ Every problem is answered before anything is stored: 415 for another body type, 
 limit, 422 naming the item (`items.3.messages`) or JSONL line (`line 4.character`) and the reason.
 """
 
-import uuid
-
 from fastapi.exceptions import RequestValidationError
 from pydantic import ValidationError
 
-from api.chat_messages import character_dialogue, inline_card, sampling_params
-from api.errors import ApiError
+from api.http.errors import ApiError
+from api.turns.chat_messages import character_dialogue, chat_job, generation_sampling, inline_card
 from model_registry import ModelSpec
-from mongo.characters import card_data
-from mongo.store import characters_named
+from mongo.characters import card_data, characters_named
 from schemas.batches import BatchItemRequest, BatchRequest, InlineCharacter
 from schemas.cards import CardData
 from schemas.jobs import ChatJob, ChatMessage
@@ -96,12 +93,12 @@ def build_jobs(
         card = stored[item.character] if isinstance(item.character, str) else _card(item.character)
         turns = [ChatMessage(role=turn.role, content=turn.content) for turn in item.messages]
         prompt = character_dialogue(card, turns)
-        job = ChatJob(
-            job_id=uuid.uuid4().hex,
-            model=item.model,
-            messages=prompt.messages,
+        job = chat_job(
+            item.model,
+            prompt.messages,
+            settings,
             context_fit=prompt.context_fit,
-            sampling=sampling_params(item.params, settings),
+            **generation_sampling(item.params),
         )
         jobs.append((job, item.custom_id))
     return jobs

@@ -9,8 +9,9 @@ from fastapi.responses import Response
 from prometheus_client import CONTENT_TYPE_LATEST, Counter, Gauge, Histogram, generate_latest
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from api.worker_status import live_workers, queue_depth
+from api.streams.worker_status import live_workers, queue_depth
 from model_registry import queues
+from schemas.events import ErrorData, JobEvent, TokenData
 from settings import get_settings
 
 REQUESTS = Counter("chatbot_http_requests_total", "HTTP requests", ["route", "method", "status"])
@@ -44,15 +45,15 @@ class StreamTimer:
     def started(self) -> None:
         QUEUE_WAIT.observe(time.perf_counter() - self.enqueued)
 
-    def event(self, event: dict) -> None:
-        if event["event"] == "token":
+    def event(self, event: JobEvent) -> None:
+        if isinstance(event.data, TokenData):
             self.tokens += 1
             if self.first_token is None:
                 self.first_token = time.perf_counter()
                 TTFT.observe(self.first_token - self.enqueued)
-        elif event["event"] == "error":
-            STREAM_ERRORS.labels(event["data"].get("code", "unknown")).inc()
-        elif event["event"] == "done" and self.first_token is not None and self.tokens > 1:
+        elif isinstance(event.data, ErrorData):
+            STREAM_ERRORS.labels(event.data.code).inc()
+        elif event.event == "done" and self.first_token is not None and self.tokens > 1:
             TOKENS_PER_SECOND.observe((self.tokens - 1) / max(time.perf_counter() - self.first_token, 1e-6))
 
     def closed(self) -> None:

@@ -11,12 +11,17 @@ from dataclasses import dataclass
 
 from bson import ObjectId
 
-from api.chat_messages import character_dialogue
-from api.errors import ApiError
-from mongo.characters import card_data, conversation_character, find_character
-from mongo.conversations import user_conversation
-from mongo.documents import Character, Conversation, Message
-from mongo.store import add_user_message, conversation_messages, start_conversation
+from api.http.errors import ApiError
+from api.turns.chat_messages import character_dialogue
+from mongo.characters import Character, card_data, conversation_character, find_character
+from mongo.conversations import (
+    Conversation,
+    Message,
+    add_user_message,
+    conversation_messages,
+    start_conversation,
+    user_conversation,
+)
 from prompts.assembly import DEFAULT_USER_NAME, Prompt, assistant_prompt, card_greetings, character_prompt
 from schemas.chat import LumimaidRequest
 from schemas.jobs import ChatMessage, ReplyTarget

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import redis.asyncio as aioredis
 from fastapi import Depends, Header, Request
 
-from api.errors import ApiError
+from api.http.errors import ApiError
 from settings import Settings, get_settings
 
 USER_ID = re.compile(r"^[A-Za-z0-9_.@:-]{1,64}$")

@@ -11,7 +11,7 @@ from fastapi import Request
 from starlette.datastructures import UploadFile
 from starlette.formparsers import MultiPartException, MultiPartParser
 
-from api.errors import ApiError
+from api.http.errors import ApiError
 from cards.limits import CardError, CardLimits
 from settings import Settings
 

@@ -1,14 +1,18 @@
-"""Turn a chat request into the messages and sampling the model gets (the template is applied by the worker).
+"""Turn a chat request into the messages and sampling the model gets (the template is applied by the worker),
+and into the chat job itself: every route makes its job with `chat_job`.
 
 Every character dialogue (the original route's inline character, a stored card, a batch item, a
 `character:<name>` model on /v1) is assembled by prompts/assembly.py, so all of them see the same
 card layout and can be trimmed to the context window the same way.
 """
 
+import uuid
+from typing import Any
+
 from prompts.assembly import DEFAULT_USER_NAME, Prompt, card_greetings, character_prompt
 from schemas.cards import CardData
 from schemas.chat import GenerationParams, LlamaRequest, LumimaidRequest
-from schemas.jobs import ChatMessage, SamplingParams
+from schemas.jobs import ChatJob, ChatMessage, SamplingParams
 from settings import Settings
 
 
@@ -36,10 +40,28 @@ def assistant_messages(body: LlamaRequest, system_prompt: str) -> list[ChatMessa
     ]
 
 
-def sampling_params(params: GenerationParams, settings: Settings) -> SamplingParams:
-    return SamplingParams(
-        max_tokens=params.max_tokens or settings.default_max_tokens,
-        temperature=params.temperature,
-        top_p=params.top_p,
-        seed=params.seed,
+def generation_sampling(params: GenerationParams) -> dict[str, Any]:
+    """The sampling knobs of a chat request, as `chat_job` takes them."""
+    return params.model_dump(include={"max_tokens", "temperature", "top_p", "seed"})
+
+
+def chat_job(
+    model: str,
+    messages: list[ChatMessage],
+    settings: Settings,
+    *,
+    max_tokens: int | None,
+    stop: list[str] | None = None,
+    temperature: float | None = None,
+    top_p: float | None = None,
+    seed: int | None = None,
+    **fields: Any,
+) -> ChatJob:
+    """A chat job with a fresh id; sampling left unset (None) takes the server's defaults."""
+    given = {"temperature": temperature, "top_p": top_p, "seed": seed}
+    sampling = SamplingParams(
+        max_tokens=max_tokens or settings.default_max_tokens,
+        stop=stop or [],
+        **{name: value for name, value in given.items() if value is not None},
     )
+    return ChatJob(job_id=uuid.uuid4().hex, model=model, messages=messages, sampling=sampling, **fields)

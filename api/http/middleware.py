@@ -8,7 +8,7 @@ from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from api.errors import error_response
+from api.http.errors import error_response
 from settings import Settings
 
 # Routes behind the IP allowlist (the original guarded chat and the docs; the rest run the models too).

@@ -7,8 +7,8 @@ The check and the enqueue are not atomic: concurrent requests can pass the limit
 
 import redis.asyncio as aioredis
 
-from api.errors import ApiError
-from api.worker_status import queue_depth
+from api.http.errors import ApiError
+from api.streams.worker_status import queue_depth
 from schemas.jobs import INTERACTIVE_PRIORITY
 from settings import Settings
 

@@ -5,13 +5,12 @@ last entry it read. Pub/sub would leave a gap (events published between the repl
 subscribe) or a duplicate; one cursor over one stream has neither.
 """
 
-import json
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
 
 import redis.asyncio as aioredis
 
+from schemas.events import JobEvent
 from schemas.job_log import EVENT_FIELD, QUEUED_FIELD, QueuedRecord
 from schemas.redis_keys import job_log_key
 from settings import Settings
@@ -24,7 +23,7 @@ class LogEntry:
     entry_id: str
     at: datetime  # when Redis stored it: the entry id's milliseconds
     queued: QueuedRecord | None = None
-    event: dict[str, Any] | None = None  # a schemas.events.JobEvent, as published
+    event: JobEvent | None = None
 
 
 def _text(value: bytes | str) -> str:
@@ -37,7 +36,7 @@ def parse_entry(entry_id: bytes | str, fields: dict) -> LogEntry:
     fields = {_text(key): _text(value) for key, value in fields.items()}
     if QUEUED_FIELD in fields:
         return LogEntry(entry_id, at, queued=QueuedRecord.model_validate_json(fields[QUEUED_FIELD]))
-    return LogEntry(entry_id, at, event=json.loads(fields[EVENT_FIELD]))
+    return LogEntry(entry_id, at, event=JobEvent.model_validate_json(fields[EVENT_FIELD]))
 
 
 async def open_job_log(client: aioredis.Redis, job_id: str, record: QueuedRecord, settings: Settings) -> None:
@@ -54,7 +53,7 @@ async def read_job_log(client: aioredis.Redis, job_id: str) -> list[LogEntry]:
 
 
 class LogSource:
-    """A stream source (api.relay.EventSource) over the log: the events after `after_id` (all when
+    """A stream source (api.streams.relay.EventSource) over the log: the events after `after_id` (all when
     None; `started` always, so the relay knows the job left the queue), then the live rest."""
 
     def __init__(
@@ -65,14 +64,14 @@ class LogSource:
         self._backlog = [
             entry.event
             for entry in entries
-            if entry.event and (after_id is None or entry.event["id"] > after_id or entry.event["id"] < 0)
+            if entry.event and (after_id is None or entry.event.id > after_id or entry.event.id < 0)
         ]
         self._cursor = entries[-1].entry_id if entries else "0-0"
 
     async def open(self) -> None:
         """Nothing to open: the log was read when the source was made."""
 
-    async def receive(self, timeout_s: float) -> list[dict[str, Any]]:
+    async def receive(self, timeout_s: float) -> list[JobEvent]:
         if self._backlog:
             backlog, self._backlog = self._backlog, []
             return backlog
