@@ -281,6 +281,7 @@ async function newChat(event) {
 
 function showCharacter(character) {
   $("#chat-character").replaceChildren(avatar(character), el("h2", { textContent: character.name }));
+  $("#new-chat-button").disabled = false;
   const select = $("#greeting-select");
   select.replaceChildren(
     ...greetings(character).map((text, index) => {
@@ -303,6 +304,7 @@ export async function showChat(characterId, conversationId) {
     else {
       state.character = null;
       state.conversation = null;
+      $("#new-chat-button").disabled = true;
       $("#chat-character").replaceChildren(el("p", { className: "hint", textContent: "Pick a character in Characters to chat." }));
       $("#conversation-list").replaceChildren();
       renderLog();
@@ -310,7 +312,10 @@ export async function showChat(characterId, conversationId) {
     return;
   }
   try {
-    if (state.character?.id !== characterId) state.character = await getJson(`/characters/${characterId}`);
+    if (state.character?.id !== characterId) {
+      $("#new-chat-button").disabled = true;
+      state.character = await getJson(`/characters/${characterId}`);
+    }
     localStorage.setItem("chatbot.lastCharacter", characterId);
     showCharacter(state.character);
     state.conversation = conversationId ? await getJson(`/conversations/${conversationId}`) : null;
