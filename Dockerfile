@@ -1,6 +1,12 @@
 # One image for the API, the workers and Flower. llama.cpp is compiled with CUDA in a `devel` stage;
 # the image that runs is CUDA `runtime` (its libraries, no compilers) with the built virtualenv, as a
-# non-root user. The API and Flower simply never touch the GPU.
+# non-root user. The API and Flower simply never touch the GPU. The web page's libraries come from npm
+# in a stage of their own.
+FROM node:20-slim AS web
+WORKDIR /web
+COPY package.json package-lock.json ./
+RUN npm ci --no-audit --no-fund
+
 FROM nvidia/cuda:12.4.1-devel-ubuntu22.04 AS build
 
 ENV DEBIAN_FRONTEND=noninteractive PIP_NO_CACHE_DIR=1
@@ -27,6 +33,7 @@ RUN apt-get update \
 COPY --from=build /opt/venv /opt/venv
 WORKDIR /app
 COPY . .
+COPY --from=web /web/node_modules node_modules
 # The code stays root-owned (read-only to the app); only data/ (model cache, adapters) is writable.
 RUN mkdir -p /app/data /home/app/.cache/huggingface && chown -R app:app /app/data /home/app/.cache
 USER app

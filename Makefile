@@ -1,9 +1,13 @@
 # The two commands of the README: `make run` (the whole system on the embedded default) and
-# `make test` (lint and the test suite against real Redis, FerretDB, a Celery worker and the model).
-.PHONY: setup run test lint mutation
+# `make test` (lint and the test suite against real Redis, FerretDB, a Celery worker and the model,
+# the web page in Debian's Chromium).
+.PHONY: setup test-setup run test lint mutation
 
 setup:
 	./scripts/setup.sh
+
+test-setup:
+	./scripts/setup.sh --browser
 
 run: setup
 	.venv/bin/python -m embedded
@@ -12,7 +16,7 @@ lint: setup
 	.venv/bin/ruff check .
 	.venv/bin/ruff format --check .
 
-test: lint
+test: test-setup lint
 	.venv/bin/python -m pytest
 
 # Mutation testing of the pure modules (the list is [tool.mutmut] in pyproject.toml); slow, not in `make test`.

@@ -22,6 +22,7 @@ from api.routes import (
     jobs,
     mongo_admin,
     openai,
+    web,
 )
 from api.streams.batch_recovery import recover_forever
 from api.streams.event_hub import EventHub
@@ -60,6 +61,8 @@ def create_app() -> FastAPI:
         version="2.0",
         description="Character chat and assistant answers from models resident in Celery workers, streamed as SSE.",
         lifespan=lifespan,
+        docs_url=None,  # /docs and /redoc: api/routes/web.py, with assets served here (no CDN)
+        redoc_url=None,
     )
     install_error_handlers(app)
     install_middleware(app, get_settings())
@@ -78,4 +81,5 @@ def create_app() -> FastAPI:
         metrics.router,
     ):
         app.include_router(router)
+    web.install_web(app)
     return app

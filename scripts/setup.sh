@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
-# Set up the project on a fresh machine: a virtualenv with the project and its test tools, and the
-# embedded FerretDB launcher (when no MONGO_URI is given). Safe to run again: it only redoes what
-# changed. llama-cpp-python compiles from source the first time (~5 min); pip caches the wheel.
+# Set up the project on a fresh machine: a virtualenv with the project and its test tools, the web
+# page's browser libraries (npm), and the embedded FerretDB launcher (when no MONGO_URI is given).
+# With --browser (make test) it also installs Debian's Chromium for the browser tests when missing.
+# Safe to run again: it only redoes what changed. llama-cpp-python compiles from source the first
+# time (~5 min); pip caches the wheel.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -16,6 +18,23 @@ if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
   echo "setup: installing Python dependencies (first time: llama-cpp-python builds from source, ~5 min)"
   .venv/bin/python -m pip install --quiet -e '.[test]'
   touch "$stamp"
+fi
+
+# The web page's libraries (marked, DOMPurify), served by the API from node_modules/.
+if [ ! -f node_modules/.installed ] || [ package-lock.json -nt node_modules/.installed ]; then
+  if ! command -v npm >/dev/null; then
+    echo "setup: npm not found: install Node.js 18+ (Debian: apt-get install nodejs npm)" >&2
+    exit 1
+  fi
+  echo "setup: installing the web page's libraries (npm ci)"
+  npm ci --no-audit --no-fund --loglevel=error
+  touch node_modules/.installed
+fi
+
+if [ "${1:-}" = "--browser" ] && ! command -v chromium >/dev/null; then
+  echo "setup: installing Debian's chromium for the browser tests"
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
 fi
 
 # Builds the embedded FerretDB launcher unless MONGO_URI names a MongoDB; says how to get one otherwise.

@@ -1,0 +1,115 @@
+// Calls to the API: who the caller is (API key, a stable per-browser user id), and errors turned into
+// sentences people understand (429 with its Retry-After, 503 naming what is down, 422 naming the field).
+
+const KEY_STORE = "chatbot.apiKey";
+const USER_STORE = "chatbot.userId";
+const MAX_TOKENS_STORE = "chatbot.maxTokens";
+
+export const account = {
+  get apiKey() {
+    return localStorage.getItem(KEY_STORE) || "";
+  },
+  set apiKey(value) {
+    if (value) localStorage.setItem(KEY_STORE, value);
+    else localStorage.removeItem(KEY_STORE);
+  },
+  // Conversations belong to X-User-Id until API keys tell users apart: one id per browser, kept.
+  get userId() {
+    let id = localStorage.getItem(USER_STORE);
+    if (!id) {
+      id = `web-${crypto.randomUUID()}`;
+      localStorage.setItem(USER_STORE, id);
+    }
+    return id;
+  },
+  get maxTokens() {
+    const value = parseInt(localStorage.getItem(MAX_TOKENS_STORE) || "", 10);
+    return Number.isFinite(value) && value > 0 ? value : null;
+  },
+  set maxTokens(value) {
+    if (value) localStorage.setItem(MAX_TOKENS_STORE, String(value));
+    else localStorage.removeItem(MAX_TOKENS_STORE);
+  },
+  signOut() {
+    localStorage.removeItem(KEY_STORE);
+  },
+};
+
+export class ApiError extends Error {
+  constructor(status, code, message, { fields = [], retryAfter = null } = {}) {
+    super(message);
+    this.status = status;
+    this.code = code;
+    this.fields = fields;
+    this.retryAfter = retryAfter;
+  }
+
+  // What to tell the person; the countdown of a 429 is the banner's job (it has retryAfter).
+  get explanation() {
+    if (this.status === 429) return `Too many requests right now: ${this.message}`;
+    if (this.status === 503) return `A service is down: ${this.message}`;
+    if (this.status === 422 && this.fields.length) {
+      return `Please check ${this.fields.map((field) => `"${field}"`).join(", ")}: ${this.message}`;
+    }
+    if (this.status === 0) return this.message;
+    return `${this.message} (${this.status})`;
+  }
+}
+
+export function headers(extra = {}) {
+  const result = { "X-User-Id": account.userId, ...extra };
+  if (account.apiKey) result.Authorization = `Bearer ${account.apiKey}`;
+  return result;
+}
+
+async function errorFrom(response) {
+  let body = null;
+  try {
+    body = await response.json();
+  } catch {
+    // not JSON: keep the status line
+  }
+  const error = body?.error ?? {};
+  const retry = parseInt(response.headers.get("Retry-After") || "", 10);
+  return new ApiError(response.status, error.code || "error", error.message || response.statusText, {
+    fields: error.fields || [],
+    retryAfter: Number.isFinite(retry) ? retry : null,
+  });
+}
+
+// fetch with the caller's headers; a refusal becomes an ApiError, a network failure too (status 0).
+export async function request(path, { method = "GET", body, json, signal, accept, extraHeaders = {} } = {}) {
+  const extra = { ...extraHeaders };
+  if (json !== undefined) {
+    extra["Content-Type"] = "application/json";
+    body = JSON.stringify(json);
+  }
+  if (accept) extra.Accept = accept;
+  let response;
+  try {
+    response = await fetch(path, { method, body, signal, headers: headers(extra) });
+  } catch (error) {
+    if (error.name === "AbortError") throw error;
+    throw new ApiError(0, "network", "The server cannot be reached: is it running?");
+  }
+  if (!response.ok) throw await errorFrom(response);
+  return response;
+}
+
+export async function getJson(path, options) {
+  return (await request(path, options)).json();
+}
+
+export async function download(path, fallbackName) {
+  const response = await request(path);
+  const disposition = response.headers.get("Content-Disposition") || "";
+  const utf8 = /filename\*=UTF-8''([^;]+)/i.exec(disposition);
+  const plain = /filename="([^"]+)"/i.exec(disposition);
+  const name = utf8 ? decodeURIComponent(utf8[1]) : plain ? plain[1] : fallbackName;
+  const url = URL.createObjectURL(await response.blob());
+  const link = Object.assign(document.createElement("a"), { href: url, download: name });
+  document.body.append(link);
+  link.click();
+  link.remove();
+  setTimeout(() => URL.revokeObjectURL(url), 10000);
+}

@@ -1,0 +1,82 @@
+// Batches: submit a JSONL file of dialogue jobs, watch its progress, download the results.
+
+import { download, getJson, request } from "./api.js";
+import { $, clearBanner, el, showError } from "./ui.js";
+
+const STORE = "chatbot.batches"; // the ids this browser submitted, newest first
+const POLL_MS = 1000;
+
+const known = () => JSON.parse(localStorage.getItem(STORE) || "[]");
+const remember = (id) => localStorage.setItem(STORE, JSON.stringify([id, ...known().filter((other) => other !== id)].slice(0, 20)));
+
+let timer = null;
+
+function row(batch) {
+  const finished = batch.counts.complete + batch.counts.error + batch.counts.cancelled;
+  const counts = Object.entries(batch.counts)
+    .filter(([, count]) => count)
+    .map(([state, count]) => `${count} ${state}`)
+    .join(", ");
+  const open = batch.state === "queued" || batch.state === "running";
+  return el(
+    "li",
+    { className: "batch", dataset: { id: batch.id, state: batch.state } },
+    el("div", { className: "batch-head" }, el("code", { textContent: batch.id }), el("span", { className: "badge", textContent: batch.state })),
+    el("progress", { max: batch.total, value: finished, attrs: { "aria-label": `batch ${batch.id}: ${finished} of ${batch.total} done` } }),
+    el("p", { className: "hint", textContent: `${finished}/${batch.total} done${counts ? ` — ${counts}` : ""}` }),
+    el(
+      "div",
+      { className: "row" },
+      el("button", { type: "button", textContent: "Download results", onclick: () => download(`/batches/${batch.id}/results`, `batch-${batch.id}.jsonl`).catch(showError) }),
+      open ? el("button", { type: "button", className: "danger", textContent: "Cancel", onclick: () => cancel(batch.id) }) : null,
+    ),
+  );
+}
+
+async function cancel(id) {
+  try {
+    await request(`/batches/${id}/cancel`, { method: "POST" });
+    await refresh();
+  } catch (error) {
+    showError(error);
+  }
+}
+
+async function refresh() {
+  clearTimeout(timer);
+  const batches = [];
+  for (const id of known()) {
+    try {
+      batches.push(await getJson(`/batches/${id}`));
+    } catch (error) {
+      if (error.status !== 404) throw error;
+    }
+  }
+  $("#batch-list").replaceChildren(...batches.map(row));
+  if (batches.some((batch) => batch.state === "queued" || batch.state === "running") && !$("#view-batches").hidden) {
+    timer = setTimeout(() => refresh().catch(showError), POLL_MS);
+  }
+}
+
+async function submit(event) {
+  event.preventDefault();
+  const file = $("#batch-file").files[0];
+  if (!file) return;
+  clearBanner();
+  try {
+    const batch = await getJson("/batches", { method: "POST", body: file, extraHeaders: { "Content-Type": "application/x-ndjson" } });
+    remember(batch.id);
+    $("#batch-file").value = "";
+    await refresh();
+  } catch (error) {
+    showError(error);
+  }
+}
+
+export function showBatches() {
+  refresh().catch(showError);
+}
+
+export function initBatches() {
+  $("#batch-form").addEventListener("submit", submit);
+}
