@@ -122,7 +122,16 @@ def test_run_command_serves_chat_and_ctrl_c_leaves_no_process(tmp_path: Path) ->
     assert [task["name"] for task in tasks] == ["chat.generate"]
     assert sorted(worker["hostname"].split("@")[0] for worker in workers) == ["cpu", "train"]
     assert "<td>cpu</td>" in broker  # the device queue
-    for expected in ("redis-server", "ferretdb-launcher", "workers", "uvicorn", "flower"):
+    # A worker's command line is "python -m workers --queue cpu ...", or Celery's own title for it when
+    # setproctitle is installed ("[celeryd: cpu@host:MainProcess] ... (--queue cpu ...)").
+    for expected in (
+        "redis-server",
+        "ferretdb-launcher",
+        "--queue cpu",
+        "--queue train",
+        "uvicorn",
+        "flower",
+    ):
         assert expected in names
     assert exit_code == 0
     assert wait_until(lambda: still_running(children), lambda pids: pids == [], what="no child left") == []
