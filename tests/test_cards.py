@@ -284,6 +284,8 @@ def jpeg_bytes(mode: str = "RGB") -> bytes:
          (422, "invalid_card", "not a character card: spec 'chara_card_v9' (expected chara_card_v2, chara_card_v3, or a V1 card with a name)")),
         (import_card, json.dumps({"spec": "chara_card_v2", "data": {"description": "x", "tags": 5}}).encode(),
          (422, "invalid_card", "the card's data is invalid: name: Field required; tags: Input should be a valid list")),
+        (import_card, json.dumps({"spec": "chara_card_v2", "data": {"name": "x", "character_book": {"entries": [{"keys": 5}]}}}).encode(),
+         (422, "invalid_card", "the card's data is invalid: character_book.entries.0.keys: Input should be a valid list")),
         (import_card, b"[1, 2]", (415, "unsupported_media_type", "a character card must be a PNG image or a JSON object")),
         (avatar_png, b"not an image at all", (422, "invalid_image", "the file is not an image Pillow can read")),
         (read_png_card, jpeg_bytes(), (415, "unsupported_media_type", "a card image must be a PNG, not JPEG")),
@@ -293,7 +295,7 @@ def jpeg_bytes(mode: str = "RGB") -> bytes:
          (422, "invalid_card", "the `chara` chunk is not valid base64")),
     ],
     ids=["json-list", "not-utf8", "v2-without-data", "v3-data-not-object", "unknown-spec", "invalid-data",
-         "json-not-object", "not-an-image", "jpeg-as-card", "png-without-card", "junk-in-base64"],
+         "invalid-nested-field", "json-not-object", "not-an-image", "jpeg-as-card", "png-without-card", "junk-in-base64"],
 )  # fmt: skip
 def test_each_refusal_says_exactly_what_is_wrong(read, upload: bytes, refusal: tuple) -> None:
     with pytest.raises(CardError) as refused:

@@ -11,6 +11,7 @@ from httpx_sse import connect_sse
 
 from embedded.stack import EmbeddedStack
 from tests.faults import wait_worker_ready
+from tests.sse import iter_events
 
 
 @pytest.fixture
@@ -54,7 +55,7 @@ def test_worker_killed_mid_stream_ends_it_with_an_error_event(
     body = {"input_data": "Tell me a very long story.", "max_tokens": 1500}
     events = []
     with connect_sse(api, "POST", "/Llama_stream", json=body) as source:
-        for sse in source.iter_sse():
+        for sse in iter_events(source):  # keep-alive comments dropped, as a browser does
             events.append(sse)
             if len(events) == 1:
                 os.killpg(worker.pid, signal.SIGKILL)
