@@ -18,5 +18,12 @@ if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
   touch "$stamp"
 fi
 
+# promtool (Debian's prometheus package) validates monitoring/prometheus.yml in the tests.
+if ! command -v promtool >/dev/null && command -v apt-get >/dev/null && [ "$(id -u)" = 0 ]; then
+  echo "setup: installing promtool (apt package prometheus)"
+  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus; } \
+    || echo "setup: could not install promtool; tests/test_monitoring.py will skip its check"
+fi
+
 # Builds the embedded FerretDB launcher unless MONGO_URI names a MongoDB; says how to get one otherwise.
 .venv/bin/python -m embedded --prepare

@@ -29,7 +29,7 @@ def start_worker_process(queue: str) -> None:
             settings.redis_url, max_connections=settings.redis_max_connections
         )
     )
-    serve_metrics(settings.worker_metrics_port)
+    serve_metrics(settings.worker_metrics_port, settings.worker_metrics_host)
     load_models(specs, settings)
     _heartbeat = Heartbeat(_redis, queue, settings.worker_heartbeat_s, settings.worker_heartbeat_ttl_s)
     _heartbeat.start()
