@@ -31,9 +31,10 @@ def control(stack: EmbeddedStack) -> Iterator[Celery]:
     app.close()
 
 
-def active_tasks(control: Celery) -> list[dict] | None:
+def active_tasks(control: Celery, stack: EmbeddedStack) -> list[dict] | None:
     """The tasks the chat worker is executing now; None when it did not answer."""
-    chat_worker = f"cpu@{socket.gethostname()}"  # as workers/__main__.py names it (the `%h` of Celery)
+    pid = stack.processes["worker-cpu"].process.pid
+    chat_worker = f"cpu-{pid}@{socket.gethostname()}"  # as workers/__main__.py names it (`%h`: the host)
     replies = control.control.inspect(destination=[chat_worker], timeout=1.0, limit=1).active()
     return None if not replies else [task for tasks in replies.values() for task in tasks]
 
@@ -46,14 +47,14 @@ def start_and_leave(api: httpx.Client, body: dict, tokens: int = 1) -> str:
 
 
 def test_disconnect_after_the_first_token_frees_the_worker_within_2s_and_keeps_the_reply_cancelled(
-    api: httpx.Client, db, control: Celery
+    api: httpx.Client, db, control: Celery, stack: EmbeddedStack
 ) -> None:
     with connect_sse(api, "POST", "/Lumimaid_stream", json=LONG_REPLY) as source:
         first = next(iter_events(source))
         job_id = source.response.headers["X-Job-Id"]
-        busy_with = [task["id"] for task in active_tasks(control) or []]
+        busy_with = [task["id"] for task in active_tasks(control, stack) or []]
     disconnected = time.monotonic()
-    while active_tasks(control) != [] and time.monotonic() - disconnected < 10:
+    while active_tasks(control, stack) != [] and time.monotonic() - disconnected < 10:
         time.sleep(0.05)
     idle_after_s = time.monotonic() - disconnected
 

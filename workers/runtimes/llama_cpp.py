@@ -1,7 +1,6 @@
 """A GGUF model held by llama.cpp (llama-cpp-python), on a CUDA device when there is one, else the CPU."""
 
 import logging
-import os
 from pathlib import Path
 
 import llama_cpp
@@ -9,6 +8,8 @@ from llama_cpp import Llama
 
 from model_registry import ModelSpec
 from schemas.jobs import ChatMessage, SamplingParams
+from settings import get_settings
+from workers.cpu_share import threads_per_worker
 from workers.runtimes.chat_template import ChatTemplate
 from workers.runtimes.protocol import GenerationResult, OnText, PromptTooLongError
 
@@ -20,6 +21,7 @@ LLAMA_PARAMS = {
     "n_ctx",
     "n_batch",
     "n_threads",
+    "n_threads_batch",
     "n_gpu_layers",
     "offload_kqv",
     "use_mmap",
@@ -34,7 +36,9 @@ def llama_kwargs(spec: ModelSpec, gpu_available: bool) -> dict:
     if unknown:
         raise ValueError(f"model {spec.name!r}: unknown llama_cpp params {sorted(unknown)}")
     kwargs = dict(spec.params)
-    kwargs.setdefault("n_threads", os.cpu_count() or 1)
+    # This worker's share of the host's cores, for generation and for prompt processing alike.
+    kwargs.setdefault("n_threads", threads_per_worker(get_settings()))
+    kwargs.setdefault("n_threads_batch", kwargs["n_threads"])
     if spec.gpu_index is not None and gpu_available:
         kwargs["main_gpu"] = spec.gpu_index
         kwargs["split_mode"] = llama_cpp.LLAMA_SPLIT_MODE_NONE
