@@ -11,6 +11,8 @@ import pytest
 from celeryconfig import longest_job_s, visibility_timeout_s
 from embedded.processes import free_port
 from embedded.stack import EmbeddedStack, StackConfig
+from mongo.connection import connect_mongo
+from mongo.finetune_runs import claim_run, create_run, find_run, release_claim
 from settings import Settings, get_settings
 from tests.conftest import ADMIN_KEY
 from tests.test_datasets import SAMPLE
@@ -19,7 +21,7 @@ VISIBILITY_TIMEOUT_S = 5
 
 
 @pytest.fixture(scope="module")
-def short_timeout_api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[httpx.Client]:
+def short_timeout_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedStack]:
     """A stack of its own whose broker redelivers any job unacknowledged after 5 s."""
     data_dir = tmp_path_factory.mktemp("short_visibility")
     config = StackConfig(
@@ -35,7 +37,13 @@ def short_timeout_api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[http
             "BROKER_VISIBILITY_TIMEOUT_S": str(VISIBILITY_TIMEOUT_S),
         },
     )
-    with EmbeddedStack(config) as running, httpx.Client(base_url=running.api_url, timeout=120) as client:
+    with EmbeddedStack(config) as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
+def short_timeout_api(short_timeout_stack: EmbeddedStack) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=short_timeout_stack.api_url, timeout=120) as client:
         yield client
 
 
@@ -67,3 +75,20 @@ def test_a_run_longer_than_the_visibility_timeout_trains_once(short_timeout_api,
     assert status["duplicates_skipped"] >= 1, status
     assert status["attempts"] == 1
     assert status["step"] == status["total_steps"] == 1
+
+
+def test_a_live_claim_keeps_other_workers_off_until_it_lapses_or_is_released(short_timeout_stack) -> None:
+    connect_mongo(short_timeout_stack.mongo_uri, short_timeout_stack.config.extra_env["MONGO_DB"])
+    run_id = uuid.uuid4().hex
+    create_run(run_id, {"steps": 1})
+
+    first = claim_run(run_id, "host-a:1", ttl_s=600)
+    while_held = claim_run(run_id, "host-b:2", ttl_s=600)
+    release_claim(run_id, "host-a:1")
+    after_release = claim_run(run_id, "host-b:2", ttl_s=0.5)  # then host-b dies: its lease lapses
+    deadline = time.monotonic() + 30
+    while not (after_lapse := claim_run(run_id, "host-c:3", ttl_s=600)) and time.monotonic() < deadline:
+        time.sleep(0.2)
+
+    assert (first, while_held, after_release, after_lapse) == (True, False, True, True)
+    assert find_run(run_id).attempts == 3
