@@ -7,7 +7,7 @@ setup:
 	./scripts/setup.sh
 
 test-setup:
-	./scripts/setup.sh --browser
+	./scripts/setup.sh --test
 
 run: setup
 	.venv/bin/python -m embedded

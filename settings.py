@@ -40,10 +40,36 @@ class Settings(BaseSettings):
     worker_metrics_port: int = Field(
         default=0, ge=0, description="Prometheus port of a worker process (0: off)"
     )
+    worker_metrics_host: str = Field(
+        default="127.0.0.1", description="address of the worker metrics port (0.0.0.0 in a container)"
+    )
+    workers_per_host: int = Field(
+        default=1, ge=1, description="model workers started on this host: they split its cores between them"
+    )
+    worker_threads: int = Field(
+        default=0, ge=0, description="CPU threads of one worker (0: the host's cores / WORKERS_PER_HOST)"
+    )
     synthetic_concurrency: int = Field(
         default=1000, ge=1, description="threads of a synthetic (load-test) worker"
     )
     training_queue: str = Field(default="train", description="the queue of LoRA fine-tuning jobs")
+    longest_job_s: dict[str, float] = Field(
+        default_factory=dict,
+        description='Per-queue overrides of the longest job, JSON: {"train": 172800}',
+    )
+    longest_chat_job_s: float = Field(default=900.0, gt=0, description="longest job of a model queue")
+    longest_training_job_s: float = Field(
+        default=86_400.0, gt=0, description="longest job of the training queue"
+    )
+    broker_visibility_timeout_s: float | None = Field(
+        default=None,
+        gt=0,
+        description="seconds before the broker gives an unacknowledged job to another worker "
+        "(default: 1.5 x the longest job of any queue)",
+    )
+    finetune_claim_ttl_s: float = Field(
+        default=60.0, gt=0, description="a run's claim lapses this long after its worker stops renewing it"
+    )
     adapters_dir: Path = Field(
         default=PROJECT_ROOT / "data" / "adapters",
         description="one folder per adapter name; a rerun resumes there",

@@ -86,14 +86,18 @@ def start_worker(
     redis_port: int,
     metrics_port: int = 0,
     timeout_s: float = 600,
+    name: str | None = None,
 ) -> ManagedProcess:
-    """A worker for one device queue; ready once its pool process has loaded the models (heartbeat)."""
+    """A worker for one device queue; ready once its pool process has loaded the models (heartbeat).
+    `name`: a second worker of the queue on this host (the first is `worker-<queue>`)."""
     from schemas.redis_keys import workers_key
 
     client = redis.Redis(port=redis_port)
     already_there = set(client.zrange(workers_key(queue), 0, -1))
     args = ["-m", "workers", "--queue", queue, "--metrics-port", str(metrics_port)]
-    process = python_process(f"worker-{queue}", args, log_dir, env).start()
+    if name:
+        args += ["--name", name]
+    process = python_process(f"worker-{name or queue}", args, log_dir, env).start()
 
     def has_a_new_member() -> bool:
         return bool(set(client.zrange(workers_key(queue), 0, -1)) - already_there)

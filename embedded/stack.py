@@ -78,9 +78,16 @@ class EmbeddedStack:
                 )
             )
 
-    def start_worker(self, queue: str) -> ManagedProcess:
-        port = self.worker_metrics_ports.setdefault(queue, free_port())
-        return self._add(services.start_worker(queue, self.log_dir, self.env, self.config.redis_port, port))
+    def start_worker(
+        self, queue: str, name: str | None = None, env: dict[str, str] | None = None
+    ) -> ManagedProcess:
+        """The worker of a queue, or with `name` another one beside it (its metrics port under that name)."""
+        port = self.worker_metrics_ports.setdefault(name or queue, free_port())
+        return self._add(
+            services.start_worker(
+                queue, self.log_dir, {**self.env, **(env or {})}, self.config.redis_port, port, name=name
+            )
+        )
 
     def stop_process(self, name: str) -> None:
         process = self.processes.pop(name, None)

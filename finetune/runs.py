@@ -6,6 +6,7 @@ from dataclasses import asdict
 
 from transformers import TrainerCallback
 
+from finetune.claim import claimed
 from finetune.trainer import FinetuneConfig, run_finetune
 from mongo.adapters import register_adapter
 from mongo.finetune_runs import update_run
@@ -27,7 +28,13 @@ class RecordProgress(TrainerCallback):
 
 
 def execute_run(run_id: str, request: FinetuneRequest, settings: Settings) -> None:
-    update_run(run_id, state="running")
+    """Train the run unless it has ended or another worker is training it (a redelivered job)."""
+    with claimed(run_id, settings.finetune_claim_ttl_s) as ours:
+        if ours:
+            _train(run_id, request, settings)
+
+
+def _train(run_id: str, request: FinetuneRequest, settings: Settings) -> None:
     config = FinetuneConfig(
         dataset=request.dataset,
         output_dir=settings.adapters_dir / request.name,

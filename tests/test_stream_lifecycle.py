@@ -32,10 +32,11 @@ def control(stack: EmbeddedStack) -> Iterator[Celery]:
     app.close()
 
 
-def active_tasks(control: Celery) -> list[str] | None:
+def active_tasks(control: Celery, stack: EmbeddedStack) -> list[str] | None:
     """The ids of the tasks the chat worker is executing now; None when it did not answer in time (a
     busy worker's control thread may be late: callers poll)."""
-    chat_worker = f"cpu@{socket.gethostname()}"  # as workers/__main__.py names it (the `%h` of Celery)
+    pid = stack.processes["worker-cpu"].process.pid
+    chat_worker = f"cpu-{pid}@{socket.gethostname()}"  # as workers/__main__.py names it (`%h`: the host)
     replies = control.control.inspect(destination=[chat_worker], timeout=5.0, limit=1).active()
     return None if not replies else [task["id"] for tasks in replies.values() for task in tasks]
 
@@ -48,15 +49,17 @@ def start_and_leave(api: httpx.Client, body: dict, tokens: int = 1) -> str:
 
 
 def test_disconnect_after_the_first_token_stops_the_job_within_a_few_tokens_and_frees_the_worker(
-    api: httpx.Client, db, control: Celery
+    api: httpx.Client, db, control: Celery, stack: EmbeddedStack
 ) -> None:
     with connect_sse(api, "POST", "/Lumimaid_stream", json=LONG_REPLY) as source:
         first = next(iter_events(source))
         job_id = source.response.headers["X-Job-Id"]
-        busy_with = wait_until(lambda: active_tasks(control), what="the worker to report its task")
+        busy_with = wait_until(lambda: active_tasks(control, stack), what="the worker to report its task")
         tokens_at_hang_up = job_status(api, job_id)["tokens"]
 
-    idle = wait_until(lambda: active_tasks(control), lambda tasks: tasks == [], what="the worker to be idle")
+    idle = wait_until(
+        lambda: active_tasks(control, stack), lambda tasks: tasks == [], what="the worker to be idle"
+    )
     reply = wait_for_reply(db, job_id)
 
     assert first.event == "token" and busy_with == [job_id]

@@ -1,5 +1,9 @@
 """Start a Celery worker for one device queue: `python -m workers --queue cpu`.
 
+Each worker is named `<queue>-<pid>@<host>` (or `--name NAME@<host>`), so Flower and Celery's remote
+control tell apart the workers of one queue, on one host or many. On a host running several model
+workers, each uses its share of the cores (WORKERS_PER_HOST, or --threads): see workers/cpu_share.py.
+
 The weights of every model on the queue are checked (SHA-256) before Celery starts, so a bad file
 stops the worker here with a clear message instead of failing inside every pool process.
 """
@@ -11,6 +15,7 @@ import sys
 
 from model_registry import get_registry, queues
 from settings import get_settings
+from workers.cpu_share import threads_per_worker
 from workers.runtimes.model_files import ModelFileError, is_weights_file, verified_weights
 from workers.runtimes.openmp import wait_passively
 
@@ -20,6 +25,13 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
         "--queue", required=True, help=f"device queue to serve (registry: {', '.join(queues())})"
+    )
+    parser.add_argument("--name", help="worker name before @host (default: <queue>-<pid>)")
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=0,
+        help="CPU threads of this worker (default: cores / WORKERS_PER_HOST)",
     )
     parser.add_argument("--loglevel", default="INFO")
     parser.add_argument("--metrics-port", type=int, default=0, help="serve Prometheus metrics here (0: off)")
@@ -53,11 +65,16 @@ def main() -> int:
     os.environ["WORKER_POOL"] = pool
     os.environ["WORKER_QUEUE"] = args.queue
     os.environ["WORKER_METRICS_PORT"] = str(args.metrics_port or settings.worker_metrics_port)
+    if args.threads:
+        os.environ["WORKER_THREADS"] = str(args.threads)
     get_settings.cache_clear()
+    # torch and OpenMP size their thread pools from this when they load (in the pool process).
+    os.environ.setdefault("OMP_NUM_THREADS", str(threads_per_worker(get_settings())))
+    name = args.name or f"{args.queue}-{os.getpid()}"
     from tasks.app import app
 
     app.worker_main(
-        ["worker", "--queues", args.queue, "--hostname", f"{args.queue}@%h", "--loglevel", args.loglevel,
+        ["worker", "--queues", args.queue, "--hostname", f"{name}@%h", "--loglevel", args.loglevel,
          "--concurrency", str(concurrency), "--pool", pool, "--events"]
     )  # fmt: skip
     return 0

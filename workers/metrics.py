@@ -25,10 +25,10 @@ DEVICE_MEMORY_BYTES = Gauge(
 )
 
 
-def serve_metrics(port: int) -> None:
+def serve_metrics(port: int, host: str) -> None:
     if port:
-        start_http_server(port, addr="127.0.0.1")
-        log.info("worker metrics on http://127.0.0.1:%d/metrics", port)
+        start_http_server(port, addr=host)
+        log.info("worker metrics on http://%s:%d/metrics", host, port)
 
 
 def record_device_memory() -> None:

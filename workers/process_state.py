@@ -37,7 +37,7 @@ def start_worker_process(queue: str) -> None:
             socket_connect_timeout=REDIS_SOCKET_TIMEOUT_S,
         )
     )
-    serve_metrics(settings.worker_metrics_port)
+    serve_metrics(settings.worker_metrics_port, settings.worker_metrics_host)
     load_models(specs, settings)
     _heartbeat = Heartbeat(_redis, queue, settings.worker_heartbeat_s, settings.worker_heartbeat_ttl_s)
     _heartbeat.start()

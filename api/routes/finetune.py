@@ -42,6 +42,8 @@ async def run_status(run_id: str) -> dict:
         "loss": run.loss,
         "result": run.result or None,
         "error": run.error,
+        "attempts": run.attempts,
+        "duplicates_skipped": run.duplicates_skipped,
     }
 
 

@@ -43,6 +43,20 @@ def compare(
     asyncio.run(run_compare(max_tokens, requests, clients or [1, 4, 8, 16], out))
 
 
+@app.command()
+def workers(
+    max_tokens: int = 64,
+    requests: Annotated[int, typer.Option(help="requests per round")] = 16,
+    clients: Annotated[int, typer.Option(help="concurrent clients")] = 4,
+    out: Path = RESULTS / "workers.json",
+) -> None:
+    """Aggregate tokens/s of the `cpu` queue with 1 and with 2 workers on this host (cores split)."""
+    from cli.bench.fleet import workers_bench
+
+    _log_progress()
+    asyncio.run(workers_bench(max_tokens, requests, clients, out))
+
+
 @app.command(name="relay-load")
 def relay_load(
     streams: Annotated[

@@ -22,6 +22,7 @@ from model_registry import get_registry
 from schemas.chat import LumimaidRequest
 from schemas.jobs import ChatMessage, SamplingParams
 from settings import get_settings
+from workers.cpu_share import threads_per_worker
 from workers.runtimes.llama_cpp import LlamaCppRuntime
 from workers.runtimes.model_files import verified_weights
 from workers.runtimes.openmp import wait_passively
@@ -87,7 +88,8 @@ class Stack:
 
     name = "our stack (HTTP/SSE)"
 
-    def __init__(self, max_tokens: int) -> None:
+    def __init__(self, max_tokens: int, workers: int = 1) -> None:
+        """`workers` on the `cpu` queue of this host, splitting its cores (WORKERS_PER_HOST)."""
         self.max_tokens = max_tokens
         self.stack = EmbeddedStack(
             StackConfig(
@@ -96,8 +98,11 @@ class Stack:
                 mongo_port=free_port(),
                 api_port=free_port(),
                 queues=["cpu"],
+                extra_env={"WORKERS_PER_HOST": str(workers)},
             )
         ).start(flower=False)
+        for number in range(2, workers + 1):
+            self.stack.start_worker("cpu", name=f"cpu-{number}")
         self.client = httpx.AsyncClient(base_url=self.stack.api_url, timeout=300)
 
     async def stream_one(self, number: int) -> AsyncIterator[str]:
@@ -187,4 +192,4 @@ def weights() -> Path:
 
 def model_threads() -> int:
     """The thread count our worker gives llama.cpp (workers/runtimes/llama_cpp.py), for the peer too."""
-    return get_registry()["lumimaid"].params.get("n_threads") or os.cpu_count() or 1
+    return get_registry()["lumimaid"].params.get("n_threads") or threads_per_worker(get_settings())

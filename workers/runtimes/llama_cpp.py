@@ -6,7 +6,6 @@ tests') never creates a context.
 """
 
 import logging
-import os
 import threading
 from pathlib import Path
 
@@ -15,6 +14,8 @@ from llama_cpp import _internals
 
 from model_registry import ModelSpec
 from schemas.jobs import ChatMessage, SamplingParams
+from settings import get_settings
+from workers.cpu_share import threads_per_worker
 from workers.runtimes.chat_template import ChatTemplate
 from workers.runtimes.llama_cpp_engine import EngineConfig, LlamaCppEngine, Sequence
 from workers.runtimes.protocol import GenerationResult, OnText, PromptTooLongError
@@ -24,7 +25,7 @@ log = logging.getLogger(__name__)
 # Registry params, as llama-cpp-python's `Llama` names them (plus `repack`); anything else in
 # `params` is refused at load.
 MODEL_PARAMS = {"n_gpu_layers", "use_mmap", "use_mlock"}
-CONTEXT_PARAMS = {"n_ctx", "n_batch", "n_threads", "offload_kqv", "flash_attn"}
+CONTEXT_PARAMS = {"n_ctx", "n_batch", "n_threads", "n_threads_batch", "offload_kqv", "flash_attn"}
 LLAMA_PARAMS = MODEL_PARAMS | CONTEXT_PARAMS | {"lora_path", "repack"}
 GPU_ONLY_PARAMS = {"n_gpu_layers", "offload_kqv"}
 DEFAULT_N_CTX = 2048
@@ -36,7 +37,9 @@ def llama_kwargs(spec: ModelSpec, gpu_available: bool) -> dict:
     if unknown:
         raise ValueError(f"model {spec.name!r}: unknown llama_cpp params {sorted(unknown)}")
     kwargs = dict(spec.params)
-    kwargs.setdefault("n_threads", os.cpu_count() or 1)
+    # This worker's share of the host's cores, for generation and for prompt processing alike.
+    kwargs.setdefault("n_threads", threads_per_worker(get_settings()))
+    kwargs.setdefault("n_threads_batch", kwargs["n_threads"])
     if spec.gpu_index is not None and gpu_available:
         kwargs["main_gpu"] = spec.gpu_index
         kwargs["split_mode"] = llama_cpp.LLAMA_SPLIT_MODE_NONE
@@ -80,6 +83,7 @@ class LlamaCppRuntime:
             n_batch=kwargs.get("n_batch", DEFAULT_N_BATCH),
             max_sequences=spec.max_sequences,
             n_threads=kwargs["n_threads"],
+            n_threads_batch=kwargs["n_threads_batch"],
             model=spec.name,
             offload_kqv=kwargs.get("offload_kqv", True),
             flash_attn=kwargs.get("flash_attn", False),

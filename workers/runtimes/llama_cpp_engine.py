@@ -45,6 +45,7 @@ class EngineConfig:
     n_batch: int  # tokens per decode step, all sequences together
     max_sequences: int
     n_threads: int
+    n_threads_batch: int | None = None  # prompt processing; n_threads when unset
     model: str = ""  # the metrics' label
     offload_kqv: bool = True
     flash_attn: bool = False
@@ -161,7 +162,7 @@ class LlamaCppEngine:
         params.n_batch = cfg.n_batch
         params.n_ubatch = cfg.n_batch
         params.n_threads = cfg.n_threads
-        params.n_threads_batch = cfg.n_threads
+        params.n_threads_batch = cfg.n_threads_batch or cfg.n_threads
         params.offload_kqv = cfg.offload_kqv
         params.flash_attn = cfg.flash_attn
         params.no_perf = True
