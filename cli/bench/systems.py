@@ -128,10 +128,14 @@ class CompletionServer:
         log_dir = Path(tempfile.mkdtemp(prefix="bench-peer-"))
         env = {**os.environ, **wait_passively()}  # the same OpenMP waiting as our worker's
         self.process = ManagedProcess(Path(command[0]).name, command, log_dir, env=env).start()
-        self.process.wait_until(lambda: port_open(port), 120, "ready")
-        self.client = httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=600)
+        base_url = f"http://127.0.0.1:{port}"
+        self.process.wait_until(lambda: port_open(port) and self.ready(base_url), 120, "ready")
+        self.client = httpx.AsyncClient(base_url=base_url, timeout=600)
         self.max_tokens = max_tokens
         self.prompts = prompts
+
+    def ready(self, base_url: str) -> bool:
+        return True
 
     async def stream_one(self, number: int) -> AsyncIterator[str]:
         body = {
@@ -183,6 +187,10 @@ class LlamaServer(CompletionServer):
                    "--ctx-size", str(n_ctx * spec.max_sequences), "--batch-size", str(spec.params.get("n_batch", 512)),
                    "--threads", str(model_threads()), "--threads-batch", str(model_threads()), "--no-webui"]  # fmt: skip
         super().__init__(command, port, max_tokens, prompts)
+
+    def ready(self, base_url: str) -> bool:
+        """It listens (and answers 503) while it loads the model."""
+        return httpx.get(f"{base_url}/health").status_code == 200
 
 
 def weights() -> Path:
