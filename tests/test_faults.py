@@ -21,7 +21,9 @@ from tests.faults import pool_process, service, wait_for, wait_healthy, wait_wor
 from tests.jobs import wait_for_reply, wait_until_ended
 from tests.sse import StreamEvent, iter_events, post_stream, streamed_text
 
-LONG = {**RACHEL, "input_data": "*I ask Rachel to tell me a very long story.*", "max_tokens": 1500}
+# Long enough to be mid-reply at the fault, short enough not to hold the worker for long if it goes
+# on (this machine may make a few tokens a second).
+LONG = {**RACHEL, "input_data": "*I ask Rachel to tell me a very long story.*", "max_tokens": 120}
 SHORT = {**RACHEL, "max_tokens": 4}
 
 
@@ -242,7 +244,7 @@ def test_a_batch_whose_queued_messages_are_lost_with_redis_is_enqueued_again_and
     api: httpx.Client, fault_stack: EmbeddedStack
 ) -> None:
     broker = redis.Redis(port=fault_stack.config.redis_port)
-    blocking = {**LONG, "max_tokens": 300, "detach": True}
+    blocking = {**LONG, "detach": True}
     with connect_sse(api, "POST", "/Lumimaid_stream", json=blocking) as blocker:
         next(iter_events(blocker))  # the only worker is busy: the batch's items wait in the queue
     items = [{"character": {"name": "Bard"}, "messages": [{"role": "user", "content": "Hail!"}],
