@@ -1,6 +1,6 @@
 """Batch jobs from the command line: submit a JSON or JSONL file, watch a progress bar, get the results.
 
-    python -m cli batch submit dialogues.jsonl --api http://127.0.0.1:8000 --out results.jsonl
+    chatbot batch submit dialogues.jsonl --api http://127.0.0.1:8000 --out results.jsonl
 
 Talks to the API over HTTP only (POST /batches, GET /batches/{id}, .../results, .../cancel).
 Interrupting `submit` leaves the batch running; `results ID` fetches it later.

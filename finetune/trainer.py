@@ -11,7 +11,7 @@ from functools import partial
 from pathlib import Path
 
 import torch
-from peft import LoraConfig, get_peft_model
+from peft import LoraConfig
 from transformers import Trainer, TrainingArguments
 from transformers.trainer_utils import get_last_checkpoint
 
@@ -20,8 +20,8 @@ from finetune.gguf_lora import convert_adapter
 from model_registry import ModelSpec, get_registry
 from mongo import datasets as dataset_store
 from settings import Settings
-from workers.model_files import is_weights_file, verified_weights
-from workers.transformers_runtime import TransformersRuntime
+from workers.runtimes.model_files import is_weights_file, verified_weights
+from workers.runtimes.transformers import TransformersRuntime
 
 log = logging.getLogger(__name__)
 
@@ -68,12 +68,7 @@ def _examples(runtime: TransformersRuntime, dataset: str, split: str, max_tokens
     rows = dataset_store.dataset_rows(dataset, split)
     if not rows:
         raise ValueError(f"dataset {dataset!r} has no {split} rows (import it, then split it)")
-    tokenizer = runtime.tokenizer
-
-    def text_tokens(text: str) -> list[int]:
-        return tokenizer(text, add_special_tokens=False, split_special_tokens=True).input_ids
-
-    return ChatExamples(rows, runtime.prompt_tokens, text_tokens, runtime.end_of_turn, max_tokens)
+    return ChatExamples(rows, runtime.prompt_tokens, runtime.text_tokens, runtime.end_of_turn, max_tokens)
 
 
 def run_finetune(config: FinetuneConfig, settings: Settings, callbacks: list | None = None) -> FinetuneResult:
@@ -83,7 +78,7 @@ def run_finetune(config: FinetuneConfig, settings: Settings, callbacks: list | N
     evaluation = _examples(runtime, config.dataset, "eval", config.max_tokens)
     lora = LoraConfig(r=config.lora_r, lora_alpha=config.lora_alpha, target_modules=config.target_modules,
                       lora_dropout=0.0, task_type="CAUSAL_LM")  # fmt: skip
-    model = get_peft_model(runtime.model, lora)
+    model = runtime.lora_model(lora)
     checkpoints = config.output_dir / "checkpoints"
     args = TrainingArguments(
         output_dir=str(checkpoints),
@@ -101,7 +96,7 @@ def run_finetune(config: FinetuneConfig, settings: Settings, callbacks: list | N
         remove_unused_columns=False,
     )
     trainer = Trainer(model=model, args=args, train_dataset=train, eval_dataset=evaluation, callbacks=callbacks,
-                      data_collator=partial(collate, pad_id=runtime.tokenizer.pad_token_id or 0))  # fmt: skip
+                      data_collator=partial(collate, pad_id=runtime.pad_token_id or 0))  # fmt: skip
     before = trainer.evaluate()["eval_loss"]
     resume = get_last_checkpoint(str(checkpoints)) if checkpoints.exists() else None
     if resume:
@@ -113,9 +108,9 @@ def run_finetune(config: FinetuneConfig, settings: Settings, callbacks: list | N
     adapter_dir = config.output_dir / "adapter"
     model.save_pretrained(str(adapter_dir))
     gguf = None
-    if runtime.source_dir is not None:  # the base came from a GGUF: llama.cpp can serve the adapter too
+    if runtime.gguf_base_dir is not None:  # the base came from a GGUF: llama.cpp can serve the adapter too
         gguf = str(
-            convert_adapter(adapter_dir, runtime.source_dir, settings.model_cache_dir.parent / "cache")
+            convert_adapter(adapter_dir, runtime.gguf_base_dir, settings.model_cache_dir.parent / "cache")
         )
     result = FinetuneResult(
         adapter_dir=str(adapter_dir.resolve()),

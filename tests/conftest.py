@@ -15,8 +15,8 @@ from embedded.processes import free_port
 from embedded.stack import EmbeddedStack, StackConfig
 from model_registry import get_registry, queues
 from settings import get_settings
-from workers.llama_cpp_runtime import LlamaCppRuntime
-from workers.model_files import verified_weights
+from workers.runtimes.llama_cpp import LlamaCppRuntime
+from workers.runtimes.model_files import verified_weights
 
 ADMIN_KEY = "test-admin-key"
 SILENCE_TIMEOUT_S = 8

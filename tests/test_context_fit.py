@@ -18,9 +18,9 @@ from schemas.redis_keys import job_channel
 from settings import Settings
 from tests.cards_fixtures import SERAPHINA_V2
 from workers.chat_job import run_chat_job
-from workers.llama_cpp_runtime import LlamaCppRuntime
 from workers.publisher import EventPublisher
-from workers.resident import load_models
+from workers.runtimes.llama_cpp import LlamaCppRuntime
+from workers.runtimes.resident import load_models
 
 REPLY_BUDGET = 256
 

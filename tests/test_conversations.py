@@ -15,7 +15,7 @@ from schemas.jobs import ChatMessage
 from tests.cards_fixtures import LOREBOOK_ENTRY_CONTENT, SERAPHINA_V2, named, sillytavern_png
 from tests.conftest import RACHEL
 from tests.sse import StreamEvent, iter_events, post_stream, streamed_text
-from workers.llama_cpp_runtime import LlamaCppRuntime
+from workers.runtimes.llama_cpp import LlamaCppRuntime
 
 GREEDY = {"temperature": 0, "max_tokens": 8}
 
@@ -102,7 +102,7 @@ def test_the_lorebook_entry_reaches_the_prompt_when_its_key_is_said(
     without = say(api, plain, "Tell me about the woods.", user)[-1].data["usage"]["prompt_tokens"]
     with_key = say(api, keyed, "Tell me about the glade.", user)[-1].data["usage"]["prompt_tokens"]
 
-    lore_tokens = len(gemma.llm.tokenize(LOREBOOK_ENTRY_CONTENT.encode(), add_bos=False))
+    lore_tokens = len(gemma.text_tokens(LOREBOOK_ENTRY_CONTENT))
     assert with_key - without >= lore_tokens
 
 

@@ -117,7 +117,7 @@ def test_cli_validate_prints_the_bad_rows(tmp_path: Path) -> None:
     pd.DataFrame({"instruction": ["질문", "질문"], "output": ["답", "답"]}).to_csv(bad, index=False)
 
     result = subprocess.run(
-        [sys.executable, "-m", "qa_datasets", "validate", str(bad)],
+        [sys.executable, "-m", "cli", "datasets", "validate", str(bad)],
         capture_output=True,
         text=True,
         cwd=PROJECT_ROOT,

@@ -12,9 +12,9 @@ from qa_datasets.rows import ColumnMapping, read_rows
 from schemas.jobs import ChatMessage, SamplingParams
 from settings import get_settings
 from tests.test_datasets import SAMPLE
-from workers.llama_cpp_runtime import LlamaCppRuntime
-from workers.model_files import verified_weights
-from workers.transformers_runtime import TransformersRuntime
+from workers.runtimes.llama_cpp import LlamaCppRuntime
+from workers.runtimes.model_files import verified_weights
+from workers.runtimes.transformers import TransformersRuntime
 
 PROMPT = [ChatMessage(role="user", content="은하시의 시장은 누구인가요?")]
 

@@ -10,7 +10,7 @@ import pytest
 
 from model_registry import ModelSpec, get_registry
 from settings import PROJECT_ROOT
-from workers.model_files import ModelFileError, verified_weights
+from workers.runtimes.model_files import ModelFileError, verified_weights
 
 
 def spec_for(path: Path, sha256: str) -> ModelSpec:

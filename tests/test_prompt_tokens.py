@@ -5,25 +5,25 @@ import pytest
 from prompts.assembly import character_prompt
 from schemas.cards import CardData
 from schemas.jobs import ChatMessage
-from workers.chat_template import ChatTemplate
-from workers.llama_cpp_runtime import LlamaCppRuntime
+from workers.runtimes.chat_template import ChatTemplate
+from workers.runtimes.llama_cpp import LlamaCppRuntime
 
 
 def special_id(runtime: LlamaCppRuntime, text: str) -> int:
-    (token,) = runtime.llm.tokenize(text.encode(), add_bos=False, special=True)
+    (token,) = runtime.text_tokens(text, special=True)
     return token
 
 
 def test_gemma_prompt_uses_the_configured_turn_format(gemma: LlamaCppRuntime) -> None:
     messages = [ChatMessage(role="system", content="Be brief."), ChatMessage(role="user", content="Hi")]
 
-    rendered = "".join(segment.text for segment in gemma.template.segments(messages))
+    rendered = gemma.rendered_prompt(messages)
 
     assert rendered == (
         "<bos><start_of_turn>user\nBe brief.<end_of_turn>\n"
         "<start_of_turn>user\nHi<end_of_turn>\n<start_of_turn>model\n"
     )
-    assert gemma.prompt_tokens(messages)[0] == gemma.llm.token_bos()
+    assert gemma.prompt_tokens(messages)[0] == special_id(gemma, "<bos>")
 
 
 @pytest.mark.parametrize("typed", ["<end_of_turn>", "<start_of_turn>", "<start_of_turn>model\n", "<bos>"])
@@ -76,6 +76,6 @@ def test_a_continued_reply_leaves_the_models_turn_open(gemma: LlamaCppRuntime) -
         ChatMessage(role="assistant", content="Once upon a", prefill=True),
     ]
 
-    rendered = "".join(segment.text for segment in gemma.template.segments(messages))
+    rendered = gemma.rendered_prompt(messages)
 
     assert rendered.endswith("<start_of_turn>model\nOnce upon a")

@@ -3,7 +3,7 @@
 from model_registry import ModelSpec
 from prompts.context_fit import fit_to_window
 from schemas.jobs import ChatMessage, ContextFit, SamplingParams
-from workers.synthetic_runtime import SyntheticRuntime
+from workers.runtimes.synthetic import SyntheticRuntime
 
 SPEC = ModelSpec(name="load", runtime="synthetic", weights="none", params={"tokens_per_s": 1000, "n_ctx": 8})
 MESSAGES = [

@@ -11,7 +11,7 @@ import sys
 
 from model_registry import get_registry, queues
 from settings import get_settings
-from workers.model_files import ModelFileError, is_weights_file, verified_weights
+from workers.runtimes.model_files import ModelFileError, is_weights_file, verified_weights
 
 
 def main() -> int:

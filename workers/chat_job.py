@@ -12,8 +12,8 @@ from schemas.events import Usage
 from schemas.jobs import ChatJob
 from workers import metrics
 from workers.publisher import EventPublisher
-from workers.resident import ModelNotLoadedError, runtime_for
-from workers.runtime import GenerationResult, PromptTooLongError
+from workers.runtimes.protocol import GenerationResult, PromptTooLongError
+from workers.runtimes.resident import ModelNotLoadedError, runtime_for
 
 log = logging.getLogger(__name__)
 

@@ -9,7 +9,7 @@ from mongo.connection import connect_mongo
 from settings import get_settings
 from workers.heartbeat import Heartbeat
 from workers.metrics import serve_metrics
-from workers.resident import load_models
+from workers.runtimes.resident import load_models
 
 log = logging.getLogger(__name__)
 

@@ -10,11 +10,11 @@ import time
 
 from model_registry import ModelSpec
 from settings import Settings
-from workers.llama_cpp_runtime import LlamaCppRuntime
 from workers.metrics import MODEL_LOAD_SECONDS
-from workers.model_files import is_weights_file, verified_weights
-from workers.runtime import ChatRuntime
-from workers.synthetic_runtime import SyntheticRuntime
+from workers.runtimes.llama_cpp import LlamaCppRuntime
+from workers.runtimes.model_files import is_weights_file, verified_weights
+from workers.runtimes.protocol import ChatRuntime
+from workers.runtimes.synthetic import SyntheticRuntime
 
 log = logging.getLogger(__name__)
 
@@ -37,7 +37,7 @@ def _load(spec: ModelSpec, settings: Settings) -> ChatRuntime:
     if spec.runtime == "llama_cpp":
         return LlamaCppRuntime(spec, verified_weights(spec, settings.model_cache_dir))
     # Imported here: torch is heavy, and a llama.cpp-only worker never needs it.
-    from workers.transformers_runtime import TransformersRuntime
+    from workers.runtimes.transformers import TransformersRuntime
 
     weights = verified_weights(spec, settings.model_cache_dir) if is_weights_file(spec) else None
     return TransformersRuntime(spec, weights, settings.model_cache_dir)

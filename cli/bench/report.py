@@ -5,7 +5,7 @@ import logging
 from dataclasses import asdict
 from pathlib import Path
 
-from bench.measure import RunStats
+from cli.bench.measure import RunStats
 
 log = logging.getLogger(__name__)
 

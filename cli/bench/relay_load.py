@@ -1,14 +1,12 @@
-"""`python -m bench.relay_load`: load the relay alone. A synthetic runtime (models.yaml profile
+"""`chatbot bench relay-load`: load the relay alone. A synthetic runtime (models.yaml profile
 `relay-load`) emits tokens at a fixed rate, each stamped with its emit time; N concurrent SSE
 clients against one API process measure streams held, dropped streams, and the delay the relay
 adds between a token's emission in the worker and its arrival at the client (p50/p99). It also
 counts the CPU each part spends per relayed token (worker, Redis, API, this client), which says how
 many cores a given load needs. Backpressure is off, so every stream is admitted."""
 
-import argparse
 import asyncio
 import json
-import logging
 import tempfile
 import time
 from collections import Counter
@@ -17,7 +15,7 @@ from pathlib import Path
 import aiohttp
 import psutil
 
-from bench.measure import percentile
+from cli.bench.measure import percentile
 from embedded.processes import free_port
 from embedded.stack import EmbeddedStack, StackConfig
 
@@ -89,14 +87,7 @@ async def load(url: str, streams: int, tokens: int, ramp_s: float) -> dict:
     }
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--streams", type=int, nargs="+", default=[100, 300, 1000])
-    parser.add_argument("--tokens", type=int, default=100, help="tokens per stream (20 tokens/s each)")
-    parser.add_argument("--ramp", type=float, default=5.0, help="seconds over which the streams open")
-    parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results" / "relay_load.json")
-    args = parser.parse_args()
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+def relay_load(stream_counts: list[int], tokens: int, ramp_s: float, out: Path) -> None:
     config = StackConfig(
         data_dir=Path(tempfile.mkdtemp(prefix="relay-load-")),
         redis_port=free_port(),
@@ -107,9 +98,9 @@ def main() -> None:
     )
     results = []
     with EmbeddedStack(config) as stack:
-        for streams in args.streams:
+        for streams in stream_counts:
             before = cpu_seconds(stack)
-            result = asyncio.run(load(stack.api_url, streams, args.tokens, args.ramp))
+            result = asyncio.run(load(stack.api_url, streams, tokens, ramp_s))
             after = cpu_seconds(stack)
             relayed = max(result["tokens_relayed"], 1)
             result["cpu_ms_per_token"] = {
@@ -117,9 +108,5 @@ def main() -> None:
             }
             print(json.dumps(result))
             results.append(result)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(results, indent=2))
-
-
-if __name__ == "__main__":
-    main()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(results, indent=2))

@@ -1,4 +1,4 @@
-"""`python -m qa_datasets`: import, validate, split, describe and export QA datasets."""
+"""`chatbot datasets`: import, validate, split, describe and export QA datasets."""
 
 import json
 import sys
@@ -16,7 +16,9 @@ from qa_datasets.rows import ColumnMapping, DatasetFormatError, format_of, read_
 from qa_datasets.validation import validate
 from settings import get_settings
 
-app = typer.Typer(help=__doc__, no_args_is_help=True, add_completion=False)
+app = typer.Typer(
+    help="QA datasets: import, validate, split, describe and export them.", no_args_is_help=True
+)
 
 InstructionColumn = Annotated[str, typer.Option(help="column holding the question/instruction")]
 OutputColumn = Annotated[str, typer.Option(help="column holding the answer/output")]
@@ -106,7 +108,3 @@ def export(name: str, split_name: Annotated[str | None, typer.Option("--split")]
         sys.stdout.write(
             json.dumps({"instruction": qa.instruction, "output": qa.output}, ensure_ascii=False) + "\n"
         )
-
-
-if __name__ == "__main__":
-    app()

@@ -9,6 +9,7 @@ calling thread and streams token by token through a streamer that calls `on_text
 
 import logging
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer, BitsAndBytesConfig, StoppingCriteria
@@ -16,8 +17,11 @@ from transformers.generation.streamers import BaseStreamer
 
 from model_registry import ModelSpec
 from schemas.jobs import ChatMessage, SamplingParams
-from workers.chat_template import ChatTemplate
-from workers.runtime import GenerationResult, OnText, PromptTooLongError
+from workers.runtimes.chat_template import ChatTemplate
+from workers.runtimes.protocol import GenerationResult, OnText, PromptTooLongError
+
+if TYPE_CHECKING:
+    from peft import LoraConfig, PeftModel
 
 log = logging.getLogger(__name__)
 
@@ -152,47 +156,68 @@ def model_kwargs(spec: ModelSpec, cuda: bool) -> dict:
 
 
 class TransformersRuntime:
+    """Besides the chat runtime protocol, what LoRA training on top of it needs: `text_tokens`,
+    `end_of_turn`, `pad_token_id`, `lora_model` and `gguf_base_dir`."""
+
     def __init__(self, spec: ModelSpec, weights: Path | None, cache_dir: Path) -> None:
         self.name = spec.name
         source = load_source(spec, weights, cache_dir)
-        # The converted directory of a GGUF base (what a LoRA export to GGUF is measured against).
-        self.source_dir = Path(source) if weights is not None else None
+        self._gguf_base_dir = Path(source) if weights is not None else None
         kwargs = model_kwargs(spec, torch.cuda.is_available())
         log.info("loading %s from %s with %s", spec.name, source, kwargs)
-        self.tokenizer = AutoTokenizer.from_pretrained(source)
+        self._tokenizer = AutoTokenizer.from_pretrained(source)
         model = AutoModelForCausalLM.from_pretrained(source, **kwargs)
         if spec.params.get("adapter"):
             from peft import PeftModel
 
             model = PeftModel.from_pretrained(model, spec.params["adapter"])
-        self.model = model.eval()
+        self._model = model.eval()
         self.n_ctx = int(spec.params.get("n_ctx", 2048))
-        self.template = ChatTemplate.for_model(
-            {"tokenizer.chat_template": self.tokenizer.chat_template or ""},
+        self._template = ChatTemplate.for_model(
+            {"tokenizer.chat_template": self._tokenizer.chat_template or ""},
             spec.chat_format,
-            bos_token=self.tokenizer.bos_token or "",
-            eos_token=self.tokenizer.eos_token or "",
+            bos_token=self._tokenizer.bos_token or "",
+            eos_token=self._tokenizer.eos_token or "",
         )
         markers = self._turn_markers()
         # The token that closes an assistant turn (what a fine-tune teaches the model to emit).
-        self.end_of_turn = markers[0] if markers else self.tokenizer.eos_token_id
-        self.stop_ids = sorted({self.tokenizer.eos_token_id, *markers} - {None})
+        self.end_of_turn: int = markers[0] if markers else self._tokenizer.eos_token_id
+        self._stop_ids = sorted({self._tokenizer.eos_token_id, *markers} - {None})
+
+    @property
+    def pad_token_id(self) -> int | None:
+        """The tokenizer's padding token, None when it has none."""
+        return self._tokenizer.pad_token_id
+
+    @property
+    def gguf_base_dir(self) -> Path | None:
+        """The transformers directory the GGUF weights were converted into, None when the model was not
+        a GGUF: a LoRA trained on this runtime exports to a GGUF LoRA against this directory."""
+        return self._gguf_base_dir
+
+    def lora_model(self, lora: "LoraConfig") -> "PeftModel":
+        """The loaded model with a new, trainable LoRA adapter injected in place: from then on this
+        runtime generates through the adapter too."""
+        from peft import get_peft_model
+
+        return get_peft_model(self._model, lora)
 
     def _turn_markers(self) -> list[int]:
         found = []
         for marker in ("<end_of_turn>", "<|eot_id|>", "<|im_end|>"):
-            token = self.tokenizer.convert_tokens_to_ids(marker)
-            if isinstance(token, int) and token != self.tokenizer.unk_token_id:
+            token = self._tokenizer.convert_tokens_to_ids(marker)
+            if isinstance(token, int) and token != self._tokenizer.unk_token_id:
                 found.append(token)
         return found
 
+    def text_tokens(self, text: str, special: bool = False) -> list[int]:
+        """The token ids of `text` without a BOS: plain text, or with `special` control tokens as markup."""
+        return self._tokenizer(text, add_special_tokens=False, split_special_tokens=not special).input_ids
+
     def prompt_tokens(self, messages: list[ChatMessage]) -> list[int]:
         tokens: list[int] = []
-        for segment in self.template.segments(messages):
-            encoded = self.tokenizer(
-                segment.text, add_special_tokens=False, split_special_tokens=not segment.is_markup
-            )
-            tokens += encoded.input_ids
+        for segment in self._template.segments(messages):
+            tokens += self.text_tokens(segment.text, special=segment.is_markup)
         return tokens
 
     def generate(
@@ -203,21 +228,21 @@ class TransformersRuntime:
         if room < 1:
             raise PromptTooLongError(f"the prompt is {len(prompt)} tokens, the context window {self.n_ctx}")
         max_new_tokens = min(sampling.max_tokens, room)
-        streamer = TokenStreamer(self.tokenizer, on_text, sampling.stop)
+        streamer = TokenStreamer(self._tokenizer, on_text, sampling.stop)
         sample = sampling.temperature > 0
         if sampling.seed is not None:
             torch.manual_seed(sampling.seed)
         with torch.inference_mode():
-            output = self.model.generate(
-                torch.tensor([prompt], device=self.model.device),
-                attention_mask=torch.ones((1, len(prompt)), dtype=torch.long, device=self.model.device),
+            output = self._model.generate(
+                torch.tensor([prompt], device=self._model.device),
+                attention_mask=torch.ones((1, len(prompt)), dtype=torch.long, device=self._model.device),
                 max_new_tokens=max_new_tokens,
                 do_sample=sample,
                 temperature=sampling.temperature if sample else None,
                 top_p=sampling.top_p if sample else None,
                 top_k=None,
-                eos_token_id=self.stop_ids,
-                pad_token_id=self.tokenizer.pad_token_id or self.tokenizer.eos_token_id,
+                eos_token_id=self._stop_ids,
+                pad_token_id=self._tokenizer.pad_token_id or self._tokenizer.eos_token_id,
                 streamer=streamer,
                 stopping_criteria=[StopWhenAsked(streamer)],
             )
@@ -226,7 +251,7 @@ class TransformersRuntime:
             finish_reason = "cancelled"
         elif streamer.hit_stop:
             finish_reason = "stop"
-        elif generated >= max_new_tokens and int(output[0, -1]) not in self.stop_ids:
+        elif generated >= max_new_tokens and int(output[0, -1]) not in self._stop_ids:
             finish_reason = "length"
         else:
             finish_reason = "stop"

@@ -6,7 +6,7 @@ import time
 
 from model_registry import ModelSpec
 from schemas.jobs import ChatMessage, SamplingParams
-from workers.runtime import GenerationResult, OnText
+from workers.runtimes.protocol import GenerationResult, OnText
 
 
 class SyntheticRuntime:

@@ -9,8 +9,8 @@ from llama_cpp import Llama
 
 from model_registry import ModelSpec
 from schemas.jobs import ChatMessage, SamplingParams
-from workers.chat_template import ChatTemplate
-from workers.runtime import GenerationResult, OnText, PromptTooLongError
+from workers.runtimes.chat_template import ChatTemplate
+from workers.runtimes.protocol import GenerationResult, OnText, PromptTooLongError
 
 log = logging.getLogger(__name__)
 
@@ -52,45 +52,54 @@ def llama_kwargs(spec: ModelSpec, gpu_available: bool) -> dict:
 
 
 class LlamaCppRuntime:
+    """Besides the chat runtime protocol, what the tests and the benchmark use: `text_tokens`,
+    `rendered_prompt` and `close`."""
+
     def __init__(self, spec: ModelSpec, weights: Path) -> None:
         self.name = spec.name
         kwargs = llama_kwargs(spec, llama_cpp.llama_supports_gpu_offload())
         log.info("loading %s from %s with %s", spec.name, weights.name, kwargs)
-        self.llm = Llama(model_path=str(weights), verbose=False, **kwargs)
-        self.template = ChatTemplate.for_model(
-            self.llm.metadata,
+        self._llm = Llama(model_path=str(weights), verbose=False, **kwargs)
+        self._template = ChatTemplate.for_model(
+            self._llm.metadata,
             spec.chat_format,
-            bos_token=self._token_text(self.llm.token_bos()),
-            eos_token=self._token_text(self.llm.token_eos()),
+            bos_token=self._token_text(self._llm.token_bos()),
+            eos_token=self._token_text(self._llm.token_eos()),
         )
 
     @property
     def n_ctx(self) -> int:
-        return self.llm.n_ctx()
+        return self._llm.n_ctx()
 
     def _token_text(self, token: int) -> str:
-        return self.llm.detokenize([token], special=True).decode("utf-8", errors="replace")
+        return self._llm.detokenize([token], special=True).decode("utf-8", errors="replace")
+
+    def text_tokens(self, text: str, special: bool = False) -> list[int]:
+        """The token ids of `text` without a BOS: plain text, or with `special` control tokens as markup."""
+        return self._llm.tokenize(text.encode("utf-8"), add_bos=False, special=special)
+
+    def rendered_prompt(self, messages: list[ChatMessage]) -> str:
+        """The prompt as one string, template markup included: what a raw-completion server is sent."""
+        return "".join(segment.text for segment in self._template.segments(messages))
 
     def prompt_tokens(self, messages: list[ChatMessage]) -> list[int]:
         tokens: list[int] = []
-        for segment in self.template.segments(messages):
-            tokens += self.llm.tokenize(
-                segment.text.encode("utf-8"), add_bos=False, special=segment.is_markup
-            )
+        for segment in self._template.segments(messages):
+            tokens += self.text_tokens(segment.text, special=segment.is_markup)
         return tokens
 
     def generate(
         self, messages: list[ChatMessage], sampling: SamplingParams, on_text: OnText
     ) -> GenerationResult:
         prompt = self.prompt_tokens(messages)
-        room = self.llm.n_ctx() - len(prompt)
+        room = self._llm.n_ctx() - len(prompt)
         if room < 1:
             raise PromptTooLongError(
-                f"the prompt is {len(prompt)} tokens, the context window {self.llm.n_ctx()}"
+                f"the prompt is {len(prompt)} tokens, the context window {self._llm.n_ctx()}"
             )
         finish_reason = "length"
         completion_tokens = 0
-        chunks = self.llm.create_completion(
+        chunks = self._llm.create_completion(
             prompt,
             max_tokens=min(sampling.max_tokens, room),
             temperature=sampling.temperature,
@@ -109,3 +118,7 @@ class LlamaCppRuntime:
             if choice["finish_reason"]:
                 finish_reason = choice["finish_reason"]
         return GenerationResult(finish_reason, len(prompt), completion_tokens)
+
+    def close(self) -> None:
+        """Free the model now rather than when the process ends."""
+        self._llm.close()

@@ -1,4 +1,4 @@
-"""`python -m finetune`: train a LoRA adapter on a stored dataset, register it, list adapters."""
+"""`chatbot finetune`: train a LoRA adapter on a stored dataset, register it, list adapters."""
 
 import json
 from dataclasses import asdict
@@ -7,12 +7,14 @@ from typing import Annotated
 
 import typer
 
-from finetune.trainer import FinetuneConfig, run_finetune
 from mongo.adapters import list_adapters, register_adapter
 from mongo.connection import connect_mongo
 from settings import get_settings
 
-app = typer.Typer(help=__doc__, no_args_is_help=True, add_completion=False)
+app = typer.Typer(
+    help="LoRA fine-tuning: train an adapter on a stored dataset, register it, list adapters.",
+    no_args_is_help=True,
+)
 
 
 def _connect() -> None:
@@ -22,7 +24,7 @@ def _connect() -> None:
 
 @app.command()
 def run(
-    dataset: Annotated[str, typer.Option(help="a dataset imported with `python -m qa_datasets import`")],
+    dataset: Annotated[str, typer.Option(help="a dataset imported with `chatbot datasets import`")],
     name: Annotated[str, typer.Option(help="the adapter's name")],
     model: Annotated[str, typer.Option(help="registry model (transformers runtime)")] = "llama",
     steps: int = 30,
@@ -32,6 +34,8 @@ def run(
     out: Annotated[Path | None, typer.Option(help="default: data/adapters/<name>")] = None,
 ) -> None:
     """Train (resuming from the last checkpoint in the output directory), evaluate, save, register."""
+    from finetune.trainer import FinetuneConfig, run_finetune  # torch: only when training
+
     _connect()
     settings = get_settings()
     output_dir = out or settings.adapters_dir / name
@@ -55,7 +59,3 @@ def list_names() -> None:
             f"{adapter.name}\t{adapter.base_model}\t{adapter.dataset}\t"
             f"eval loss {metrics.get('eval_loss_before', 0):.3f} -> {metrics.get('eval_loss_after', 0):.3f}\t{adapter.path}"
         )
-
-
-if __name__ == "__main__":
-    app()

@@ -20,8 +20,8 @@ from model_registry import get_registry
 from schemas.chat import LumimaidRequest
 from schemas.jobs import ChatMessage, SamplingParams
 from settings import get_settings
-from workers.llama_cpp_runtime import LlamaCppRuntime
-from workers.model_files import verified_weights
+from workers.runtimes.llama_cpp import LlamaCppRuntime
+from workers.runtimes.model_files import verified_weights
 
 CHARACTER = {
     "character_name": "Rachel",
@@ -61,7 +61,7 @@ class InProcess:
         self.sampling = SamplingParams(max_tokens=max_tokens, temperature=0.0)
 
     def rendered_prompt(self, number: int) -> str:
-        return "".join(segment.text for segment in self.runtime.template.segments(messages_for(number)))
+        return self.runtime.rendered_prompt(messages_for(number))
 
     def generate(self, number: int) -> tuple[float, float, int]:
         """One greedy generation in this thread: (first token time, end time, tokens)."""
@@ -76,7 +76,7 @@ class InProcess:
         return (first[0] if first else end), end, len(first)
 
     async def close(self) -> None:
-        self.runtime.llm.close()
+        self.runtime.close()
 
 
 class Stack:
@@ -152,5 +152,5 @@ class PeerServer:
 
 
 def model_threads() -> int:
-    """The thread count our worker gives llama.cpp (workers/llama_cpp_runtime.py), for the peer too."""
+    """The thread count our worker gives llama.cpp (workers/runtimes/llama_cpp.py), for the peer too."""
     return get_registry()["lumimaid"].params.get("n_threads") or os.cpu_count() or 1

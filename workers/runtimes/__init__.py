@@ -1,0 +1,1 @@
+"""The model library: runtime protocol and runtimes, chat templates, verified weights, resident models."""
