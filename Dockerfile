@@ -2,7 +2,7 @@
 # the image that runs is CUDA `runtime` (its libraries, no compilers) with the built virtualenv, as a
 # non-root user. The API and Flower simply never touch the GPU. The web page's libraries come from npm
 # in a stage of their own.
-FROM node:20-slim AS web
+FROM node:20.18.1-slim AS web
 WORKDIR /web
 COPY package.json package-lock.json ./
 RUN npm ci --no-audit --no-fund

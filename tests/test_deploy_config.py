@@ -16,7 +16,7 @@ def test_every_image_is_pinned_to_a_version() -> None:
     images += re.findall(r"^FROM (\S+)", DOCKERFILE, flags=re.MULTILINE)
 
     for image in images:
-        assert re.search(r":\d+(\.\d+)+", image), f"{image} is not pinned to a version"
+        assert re.search(r":v?\d+(\.\d+)+", image), f"{image} is not pinned to a version"
 
 
 def test_redis_needs_its_password_and_the_app_uses_it() -> None:
