@@ -13,8 +13,10 @@ from httpx_sse import connect_sse
 from tests.sse import iter_events
 from tests.test_batches import dialogue_items, results, started, submit, wait_until_settled
 from tests.test_metrics import samples, value
+from tests.waiting import wait_until
 
 REUSED = "chatbot_worker_prompt_tokens_reused_total"
+ACTIVE = "chatbot_worker_active_sequences"
 QUESTIONS = [
     "Tell me about dragons.",
     "What is two plus two?",
@@ -62,7 +64,21 @@ def job(api: httpx.Client, job_id: str) -> dict:
     return api.get(f"/jobs/{job_id}").json()
 
 
-def test_eight_streams_at_once_all_finish_with_the_greedy_text_each_gets_alone(api: httpx.Client) -> None:
+def wait_engine_idle(stack) -> None:
+    """Until no sequence is in the worker's engine: a job an earlier test left ending (a cancelled
+    detached chat) would share the decode steps with what must run alone."""
+    metrics_url = f"http://127.0.0.1:{stack.worker_metrics_ports['cpu']}/metrics"
+    wait_until(
+        lambda: value(samples(httpx.get(metrics_url).text), ACTIVE, model="lumimaid"),
+        lambda active: active == 0,
+        what="the engine to be idle",
+    )
+
+
+def test_eight_streams_at_once_all_finish_with_the_greedy_text_each_gets_alone(
+    api: httpx.Client, stack
+) -> None:
+    wait_engine_idle(stack)
     alone = [stream_tokens(api, completion_body(q, 24))[2] for q in QUESTIONS]
     with ThreadPoolExecutor(len(QUESTIONS)) as pool:
         together = list(pool.map(lambda q: stream_tokens(api, completion_body(q, 24)), QUESTIONS))
@@ -137,13 +153,15 @@ def test_a_long_prompt_joining_midway_does_not_stall_the_running_streams(api: ht
 
 
 def test_a_batch_runs_several_items_at_once_and_a_chat_goes_before_its_pending_items(
-    api: httpx.Client,
+    api: httpx.Client, stack
 ) -> None:
-    batch = submit(api, dialogue_items(14, max_tokens=40))
-    deadline = time.monotonic() + 300
-    while (progress := api.get(f"/batches/{batch['id']}").json())["counts"]["running"] < 2:
-        assert time.monotonic() < deadline, f"the batch never ran items side by side: {progress}"
-        time.sleep(0.1)
+    wait_engine_idle(stack)
+    batch = submit(api, dialogue_items(50, max_tokens=40))
+    progress = wait_until(
+        lambda: api.get(f"/batches/{batch['id']}").json(),
+        lambda progress: progress["counts"]["running"] >= 2,
+        what="the batch to run items side by side",
+    )
     submitted_at = datetime.now(UTC)
     chat_id, _, _ = stream_tokens(api, completion_body("Hello!", 4))
     chat_started = datetime.fromisoformat(job(api, chat_id)["timings"]["started_at"])

@@ -19,6 +19,9 @@ PROMPT_TOKENS_REUSED = Counter(
     "Prompt tokens found in the KV cache (prefix reuse), not prefilled; hit rate = this / prompt_tokens",
     ["model"],
 )
+ACTIVE_SEQUENCES = Gauge(
+    "chatbot_worker_active_sequences", "Sequences in the engine's slots now (prefilling or decoding)", ["model"]
+)
 MODEL_LOAD_SECONDS = Gauge("chatbot_worker_model_load_seconds", "How long the model took to load", ["model"])
 DEVICE_MEMORY_BYTES = Gauge(
     "chatbot_worker_device_memory_bytes", "GPU memory allocated by this process", ["device"]

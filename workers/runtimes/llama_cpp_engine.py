@@ -231,6 +231,7 @@ class LlamaCppEngine:
         self._cached[seq_id] = []
         metrics.PROMPT_TOKENS.labels(self.config.model).inc(len(seq.prompt))
         metrics.PROMPT_TOKENS_REUSED.labels(self.config.model).inc(keep)
+        metrics.ACTIVE_SEQUENCES.labels(self.config.model).inc()
         sampler = sampler_chain(self._model, seq.sampling)
         # The penalties look at the end of the prompt too, as llama-server's do.
         for token in seq.prompt[-PENALTY_LAST_N:]:
@@ -335,6 +336,7 @@ class LlamaCppEngine:
     def _release(self, slot: _Slot, slots: list[_Slot], free_ids: list[int]) -> None:
         """Free the slot; its KV stream keeps what it holds for a later prompt that starts alike."""
         slots.remove(slot)
+        metrics.ACTIVE_SEQUENCES.labels(self.config.model).dec()
         if not slot.kv_tokens:
             llama_cpp.llama_memory_seq_rm(self._memory, slot.seq_id, -1, -1)
         self._cached[slot.seq_id] = slot.kv_tokens
