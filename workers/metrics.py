@@ -20,7 +20,9 @@ PROMPT_TOKENS_REUSED = Counter(
     ["model"],
 )
 ACTIVE_SEQUENCES = Gauge(
-    "chatbot_worker_active_sequences", "Sequences in the engine's slots now (prefilling or decoding)", ["model"]
+    "chatbot_worker_active_sequences",
+    "Sequences in the engine's slots now (prefilling or decoding)",
+    ["model"],
 )
 MODEL_LOAD_SECONDS = Gauge("chatbot_worker_model_load_seconds", "How long the model took to load", ["model"])
 DEVICE_MEMORY_BYTES = Gauge(
