@@ -125,7 +125,15 @@ def fault_stack() -> Iterator[EmbeddedStack]:
         api_port=free_port(),
         mongo_uri=os.environ.get("MONGO_URI"),
         queues=queues(),
-        extra_env={"MONGO_DB": f"chatbot_faults_{uuid.uuid4().hex[:8]}", "QUEUE_MAX_DEPTH": "0"},
+        # One slot per model: the worker runs its job in a Celery pool process (prefork), the
+        # process these tests kill; a multi-slot engine runs its jobs on threads of the main
+        # process, whose death test_faults covers as the main-process kill.
+        extra_env={
+            "MONGO_DB": f"chatbot_faults_{uuid.uuid4().hex[:8]}",
+            "QUEUE_MAX_DEPTH": "0",
+            "MODEL__LUMIMAID__MAX_SEQUENCES": "1",
+            "MODEL__LLAMA__MAX_SEQUENCES": "1",
+        },
     )
     with EmbeddedStack(config) as running:
         yield running

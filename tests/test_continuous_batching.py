@@ -166,7 +166,7 @@ def test_a_batch_runs_several_items_at_once_and_a_chat_goes_before_its_pending_i
     chat_id, _, _ = stream_tokens(api, completion_body("Hello!", 4))
     chat_started = datetime.fromisoformat(job(api, chat_id)["timings"]["started_at"])
 
-    wait_until_settled(api, batch["id"], timeout_s=600)
+    wait_until_settled(api, batch["id"])
     starts = [started(line) for line in results(api, batch["id"])]
 
     pending_at_chat = [t for t in starts if t > submitted_at]
