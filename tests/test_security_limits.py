@@ -3,7 +3,6 @@ numbers, names that climb out of their folder, pathological cards, bursts of cha
 refused with a 4xx before any work is done, and nothing is stored."""
 
 import json
-import time
 import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -23,16 +22,11 @@ from schemas.redis_keys import admission_key
 from tests.conftest import RACHEL
 from tests.jobs import wait_until_ended
 from tests.sse import post_stream
+from tests.test_backpressure import worker_full
+from tests.waiting import wait_until
 
 MIB = 1024 * 1024
 DEFAULT_BODY_LIMIT = MIB
-
-
-def wait_for(condition, timeout_s: float = 60, what: str = "condition") -> None:
-    deadline = time.monotonic() + timeout_s
-    while not condition():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.1)
 
 
 def second_api(stack: EmbeddedStack, log_dir: Path, **env: str) -> tuple[ManagedProcess, httpx.Client]:
@@ -256,18 +250,11 @@ def test_a_huge_card_is_refused_on_create_and_update(api: httpx.Client, db) -> N
     assert api.get(f"/characters/{stored['id']}").json()["extensions"] == {}
 
 
-# Greedy, this prompt runs to max_tokens: the worker stays busy while the burst arrives.
-LONG_STORY = {"input_data": "Tell me a very long story.", "max_tokens": 2000, "temperature": 0}
-
-
 def test_a_burst_of_chats_admits_at_most_the_queue_depth_and_leaks_no_slot(
     depth_4_api: httpx.Client, broker: redis.Redis
 ) -> None:
     api = depth_4_api
-    with ExitStack() as open_streams:
-        running = open_streams.enter_context(connect_sse(api, "POST", "/Llama_stream", json=LONG_STORY))
-        running_events = running.iter_sse()  # kept: a dropped iterator closes the stream (a cancel)
-        assert next(running_events).event == "token"  # the worker is busy with it
+    with worker_full(api), ExitStack() as open_streams:  # every slot busy: the burst waits in Redis
 
         def chat(_: int) -> httpx.Response:
             request = api.build_request("POST", "/Llama_stream", json={"input_data": "Hi", "max_tokens": 2})
@@ -283,7 +270,9 @@ def test_a_burst_of_chats_admits_at_most_the_queue_depth_and_leaks_no_slot(
         assert statuses.count(200) + statuses.count(429) == 30
         assert admitted == statuses.count(200)
     # Every client has gone: the waiting jobs are cancelled and give their places back.
-    wait_for(lambda: broker.zcard(admission_key("cpu")) == 0, what="every slot to be released")
+    wait_until(
+        lambda: broker.zcard(admission_key("cpu")), lambda held: held == 0, what="every slot to be released"
+    )
     with connect_sse(api, "POST", "/Llama_stream", json={"input_data": "Hi", "max_tokens": 2}) as again:
         assert again.response.status_code == 200
         assert [event.event for event in again.iter_sse() if event.data][-1] == "done"
