@@ -120,7 +120,11 @@ def test_run_command_serves_chat_and_ctrl_c_leaves_no_process(tmp_path: Path) ->
     assert flower.status_code == 200
     assert stranger.status_code == 401  # Flower is behind basic auth
     assert [task["name"] for task in tasks] == ["chat.generate"]
-    assert sorted(worker["hostname"].split("@")[0] for worker in workers) == ["cpu", "train"]
+    # Workers are named <queue>-<pid>@host.
+    assert sorted(worker["hostname"].split("@")[0].rsplit("-", 1)[0] for worker in workers) == [
+        "cpu",
+        "train",
+    ]
     assert "<td>cpu</td>" in broker  # the device queue
     # A worker's command line is "python -m workers --queue cpu ...", or Celery's own title for it when
     # setproctitle is installed ("[celeryd: cpu@host:MainProcess] ... (--queue cpu ...)").
