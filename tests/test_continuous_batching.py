@@ -78,10 +78,14 @@ def wait_engine_idle(stack) -> None:
 def test_eight_streams_at_once_all_finish_with_the_greedy_text_each_gets_alone(
     api: httpx.Client, stack
 ) -> None:
+    def all_at_once() -> list[tuple[str, list[float], str]]:
+        with ThreadPoolExecutor(len(QUESTIONS)) as pool:
+            return list(pool.map(lambda q: stream_tokens(api, completion_body(q, 24)), QUESTIONS))
+
     wait_engine_idle(stack)
+    all_at_once()  # every slot now caches a short prompt, not what earlier tests left (see below)
     alone = [stream_tokens(api, completion_body(q, 24))[2] for q in QUESTIONS]
-    with ThreadPoolExecutor(len(QUESTIONS)) as pool:
-        together = list(pool.map(lambda q: stream_tokens(api, completion_body(q, 24)), QUESTIONS))
+    together = all_at_once()
 
     jobs = [job(api, job_id) for job_id, _, _ in together]
     last_start = max(j["timings"]["started_at"] for j in jobs)
@@ -91,8 +95,8 @@ def test_eight_streams_at_once_all_finish_with_the_greedy_text_each_gets_alone(
     same = [b == a for b, a in zip(batched, alone, strict=True)]
     # llama.cpp's CPU kernels sum in an order that depends on what else is in the decode step and in
     # the other slots' KV streams (their cached prefixes), so a greedy near-tie can flip a late token:
-    # measured, 0 of 8 differ with empty caches and 1 of 8 after the whole suite. Batching must not
-    # change the answers otherwise: nearly all identical, and any other one the same at its start.
+    # seen once in eight after a long session with long prefixes cached. Batching must not change
+    # the answers otherwise: nearly all identical, and any other one the same at its start.
     assert sum(same) >= len(QUESTIONS) - 2, list(zip(batched, alone, strict=True))
     for b, a in zip(batched, alone, strict=True):
         assert b[:12] == a[:12], (b, a)
