@@ -12,6 +12,7 @@ from httpx_sse import connect_sse
 from embedded.stack import EmbeddedStack
 from tests.faults import wait_worker_ready
 from tests.sse import iter_events
+from tests.waiting import wait_until
 
 
 @pytest.fixture
@@ -37,7 +38,12 @@ def test_stopped_worker_shows_in_health_and_chat_is_503(
     stack.stop_process("worker-cpu")
     asked = f"Anyone there? {uuid.uuid4().hex}"
 
-    health = api.get("/health").json()
+    # A worker killed just before (another test's) beats on until its heartbeat's TTL lapses.
+    health = wait_until(
+        lambda: api.get("/health").json(),
+        lambda health: health["queues"]["cpu"]["workers"] == [],
+        what="the cpu queue to have no live worker",
+    )
     response = api.post("/Llama_stream", json={"input_data": asked})
 
     assert health["status"] == "degraded"
