@@ -49,16 +49,21 @@ FRESH_BEAT_S = 3.0
 
 
 def wait_worker_ready(stack: EmbeddedStack, queue: str = "cpu", timeout_s: float = 600) -> None:
-    """Until the queue's current pool process beats (its models loaded): a dead process's beat stays
-    in the set until its TTL runs out, so /health alone can say "served" too early."""
+    """Until the queue's current pool process (a threads pool's: the main one) beats, its models
+    loaded: a dead process's beat stays in the set until its TTL runs out, so /health alone can say
+    "served" too early."""
     client = redis.Redis(port=stack.config.redis_port, socket_timeout=5)
 
     def beating() -> bool:
         process = stack.processes.get(f"worker-{queue}")
         if process is None or not process.running:
             return False
-        children = psutil.Process(process.pid).children()
-        pools = {f"{socket.gethostname()}:{child.pid}" for child in children if child.status() != "zombie"}
+        main = psutil.Process(process.pid)
+        # A prefork worker beats from its pool process; a threads-pool worker (a multi-slot engine)
+        # from its main process.
+        pools = {
+            f"{socket.gethostname()}:{p.pid}" for p in [main, *main.children()] if p.status() != "zombie"
+        }
         fresh = client.zrangebyscore(workers_key(queue), time.time() - FRESH_BEAT_S, "+inf")
         return bool(pools & {member.decode() for member in fresh})
 
