@@ -126,7 +126,12 @@ class Settings(BaseSettings):
     )
 
     # HTTP
-    admin_api_key: SecretStr | None = None
+    admin_api_key: SecretStr | None = Field(
+        default=None, description="the first admin's key: its user `admin` is created on first start"
+    )
+    metrics_token: SecretStr | None = Field(
+        default=None, description="a bearer token for Prometheus on /metrics, besides admin keys"
+    )
     ip_allowlist: CommaList = Field(
         default_factory=list, description="CIDRs allowed on every route but /health (empty: all)"
     )

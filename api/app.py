@@ -6,12 +6,14 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 import redis.asyncio as aioredis
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 
 from api.http import metrics
+from api.http.auth import caller_dep
 from api.http.errors import install_error_handlers
 from api.http.middleware import install_middleware
 from api.routes import (
+    accounts,
     batches,
     characters,
     chat,
@@ -27,6 +29,8 @@ from api.routes import (
 from api.streams.batch_recovery import recover_forever
 from api.streams.event_hub import EventHub
 from api.streams.prompt_limit import preload_vocabularies
+from mongo.accounts import ensure_admin_key
+from mongo.characters import adopt_ownerless_characters
 from mongo.connection import connect_mongo, disconnect_mongo
 from settings import get_settings
 from tasks.app import app as celery_app
@@ -36,6 +40,9 @@ from tasks.app import app as celery_app
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     settings = get_settings()
     connect_mongo(settings.mongo_uri, settings.mongo_db)
+    await asyncio.to_thread(adopt_ownerless_characters)
+    if settings.admin_api_key is not None:
+        await asyncio.to_thread(ensure_admin_key, settings.admin_api_key.get_secret_value())
     pool = aioredis.BlockingConnectionPool.from_url(
         settings.redis_url, max_connections=settings.redis_max_connections
     )
@@ -67,6 +74,8 @@ def create_app() -> FastAPI:
     install_error_handlers(app)
     install_middleware(app, get_settings())
     app.add_middleware(metrics.RequestMetricsMiddleware)
+    # Every route needs an API key but these: /health, /metrics (its own check), the page and the docs.
+    keyed = [Depends(caller_dep)]
     for router in (
         chat.router,
         characters.router,
@@ -77,9 +86,11 @@ def create_app() -> FastAPI:
         datasets.router,
         finetune.router,
         mongo_admin.router,
-        health.router,
-        metrics.router,
+        accounts.router,
+        accounts.admin,
     ):
-        app.include_router(router)
+        app.include_router(router, dependencies=keyed)
+    app.include_router(health.router)
+    app.include_router(metrics.router)
     web.install_web(app)
     return app

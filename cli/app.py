@@ -1,14 +1,16 @@
 """The `chatbot` command: one typer app, a subcommand group per concern.
 
-Each group lives in its own module and is added here; later groups (users, keys) join the same way.
+Each group lives in its own module and is added here.
 """
 
 import typer
 
-from cli import batch, datasets, finetune
+from cli import accounts, batch, datasets, finetune
 from cli.bench import commands as bench
 
 app = typer.Typer(help="Command-line tools for the ChatBot AI service.", no_args_is_help=True)
+app.add_typer(accounts.users, name="users")
+app.add_typer(accounts.keys, name="keys")
 app.add_typer(batch.app, name="batch")
 app.add_typer(datasets.app, name="datasets")
 app.add_typer(finetune.app, name="finetune")

@@ -26,14 +26,18 @@ CONTENT_TYPES = {
 FINISHED_STATES = ("completed", "cancelled")
 
 ApiUrl = Annotated[str, typer.Option("--api", envvar="CHATBOT_API_URL", help="the service's base URL")]
-User = Annotated[str | None, typer.Option("--user", help="X-User-Id the batch belongs to")]
+ApiKey = Annotated[
+    str, typer.Option("--key", envvar="CHATBOT_API_KEY", help="your API key: the batch is yours")
+]
 BatchId = Annotated[str, typer.Argument(help="the batch id that `submit` printed")]
 Out = Annotated[Path, typer.Option("--out", "-o", help="where to write the results (JSONL)")]
 
 
-def _client(api: str, user: str | None) -> httpx.Client:
-    headers = {"X-User-Id": user} if user else {}
-    return httpx.Client(base_url=api, headers=headers, timeout=60)
+def _client(api: str, key: str) -> httpx.Client:
+    if not key:
+        console.print("[red]an API key is needed:[/] --key or CHATBOT_API_KEY")
+        raise typer.Exit(2)
+    return httpx.Client(base_url=api, headers={"Authorization": f"Bearer {key}"}, timeout=60)
 
 
 def _checked(response: httpx.Response) -> httpx.Response:
@@ -90,7 +94,7 @@ def submit(
     file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, readable=True, help=".json or .jsonl")],
     api: ApiUrl = "http://127.0.0.1:8000",
     out: Out = Path("results.jsonl"),
-    user: User = None,
+    key: ApiKey = "",
     poll_s: Annotated[float, typer.Option(min=0.1, help="seconds between progress checks")] = 1.0,
 ) -> None:
     """Submit FILE as a batch, show its progress, and write every item's result to --out."""
@@ -98,7 +102,7 @@ def submit(
     if content_type is None:
         console.print(f"[red]{file.name}: expected a .json, .jsonl or .ndjson file[/]")
         raise typer.Exit(2)
-    with _client(api, user) as client:
+    with _client(api, key) as client:
         body = file.read_bytes()
         batch = _checked(client.post("/batches", content=body, headers={"Content-Type": content_type})).json()
         console.print(f"batch {batch['id']}: {batch['total']} items submitted")
@@ -110,9 +114,9 @@ def submit(
 
 
 @app.command()
-def status(batch_id: BatchId, api: ApiUrl = "http://127.0.0.1:8000", user: User = None) -> None:
+def status(batch_id: BatchId, api: ApiUrl = "http://127.0.0.1:8000", key: ApiKey = "") -> None:
     """Print a batch's progress (JSON)."""
-    with _client(api, user) as client:
+    with _client(api, key) as client:
         typer.echo(_checked(client.get(f"/batches/{batch_id}")).text)
 
 
@@ -121,16 +125,16 @@ def results(
     batch_id: BatchId,
     api: ApiUrl = "http://127.0.0.1:8000",
     out: Out = Path("results.jsonl"),
-    user: User = None,
+    key: ApiKey = "",
 ) -> None:
     """Write a batch's results (every item, whatever its state) to --out."""
-    with _client(api, user) as client:
+    with _client(api, key) as client:
         written = _write_results(client, batch_id, out)
     console.print(f"{written} results in {out}")
 
 
 @app.command()
-def cancel(batch_id: BatchId, api: ApiUrl = "http://127.0.0.1:8000", user: User = None) -> None:
+def cancel(batch_id: BatchId, api: ApiUrl = "http://127.0.0.1:8000", key: ApiKey = "") -> None:
     """Cancel a batch: its pending items never run."""
-    with _client(api, user) as client:
+    with _client(api, key) as client:
         typer.echo(_checked(client.post(f"/batches/{batch_id}/cancel")).text)

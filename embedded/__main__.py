@@ -14,6 +14,7 @@ import sys
 import threading
 from pathlib import Path
 
+from accounts.keys import new_key
 from embedded import services
 from embedded.processes import ServiceError
 from embedded.stack import EmbeddedStack, StackConfig
@@ -51,7 +52,8 @@ def kept_secret(data_dir: Path, variable: str, file_name: str, generated: str) -
 
 
 def admin_key(data_dir: Path) -> str:
-    return kept_secret(data_dir, "ADMIN_API_KEY", "admin_api_key", secrets.token_urlsafe(24))
+    """The first admin's key (user `admin`), made on first run like any other key."""
+    return kept_secret(data_dir, "ADMIN_API_KEY", "admin_api_key", new_key())
 
 
 def flower_basic_auth(data_dir: Path) -> str:
@@ -112,7 +114,12 @@ def main() -> int:
             f"{queue} http://127.0.0.1:{port}/metrics" for queue, port in stack.worker_metrics_ports.items()
         ),
     )
-    log.info("Admin API key (for /mongo/*): %s", key)
+    log.info(
+        "Admin API key: %s (user `admin`; kept in %s, or ADMIN_API_KEY). Send it as "
+        "Authorization: Bearer <key>; make users and keys with `chatbot users` and `chatbot keys`.",
+        key,
+        "the environment" if os.environ.get("ADMIN_API_KEY") else args.data_dir / "admin_api_key",
+    )
     log.info("Logs in %s. A service that exits is restarted. Ctrl-C stops everything.", stack.log_dir)
     try:
         while not stop.wait(1.0):

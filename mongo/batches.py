@@ -70,13 +70,15 @@ def delete_batch(batch: Batch) -> None:
     batch.delete()
 
 
-def find_batch(batch_id: str, user_id: str) -> Batch | None:
-    """The caller's batch, or None (an id that is not an ObjectId is simply not found)."""
+def find_batch(batch_id: str, owner: str | None) -> Batch | None:
+    """The owner's batch (any owner's when None: an admin), or None (an id that is not an ObjectId
+    is simply not found)."""
     try:
         oid = ObjectId(batch_id)
     except (InvalidId, TypeError):
         return None
-    return Batch.objects(id=oid, user_id=user_id).first()
+    query = Batch.objects(id=oid)
+    return (query if owner is None else query.filter(user_id=owner)).first()
 
 
 def count_items_by_state(batch: Batch) -> dict[str, int]:

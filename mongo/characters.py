@@ -11,6 +11,8 @@ from mongoengine import (
     Document,
     ListField,
     NotUniqueError,
+    Q,
+    QuerySet,
     StringField,
 )
 
@@ -18,12 +20,21 @@ from mongo.conversations import Conversation
 from mongo.fields import JsonField, utcnow
 from schemas.cards import CardData
 
+VISIBILITIES = ("private", "public")
+
 
 class Character(Document):
     """A character; field names follow Character Card V2 so cards map onto it one to one."""
 
-    meta = {"collection": "characters", "indexes": [{"fields": ["name"], "unique": True}]}
+    meta = {
+        "collection": "characters",
+        "indexes": [{"fields": ["owner", "name"], "unique": True, "name": "owner_name"}, "visibility"],
+    }
 
+    # The user (id) who made it: only they or an admin change or delete it. "" for characters from
+    # before accounts, which only an admin changes. A private one only its owner (and admins) see.
+    owner = StringField(default="")
+    visibility = StringField(choices=VISIBILITIES, default="private")
     name = StringField(required=True, max_length=100)
     description = StringField(default="")
     first_mes = StringField(default="")
@@ -54,7 +65,7 @@ UPSERT_ATTEMPTS = 3
 
 
 class CharacterNameTaken(ValueError):
-    """Character names are unique (the original chat route finds its character by name)."""
+    """A user's characters have unique names (the original chat route finds its character by name)."""
 
 
 def card_data(character: Character) -> CardData:
@@ -76,14 +87,27 @@ def _save(character: Character) -> Character:
     try:
         return character.save()
     except NotUniqueError:
-        raise CharacterNameTaken(f"a character named {character.name!r} already exists") from None
+        raise CharacterNameTaken(f"you already have a character named {character.name!r}") from None
+
+
+def visible_to(owner: str | None) -> QuerySet:
+    """The characters a user sees: their own and the public ones; everything for an admin (None)."""
+    if owner is None:
+        return Character.objects
+    return Character.objects(Q(owner=owner) | Q(visibility="public"))
 
 
 def create_character(
-    data: CardData, card_extras: dict[str, Any] | None = None, avatar: bytes | None = None
+    owner: str,
+    data: CardData,
+    visibility: str = "private",
+    card_extras: dict[str, Any] | None = None,
+    avatar: bytes | None = None,
 ) -> Character:
     body = data.card_dict()
     character = Character(
+        owner=owner,
+        visibility=visibility,
         data_extras={key: body[key] for key in data.model_extra or {}},
         card_extras=card_extras or {},
         avatar=avatar,
@@ -93,14 +117,14 @@ def create_character(
 
 
 def upsert_character(
-    name: str, description: str, first_mes: str, avatar_url: str, access_level: bool
+    owner: str, name: str, description: str, first_mes: str, avatar_url: str, access_level: bool
 ) -> None:
-    """The original chat route's character, created or updated by name. Two first chats with one
-    new name race to insert it: the loser's upsert fails on the unique name, and its retry finds the
-    winner's document and updates it."""
+    """The original chat route's character: the caller's own of that name, created or updated; never
+    another user's. Two first chats with one new name race to insert it: the loser's upsert fails on
+    the unique (owner, name), and its retry finds the winner's document and updates it."""
     for attempt in range(UPSERT_ATTEMPTS):
         try:
-            Character.objects(name=name).update_one(
+            Character.objects(owner=owner, name=name).update_one(
                 upsert=True,
                 set__description=description,
                 set__first_mes=first_mes,
@@ -115,28 +139,38 @@ def upsert_character(
                 raise
 
 
-def find_character(character_id: str) -> Character | None:
-    return Character.objects(id=ObjectId(character_id)).first() if ObjectId.is_valid(character_id) else None
+def find_character(character_id: str, owner: str | None) -> Character | None:
+    """A character the user (None: an admin) may see, by id."""
+    if not ObjectId.is_valid(character_id):
+        return None
+    return visible_to(owner).filter(id=ObjectId(character_id)).first()
 
 
-def find_character_by_name(name: str) -> Character | None:
-    return Character.objects(name=name).first()
+def characters_named(names: set[str], owner: str) -> dict[str, Character]:
+    """By name, for this user: their own character of a name, else a public one."""
+    found: dict[str, Character] = {}
+    for character in visible_to(owner).filter(name__in=sorted(names)).order_by("id"):
+        if character.name not in found or character.owner == owner:
+            found[character.name] = character
+    return found
 
 
-def characters_named(names: set[str]) -> dict[str, Character]:
-    return {character.name: character for character in Character.objects(name__in=sorted(names))}
+def find_character_by_name(name: str, owner: str) -> Character | None:
+    return characters_named({name}, owner).get(name)
 
 
 def conversation_character(conversation: Conversation) -> Character | None:
-    """The character a conversation is with: by id, or by name for one the original route opened."""
+    """The character a conversation is with: by id, or by name (its owner's first) for one the
+    original route opened."""
     if conversation.character_id is not None:
         return Character.objects(id=conversation.character_id).first()
-    return find_character_by_name(conversation.character_name)
+    return find_character_by_name(conversation.character_name, conversation.user_id)
 
 
-def update_character(character: Character, data: CardData) -> Character:
+def update_character(character: Character, data: CardData, visibility: str) -> Character:
     """Replace the card fields; the avatar and the unknown keys of an imported card stay."""
     _apply(character, data)
+    character.visibility = visibility
     return _save(character)
 
 
@@ -147,10 +181,10 @@ def set_avatar(character: Character, png: bytes) -> Character:
 
 
 def list_characters(
-    name: str | None, tag: str | None, page: int, page_size: int
+    owner: str | None, name: str | None, tag: str | None, page: int, page_size: int
 ) -> tuple[list[Character], int, set[ObjectId]]:
-    """A page of characters by name, without their avatars; also which of them have one."""
-    query = Character.objects
+    """A page of the characters a user sees, by name, without their avatars; also which have one."""
+    query = visible_to(owner)
     if name:
         # A BSON regex with only the `i` flag: a compiled Python pattern would carry `u`, which
         # FerretDB refuses.
@@ -164,10 +198,20 @@ def list_characters(
     return found, total, with_avatar
 
 
-def characters_brief() -> list[Character]:
-    """Every character by name, with only its name and creation time loaded."""
-    return list(Character.objects.only("name", "created_at").order_by("name"))
+def characters_brief(owner: str) -> list[Character]:
+    """The characters a user can chat with by name (each name once), with only name and time loaded."""
+    found = characters_named(set(visible_to(owner).scalar("name")), owner)
+    return sorted(found.values(), key=lambda character: character.name)
 
 
 def delete_character(character: Character) -> None:
     character.delete()
+
+
+def adopt_ownerless_characters() -> None:
+    """Characters stored before accounts belong to nobody and stay public (only admins change them);
+    the unique name index of those days gives way to one per owner."""
+    Character.objects(owner__exists=False).update(set__owner="", set__visibility="public")
+    indexes = Character._get_collection().index_information()
+    if "name_1" in indexes:
+        Character._get_collection().drop_index("name_1")

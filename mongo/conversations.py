@@ -4,7 +4,16 @@ of a message, or the rest of one (`save_job_reply`, the chat task's StoreReply, 
 workers/chat_job.py)."""
 
 from bson import ObjectId
-from mongoengine import DateTimeField, DictField, Document, IntField, ListField, ObjectIdField, StringField
+from mongoengine import (
+    DateTimeField,
+    DictField,
+    Document,
+    IntField,
+    ListField,
+    ObjectIdField,
+    QuerySet,
+    StringField,
+)
 
 from mongo.fields import utcnow
 from schemas.jobs import ChatJob, ReplyTarget
@@ -77,16 +86,21 @@ def start_conversation(
     return conversation
 
 
-def user_conversation(user_id: str, conversation_id: str) -> Conversation | None:
+def _owned_by(owner: str | None) -> QuerySet:
+    """A user's conversations; everyone's for an admin (None)."""
+    return Conversation.objects if owner is None else Conversation.objects(user_id=owner)
+
+
+def user_conversation(owner: str | None, conversation_id: str) -> Conversation | None:
     if not ObjectId.is_valid(conversation_id):
         return None
-    return Conversation.objects(id=ObjectId(conversation_id), user_id=user_id).first()
+    return _owned_by(owner).filter(id=ObjectId(conversation_id)).first()
 
 
 def list_conversations(
-    user_id: str, character_id: str | None, page: int, page_size: int
+    owner: str | None, character_id: str | None, page: int, page_size: int
 ) -> tuple[list[Conversation], int]:
-    query = Conversation.objects(user_id=user_id)
+    query = _owned_by(owner)
     if character_id:
         query = query.filter(character_id=ObjectId(character_id))
     total = query.count()

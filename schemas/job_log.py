@@ -28,6 +28,7 @@ class QueuedRecord(BaseModel):
     model: str
     queue: str
     detach: bool = False
+    owner: str = ""  # the user whose key started it: only they (and admins) read, follow or cancel it
 
 
 class JobTimings(BaseModel):

@@ -3,6 +3,7 @@ possible here, so Playwright is pointed at the system binary), with every reques
 recorded and every dialog it opens caught."""
 
 import base64
+import json
 import re
 import shutil
 from collections.abc import Iterator
@@ -82,8 +83,10 @@ def browser(playwright: Playwright) -> Iterator[Browser]:
     browser.close()
 
 
-def open_tab(browser: Browser, origin: str, viewport: dict[str, int] = DESKTOP) -> Tab:
+def open_tab(browser: Browser, origin: str, api_key: str, viewport: dict[str, int] = DESKTOP) -> Tab:
+    """A fresh browser tab whose page has the user's API key, as if they had entered it once."""
     context = browser.new_context(base_url=origin, viewport=viewport)
+    context.add_init_script(f"localStorage.setItem('chatbot.apiKey', {json.dumps(api_key)})")
     context.set_default_timeout(DEADLINE_MS)
     page = context.new_page()
     tab = Tab(page, origin)

@@ -72,9 +72,40 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedStack]:
             pymongo.MongoClient(running.mongo_uri).drop_database(db_name)
 
 
+def new_user_key(api_url: str, role: str = "user") -> str:
+    """A new user (of that role) and a key for them, made through the admin routes."""
+    name = f"{role}-{uuid.uuid4().hex[:10]}"
+    with httpx.Client(base_url=api_url, headers=bearer(ADMIN_KEY), timeout=60) as client:
+        client.post("/admin/users", json={"name": name, "role": role}).raise_for_status()
+        created = client.post(f"/admin/users/{name}/keys", json={"label": "tests"})
+        created.raise_for_status()
+        return created.json()["key"]
+
+
+def bearer(key: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {key}"}
+
+
+def keyed_client(api_url: str, key: str) -> httpx.Client:
+    return httpx.Client(base_url=api_url, timeout=120, headers=bearer(key))
+
+
 @pytest.fixture(scope="session")
-def api(stack: EmbeddedStack) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=stack.api_url, timeout=120) as client:
+def api_key(stack: EmbeddedStack) -> str:
+    """The key of the user the tests' `api` client calls as (a plain user, not an admin)."""
+    return new_user_key(stack.api_url)
+
+
+@pytest.fixture(scope="session")
+def api(stack: EmbeddedStack, api_key: str) -> Iterator[httpx.Client]:
+    with keyed_client(stack.api_url, api_key) as client:
+        yield client
+
+
+@pytest.fixture
+def another_user(stack: EmbeddedStack) -> Iterator[httpx.Client]:
+    """A client calling as a second, fresh user."""
+    with keyed_client(stack.api_url, new_user_key(stack.api_url)) as client:
         yield client
 
 
@@ -94,7 +125,7 @@ def broker(stack: EmbeddedStack) -> Iterator[redis.Redis]:
 
 @pytest.fixture
 def admin_headers() -> dict[str, str]:
-    return {"Authorization": f"Bearer {ADMIN_KEY}"}
+    return bearer(ADMIN_KEY)
 
 
 @pytest.fixture(scope="session")
@@ -130,6 +161,7 @@ def fault_stack() -> Iterator[EmbeddedStack]:
         # process, whose death test_faults covers as the main-process kill.
         extra_env={
             "MONGO_DB": f"chatbot_faults_{uuid.uuid4().hex[:8]}",
+            "ADMIN_API_KEY": ADMIN_KEY,
             "QUEUE_MAX_DEPTH": "0",
             "MODEL__LUMIMAID__MAX_SEQUENCES": "1",
             "MODEL__LLAMA__MAX_SEQUENCES": "1",

@@ -14,21 +14,21 @@ from embedded.processes import free_port
 from embedded.services import start_api
 from embedded.stack import EmbeddedStack
 from model_registry import get_registry
-from tests.conftest import RACHEL
+from tests.conftest import RACHEL, keyed_client
 from tests.jobs import wait_for_reply
 from tests.waiting import wait_until
 
 
 @pytest.fixture(scope="module")
 def api_with_depth_limit_1(
-    stack: EmbeddedStack, tmp_path_factory: pytest.TempPathFactory
+    stack: EmbeddedStack, tmp_path_factory: pytest.TempPathFactory, api_key: str
 ) -> Iterator[httpx.Client]:
     """A second API process on the session's Redis and MongoDB, allowing one waiting chat per queue."""
     port = free_port()
     log_dir: Path = tmp_path_factory.mktemp("api-depth-1")
     process = start_api(port, log_dir, {**stack.env, "QUEUE_MAX_DEPTH": "1"})
     try:
-        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=120) as client:
+        with keyed_client(f"http://127.0.0.1:{port}", api_key) as client:
             yield client
     finally:
         process.stop()

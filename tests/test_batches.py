@@ -2,6 +2,7 @@
 chats, results kept in MongoDB, cancellable; and the CLI that drives them."""
 
 import json
+import os
 import subprocess
 import sys
 import uuid
@@ -227,16 +228,18 @@ def test_a_bad_batch_is_refused_naming_the_problem_and_nothing_is_stored(
     assert db.batches.count_documents({}) == batches_before
 
 
-def test_a_batch_is_visible_to_its_owner_only(api: httpx.Client) -> None:
+def test_a_batch_is_visible_to_its_owner_only(api: httpx.Client, another_user: httpx.Client) -> None:
     batch = submit(api, dialogue_items(1, max_tokens=2))
 
-    assert api.get(f"/batches/{batch['id']}", headers={"X-User-Id": "someone-else"}).status_code == 404
+    assert another_user.get(f"/batches/{batch['id']}").status_code == 404
     assert api.get("/batches/not-an-id").status_code == 404
     assert api.get(f"/batches/{batch['id']}").status_code == 200
     wait_until_settled(api, batch["id"])
 
 
-def test_cli_submits_a_file_and_writes_the_results(stack: EmbeddedStack, tmp_path: Path) -> None:
+def test_cli_submits_a_file_and_writes_the_results(
+    stack: EmbeddedStack, api_key: str, tmp_path: Path
+) -> None:
     source = tmp_path / "dialogues.jsonl"
     source.write_text("".join(json.dumps(item) + "\n" for item in dialogue_items(3, max_tokens=2)))
     out = tmp_path / "results.jsonl"
@@ -244,7 +247,7 @@ def test_cli_submits_a_file_and_writes_the_results(stack: EmbeddedStack, tmp_pat
     run = subprocess.run(
         [sys.executable, "-m", "cli", "batch", "submit", str(source), "--api", stack.api_url,
          "--out", str(out), "--poll-s", "0.2"],
-        capture_output=True, text=True, timeout=120,
+        capture_output=True, text=True, timeout=120, env={**os.environ, "CHATBOT_API_KEY": api_key},
     )  # fmt: skip
 
     assert run.returncode == 0, run.stderr

@@ -9,11 +9,12 @@ import pytest
 from bson import ObjectId
 from httpx_sse import connect_sse
 
+from embedded.stack import EmbeddedStack
 from prompts.assembly import character_prompt
 from schemas.cards import CardData
 from schemas.jobs import ChatMessage
 from tests.cards_fixtures import LOREBOOK_ENTRY_CONTENT, SERAPHINA_V2, named, sillytavern_png
-from tests.conftest import RACHEL
+from tests.conftest import RACHEL, bearer, new_user_key
 from tests.sse import StreamEvent, iter_events, post_stream, streamed_text
 from workers.runtimes.llama_cpp import LlamaCppRuntime
 
@@ -21,8 +22,9 @@ GREEDY = {"temperature": 0, "max_tokens": 8}
 
 
 @pytest.fixture
-def user() -> dict[str, str]:
-    return {"X-User-Id": f"user-{uuid.uuid4().hex[:8]}"}
+def user(stack: EmbeddedStack) -> dict[str, str]:
+    """The headers of a fresh user (the `api` client's own key is shared by many tests)."""
+    return bearer(new_user_key(stack.api_url))
 
 
 @pytest.fixture
@@ -178,9 +180,11 @@ def test_the_greeting_cannot_be_regenerated(api: httpx.Client, seraphina: dict, 
     assert "greeting" in response.json()["error"]["message"]
 
 
-def test_conversations_belong_to_their_user(api: httpx.Client, db, seraphina: dict, user: dict) -> None:
+def test_conversations_belong_to_their_user(
+    api: httpx.Client, stack: EmbeddedStack, db, seraphina: dict, user: dict
+) -> None:
     conversation = open_conversation(api, seraphina, user)
-    stranger = {"X-User-Id": f"stranger-{uuid.uuid4().hex[:8]}"}
+    stranger = bearer(new_user_key(stack.api_url))
     messages_before = db.messages.count_documents({})
 
     listed = api.get("/conversations", params={"character_id": seraphina["id"]}, headers=user).json()

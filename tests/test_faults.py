@@ -16,7 +16,7 @@ from httpx_sse import connect_sse
 from embedded.stack import EmbeddedStack
 from schemas.jobs import BATCH_PRIORITY
 from schemas.redis_keys import PRIORITY_SEP
-from tests.conftest import RACHEL
+from tests.conftest import ADMIN_KEY, RACHEL, keyed_client
 from tests.faults import pool_process, service, wait_for, wait_healthy, wait_worker_ready
 from tests.jobs import wait_for_reply, wait_until_ended
 from tests.sse import StreamEvent, iter_events, post_stream, streamed_text
@@ -29,7 +29,7 @@ SHORT = {**RACHEL, "max_tokens": 4}
 
 @pytest.fixture(scope="module")
 def api(fault_stack: EmbeddedStack) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=fault_stack.api_url, timeout=120) as client:
+    with keyed_client(fault_stack.api_url, ADMIN_KEY) as client:
         yield client
 
 

@@ -14,7 +14,7 @@ from embedded.stack import EmbeddedStack, StackConfig
 from mongo.connection import connect_mongo
 from mongo.finetune_runs import claim_run, create_run, find_run, release_claim
 from settings import Settings, get_settings
-from tests.conftest import ADMIN_KEY
+from tests.conftest import ADMIN_KEY, keyed_client
 from tests.test_datasets import SAMPLE
 
 VISIBILITY_TIMEOUT_S = 5
@@ -43,7 +43,7 @@ def short_timeout_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Em
 
 @pytest.fixture(scope="module")
 def short_timeout_api(short_timeout_stack: EmbeddedStack) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=short_timeout_stack.api_url, timeout=120) as client:
+    with keyed_client(short_timeout_stack.api_url, ADMIN_KEY) as client:
         yield client
 
 

@@ -22,8 +22,8 @@ QUILL = {
 
 
 @pytest.fixture(scope="module")
-def client(stack: EmbeddedStack) -> Iterator[openai.OpenAI]:
-    with openai.OpenAI(base_url=stack.api_url + "/v1", api_key="x", max_retries=0) as sdk:
+def client(stack: EmbeddedStack, api_key: str) -> Iterator[openai.OpenAI]:
+    with openai.OpenAI(base_url=stack.api_url + "/v1", api_key=api_key, max_retries=0) as sdk:
         yield sdk
 
 

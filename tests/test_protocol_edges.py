@@ -18,7 +18,7 @@ from httpx_sse import connect_sse
 from embedded.processes import free_port
 from embedded.services import start_api
 from embedded.stack import EmbeddedStack
-from tests.conftest import RACHEL
+from tests.conftest import RACHEL, bearer
 from tests.jobs import wait_until_ended
 from tests.sse import iter_events, post_stream
 
@@ -39,8 +39,8 @@ def unlimited_api(stack: EmbeddedStack, tmp_path_factory: pytest.TempPathFactory
 
 
 @pytest.fixture(scope="module")
-def patient(unlimited_api: str) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=unlimited_api, timeout=300) as client:
+def patient(unlimited_api: str, api_key: str) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=unlimited_api, timeout=300, headers=bearer(api_key)) as client:
         yield client
 
 
@@ -108,12 +108,14 @@ def first_chat_then_hang_up(client: httpx.Client, body: dict) -> int:
         return response.status_code
 
 
-def test_a_hundred_concurrent_first_chats_with_one_new_character_all_succeed(unlimited_api: str, db) -> None:
+def test_a_hundred_concurrent_first_chats_with_one_new_character_all_succeed(
+    unlimited_api: str, api_key: str, db
+) -> None:
     name = f"Newcomer {uuid.uuid4().hex[:6]}"
     body = {**RACHEL, "character_name": name, "max_tokens": 1}
     limits = httpx.Limits(max_connections=100)
     with (
-        httpx.Client(base_url=unlimited_api, timeout=120, limits=limits) as client,
+        httpx.Client(base_url=unlimited_api, timeout=120, limits=limits, headers=bearer(api_key)) as client,
         ThreadPoolExecutor(100) as pool,
     ):
         statuses = list(pool.map(lambda _: first_chat_then_hang_up(client, body), range(100)))
@@ -122,11 +124,13 @@ def test_a_hundred_concurrent_first_chats_with_one_new_character_all_succeed(unl
     assert db.characters.count_documents({"name": name}) == 1
 
 
-def test_forty_one_token_replies_are_all_stored_after_their_turns(unlimited_api: str, db) -> None:
+def test_forty_one_token_replies_are_all_stored_after_their_turns(
+    unlimited_api: str, api_key: str, db
+) -> None:
     body = {**RACHEL, "character_name": "Brevity", "max_tokens": 1}
     limits = httpx.Limits(max_connections=40)
     with (
-        httpx.Client(base_url=unlimited_api, timeout=300, limits=limits) as client,
+        httpx.Client(base_url=unlimited_api, timeout=300, limits=limits, headers=bearer(api_key)) as client,
         ThreadPoolExecutor(40) as pool,
     ):
         chats = list(pool.map(lambda _: post_stream(client, "/Lumimaid_stream", body), range(40)))

@@ -98,9 +98,11 @@ def test_run_command_serves_chat_and_ctrl_c_leaves_no_process(tmp_path: Path) ->
         children = psutil.Process(process.pid).children(recursive=True)
         names = " ".join(" ".join(child.cmdline()) for child in children)
 
+        admin_key = (tmp_path / "admin_api_key").read_text()
         with httpx.Client(base_url=url, timeout=60) as client:
+            refused = client.post("/Lumimaid_stream", json={**RACHEL, "max_tokens": 8})
+            client.headers["Authorization"] = f"Bearer {admin_key}"
             response, events = post_stream(client, "/Lumimaid_stream", {**RACHEL, "max_tokens": 8})
-            admin_key = (tmp_path / "admin_api_key").read_text()
             databases = client.get("/mongo/db", headers={"X-API-Key": admin_key})
         flower = httpx.get(f"{flower_url}/", auth=auth, timeout=10)
         stranger = httpx.get(f"{flower_url}/tasks", timeout=10)
@@ -110,12 +112,15 @@ def test_run_command_serves_chat_and_ctrl_c_leaves_no_process(tmp_path: Path) ->
         broker = httpx.get(f"{flower_url}/broker", auth=auth, timeout=10).text
 
         process.send_signal(signal.SIGINT)
-        exit_code = process.wait(timeout=60)
+        output = process.communicate(timeout=60)[0].decode(errors="replace")
+        exit_code = process.returncode
     finally:
         if process.poll() is None:
             process.kill()
 
+    assert refused.status_code == 401  # no key
     assert response.status_code == 200 and events[-1].event == "done"
+    assert admin_key in output  # printed for the operator, with where it is kept
     assert databases.status_code == 200
     assert flower.status_code == 200
     assert stranger.status_code == 401  # Flower is behind basic auth

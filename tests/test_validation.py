@@ -39,14 +39,14 @@ def job_logs(broker) -> set[bytes]:
     ],
 )
 def test_invalid_request_is_422_naming_the_field_and_stores_nothing(
-    api: httpx.Client, db, broker, path: str, body: dict, field: str
+    another_user: httpx.Client, db, broker, path: str, body: dict, field: str
 ) -> None:
-    user, character = f"user-{uuid.uuid4().hex}", f"Rachel {uuid.uuid4().hex}"
+    user, character = another_user.get("/me").json()["user_id"], f"Rachel {uuid.uuid4().hex}"
     if "character_name" in body:
         body = {**body, "character_name": character}
     logs_before = job_logs(broker)
 
-    response = api.post(path, json=body, headers={"X-User-Id": user})
+    response = another_user.post(path, json=body)
 
     assert response.status_code == 422
     error = response.json()["error"]

@@ -21,8 +21,8 @@ LONG_STORY = "Tell me a very long story about the forest, the river and the old 
 
 
 @pytest.fixture
-def tab(browser: Browser, stack: EmbeddedStack) -> Iterator[Tab]:
-    tab = open_tab(browser, stack.api_url)
+def tab(browser: Browser, stack: EmbeddedStack, api_key: str) -> Iterator[Tab]:
+    tab = open_tab(browser, stack.api_url, api_key)
     yield tab
     assert tab.dialogs == [], "the page opened a dialog (markup ran)"
     assert tab.foreign_requests() == [], "the page reached another origin"
@@ -229,8 +229,10 @@ def test_a_field_refused_by_the_server_is_named(tab: Tab, api: httpx.Client) -> 
     expect(page.locator("#chat-input")).to_have_value("x" * 501)
 
 
-def test_the_chat_fits_a_phone(browser: Browser, stack: EmbeddedStack, api: httpx.Client) -> None:
-    tab = open_tab(browser, stack.api_url, PHONE)
+def test_the_chat_fits_a_phone(
+    browser: Browser, stack: EmbeddedStack, api: httpx.Client, api_key: str
+) -> None:
+    tab = open_tab(browser, stack.api_url, api_key, PHONE)
     open_new_chat(tab, new_character(api))
     width = tab.page.evaluate("() => [document.documentElement.scrollWidth, innerWidth]")
     assert width[0] <= width[1], "the page scrolls sideways at phone width"

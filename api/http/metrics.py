@@ -4,11 +4,12 @@ tokens/s, queue wait, queue depth and live workers per queue, stream errors."""
 import time
 
 import redis.asyncio as aioredis
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 from prometheus_client import CONTENT_TYPE_LATEST, Counter, Gauge, Histogram, generate_latest
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from api.http.auth import metrics_reader
 from api.streams.worker_status import live_workers, queue_depth
 from model_registry import queues
 from schemas.events import ErrorData, JobEvent, TokenData
@@ -85,7 +86,7 @@ class RequestMetricsMiddleware:
             REQUESTS.labels(getattr(route, "path", "unmatched"), scope["method"], str(status)).inc()
 
 
-router = APIRouter(tags=["monitoring"])
+router = APIRouter(tags=["monitoring"], dependencies=[Depends(metrics_reader)])
 
 
 @router.get("/metrics", summary="Prometheus metrics", response_class=Response)

@@ -18,7 +18,7 @@ from settings import Settings
 OPEN_PATHS = ("/health",)
 
 # What a browser page of another allowed origin may send (the API key headers included).
-CORS_HEADERS = ["Authorization", "Content-Type", "X-API-Key", "X-User-Id", "Last-Event-ID", "Accept"]
+CORS_HEADERS = ["Authorization", "Content-Type", "X-API-Key", "Last-Event-ID", "Accept"]
 
 
 def load_blocked_agents(path: Path) -> list[str]:

@@ -44,11 +44,12 @@ ERROR_STATUS = {
 }
 
 
-async def resolve_model(model: str, settings: Settings) -> tuple[str, CardData | None]:
-    """The registry model that answers `model`, and the card of the character it plays, if any."""
+async def resolve_model(model: str, settings: Settings, user_id: str) -> tuple[str, CardData | None]:
+    """The registry model that answers `model`, and the card of the character it plays, if any (the
+    user's own of that name, else a public one)."""
     if model.startswith(CHARACTER_PREFIX):
         name = model[len(CHARACTER_PREFIX) :]
-        character = await asyncio.to_thread(find_character_by_name, name)
+        character = await asyncio.to_thread(find_character_by_name, name, user_id)
         if character is None:
             raise ApiError(404, "model_not_found", f"no character named {name!r} (see /v1/models)")
         return settings.openai_character_model, card_data(character)

@@ -2,7 +2,7 @@
 
 A batch and its items are stored in MongoDB before the items are enqueued, below every interactive
 chat, on their models' queues; the worker keeps each item's result on it. A batch belongs to the
-caller (`X-User-Id`): another user's batch is not found.
+caller (their API key's user): another user's batch is not found; an admin sees every batch.
 """
 
 import asyncio
@@ -83,8 +83,8 @@ def _progress(batch: Batch) -> BatchProgress:
     )
 
 
-async def _find(batch_id: str, user_id: str) -> Batch:
-    batch = await asyncio.to_thread(find_batch, batch_id, user_id)
+async def _find(batch_id: str, owner: str | None) -> Batch:
+    batch = await asyncio.to_thread(find_batch, batch_id, owner)
     if batch is None:
         raise ApiError(404, "not_found", f"no batch {batch_id!r}")
     return batch
@@ -107,7 +107,7 @@ async def submit_batch(request: Request, call: ChatCall = Depends(chat_call)) ->
         request.headers.get("content-type", ""), await request.body(), call.settings.batch_max_items
     )
     registry = get_registry()
-    jobs = await asyncio.to_thread(build_jobs, located, registry, call.settings)
+    jobs = await asyncio.to_thread(build_jobs, located, registry, call.settings, call.user_id)
     batch = await asyncio.to_thread(create_batch, call.user_id, jobs)
     try:
         chat_jobs = [job for job, _ in jobs]
@@ -124,7 +124,7 @@ async def submit_batch(request: Request, call: ChatCall = Depends(chat_call)) ->
 
 @router.get("/{batch_id}", response_model=BatchProgress, summary="A batch's progress", responses=NOT_FOUND)
 async def batch_progress(batch_id: str, call: ChatCall = Depends(chat_call)) -> BatchProgress:
-    batch = await _find(batch_id, call.user_id)
+    batch = await _find(batch_id, call.caller.owner_filter)
     return await asyncio.to_thread(_progress, batch)
 
 
@@ -135,7 +135,7 @@ async def batch_progress(batch_id: str, call: ChatCall = Depends(chat_call)) -> 
     responses={200: {"content": {JSONL_MEDIA_TYPE: {}}}, **NOT_FOUND},
 )
 async def batch_results(batch_id: str, call: ChatCall = Depends(chat_call)) -> StreamingResponse:
-    batch = await _find(batch_id, call.user_id)
+    batch = await _find(batch_id, call.caller.owner_filter)
 
     def lines() -> Iterator[str]:  # a plain iterator: Starlette runs it in a thread, so the cursor may block
         for item in batch_items(batch):
@@ -151,7 +151,7 @@ async def batch_results(batch_id: str, call: ChatCall = Depends(chat_call)) -> S
     responses=NOT_FOUND,
 )
 async def cancel(batch_id: str, call: ChatCall = Depends(chat_call)) -> BatchProgress:
-    batch = await _find(batch_id, call.user_id)
+    batch = await _find(batch_id, call.caller.owner_filter)
     running = await asyncio.to_thread(cancel_batch, batch)
     if running:
         await cancel_jobs(call.client, running)

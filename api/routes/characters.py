@@ -8,6 +8,7 @@ from urllib.parse import quote
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse, Response
 
+from api.http.auth import Caller, caller_dep
 from api.http.card_upload import (
     card_json_within_limits,
     card_limits,
@@ -38,19 +39,22 @@ from settings import Settings
 
 router = APIRouter(prefix="/characters", tags=["characters"])
 
+Visibility = Literal["private", "public"]
 REFUSALS = {
-    409: {"description": "a character of that name already exists"},
+    409: {"description": "the caller already has a character of that name"},
     413: {"description": "the file, its card JSON or its image is over a limit"},
     415: {"description": "neither a PNG nor a JSON card"},
     422: {"description": "damaged or truncated image, no card in the PNG, bad base64 or JSON, invalid card"},
 }
 
 
-def character_out(character: Character, has_avatar: bool | None = None) -> CharacterOut:
+def character_out(character: Character, caller: Caller, has_avatar: bool | None = None) -> CharacterOut:
     data = {"character_book": None, **card_data(character).model_dump(include=set(CARD_FIELDS))}
     return CharacterOut(
         **data,
         id=str(character.id),
+        visibility=character.visibility,
+        mine=character.owner == caller.user_id,
         has_avatar=bool(character.avatar) if has_avatar is None else has_avatar,
         avatar_url=character.avatar_url or "",
         created_at=character.created_at,
@@ -58,16 +62,25 @@ def character_out(character: Character, has_avatar: bool | None = None) -> Chara
     )
 
 
-async def _existing(character_id: str) -> Character:
-    character = await asyncio.to_thread(find_character, character_id)
+async def _existing(character_id: str, caller: Caller) -> Character:
+    """A character the caller sees (their own or a public one); others' private ones are not found."""
+    character = await asyncio.to_thread(find_character, character_id, caller.owner_filter)
     if character is None:
         raise ApiError(404, "not_found", f"character {character_id!r} not found")
     return character
 
 
-async def _saved(save, *args) -> CharacterOut:
+async def _changeable(character_id: str, caller: Caller) -> Character:
+    """A character the caller may change or delete: their own (any, for an admin)."""
+    character = await _existing(character_id, caller)
+    if not caller.is_admin and character.owner != caller.user_id:
+        raise ApiError(403, "forbidden", "only its owner or an admin may change or delete this character")
+    return character
+
+
+async def _saved(caller: Caller, save, *args) -> CharacterOut:
     try:
-        return character_out(await asyncio.to_thread(save, *args))
+        return character_out(await asyncio.to_thread(save, *args), caller)
     except CharacterNameTaken as exc:
         raise ApiError(409, "conflict", str(exc)) from exc
 
@@ -90,8 +103,8 @@ JSON_REFUSALS = {
 
 
 @router.post("", status_code=201, summary="Create a character", responses=JSON_REFUSALS, **CARD_JSON)
-async def create(body: CharacterIn) -> CharacterOut:
-    return await _saved(create_character, body)
+async def create(body: CharacterIn, caller: Caller = Depends(caller_dep)) -> CharacterOut:
+    return await _saved(caller, create_character, caller.user_id, body, body.visibility)
 
 
 @router.post(
@@ -103,11 +116,18 @@ async def create(body: CharacterIn) -> CharacterOut:
     openapi_extra=upload_body("image/png", "application/json"),
     responses=REFUSALS,
 )
-async def import_(request: Request, settings: Settings = Depends(settings_dep)) -> CharacterOut:
+async def import_(
+    request: Request,
+    visibility: Visibility = "private",
+    settings: Settings = Depends(settings_dep),
+    caller: Caller = Depends(caller_dep),
+) -> CharacterOut:
     raw = await uploaded_file(request, settings.card_max_upload_bytes)
     with refusing_bad_cards():
         card = await asyncio.to_thread(import_card, raw, card_limits(settings))
-    return await _saved(create_character, card.data, card.card_extras, card.avatar_png)
+    return await _saved(
+        caller, create_character, caller.user_id, card.data, visibility, card.card_extras, card.avatar_png
+    )
 
 
 @router.get("", summary="List characters, by name or tag")
@@ -116,15 +136,17 @@ async def list_(
     tag: str | None = Query(default=None, max_length=100),
     page: PageNumber = 1,
     page_size: PageSize = 20,
+    caller: Caller = Depends(caller_dep),
 ) -> Page[CharacterOut]:
-    found, total, with_avatar = await asyncio.to_thread(list_characters, q, tag, page, page_size)
-    items = [character_out(character, character.id in with_avatar) for character in found]
+    owner = caller.owner_filter
+    found, total, with_avatar = await asyncio.to_thread(list_characters, owner, q, tag, page, page_size)
+    items = [character_out(character, caller, character.id in with_avatar) for character in found]
     return Page[CharacterOut](items=items, total=total, page=page, page_size=page_size)
 
 
 @router.get("/{character_id}", summary="Read a character")
-async def read(character_id: ObjectIdStr) -> CharacterOut:
-    return character_out(await _existing(character_id))
+async def read(character_id: ObjectIdStr, caller: Caller = Depends(caller_dep)) -> CharacterOut:
+    return character_out(await _existing(character_id, caller), caller)
 
 
 @router.put(
@@ -133,13 +155,16 @@ async def read(character_id: ObjectIdStr) -> CharacterOut:
     responses=JSON_REFUSALS,
     **CARD_JSON,
 )
-async def update(character_id: ObjectIdStr, body: CharacterIn) -> CharacterOut:
-    return await _saved(update_character, await _existing(character_id), body)
+async def update(
+    character_id: ObjectIdStr, body: CharacterIn, caller: Caller = Depends(caller_dep)
+) -> CharacterOut:
+    character = await _changeable(character_id, caller)
+    return await _saved(caller, update_character, character, body, body.visibility)
 
 
 @router.delete("/{character_id}", status_code=204, summary="Delete a character")
-async def delete(character_id: ObjectIdStr) -> Response:
-    await asyncio.to_thread(delete_character, await _existing(character_id))
+async def delete(character_id: ObjectIdStr, caller: Caller = Depends(caller_dep)) -> Response:
+    await asyncio.to_thread(delete_character, await _changeable(character_id, caller))
     return Response(status_code=204)
 
 
@@ -154,8 +179,9 @@ async def export(
     character_id: ObjectIdStr,
     format: Literal["png", "json"] = "png",
     spec: Literal["v2", "v3"] = "v2",
+    caller: Caller = Depends(caller_dep),
 ) -> Response:
-    character = await _existing(character_id)
+    character = await _existing(character_id, caller)
     data, extras = card_data(character), character.card_extras or {}
     card = export_card(data, extras, spec)
     if format == "json":
@@ -170,8 +196,8 @@ async def export(
 @router.get(
     "/{character_id}/avatar", summary="The avatar image", responses={200: {"content": {"image/png": {}}}}
 )
-async def avatar(character_id: ObjectIdStr) -> Response:
-    character = await _existing(character_id)
+async def avatar(character_id: ObjectIdStr, caller: Caller = Depends(caller_dep)) -> Response:
+    character = await _existing(character_id, caller)
     if not character.avatar:
         raise ApiError(404, "not_found", f"character {character_id!r} has no avatar")
     return Response(bytes(character.avatar), media_type="image/png")
@@ -184,10 +210,13 @@ async def avatar(character_id: ObjectIdStr) -> Response:
     responses=REFUSALS,
 )
 async def replace_avatar(
-    character_id: ObjectIdStr, request: Request, settings: Settings = Depends(settings_dep)
+    character_id: ObjectIdStr,
+    request: Request,
+    settings: Settings = Depends(settings_dep),
+    caller: Caller = Depends(caller_dep),
 ) -> CharacterOut:
-    character = await _existing(character_id)
+    character = await _changeable(character_id, caller)
     raw = await uploaded_file(request, settings.card_max_upload_bytes)
     with refusing_bad_cards():
         png = await asyncio.to_thread(avatar_png, raw, card_limits(settings))
-    return character_out(await asyncio.to_thread(set_avatar, character, png))
+    return character_out(await asyncio.to_thread(set_avatar, character, png), caller)

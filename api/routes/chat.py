@@ -23,13 +23,15 @@ router = APIRouter(tags=["chat"])
 async def lumimaid_stream(body: LumimaidRequest, call: ChatCall = Depends(chat_call)) -> Response:
     if body.conversation_id or body.character_id:
         return await stream_turn(
-            call, await asyncio.to_thread(lumimaid_turn, call.user_id, body, call.settings), body
+            call, await asyncio.to_thread(lumimaid_turn, call.caller, body, call.settings), body
         )
     spec = await serving_spec(call.client, call.settings, "lumimaid")
     conversation_id = ObjectId()
 
     def store_turn(job_id: str) -> None:
-        upsert_character(body.character_name, body.context, body.greeting, body.image, body.access_level)
+        upsert_character(
+            call.user_id, body.character_name, body.context, body.greeting, body.image, body.access_level
+        )
         start_conversation(
             call.user_id, spec.name, body.character_name, body.greeting, conversation_id=conversation_id
         )
@@ -50,7 +52,7 @@ async def llama_stream(body: LlamaRequest, call: ChatCall = Depends(chat_call)) 
     if body.conversation_id:
         turn = await asyncio.to_thread(
             next_turn,
-            call.user_id,
+            call.caller.owner_filter,
             body.conversation_id,
             body.input_data,
             call.settings,

@@ -1,6 +1,6 @@
 """A user's conversations with characters: open, list, read, delete; chat on, regenerate, continue.
 
-The conversation belongs to the caller (`X-User-Id`); anyone else gets 404. The three chat routes
+A conversation belongs to the user whose API key opened it; anyone else gets 404 (an admin sees all). The three chat routes
 stream like `/Lumimaid_stream` (SSE or text/plain), with the stored history as the prompt.
 """
 
@@ -10,7 +10,8 @@ from collections.abc import Callable
 from fastapi import APIRouter, Depends, Query
 from fastapi.responses import Response
 
-from api.http.dependencies import ChatCall, chat_call, user_id_dep
+from api.http.auth import Caller, caller_dep
+from api.http.dependencies import ChatCall, chat_call
 from api.streams.chat_stream import STREAM_RESPONSES, stream_turn
 from api.turns import conversation_turns as turns
 from api.turns.conversation_turns import Turn
@@ -55,20 +56,20 @@ def conversation_out(conversation: Conversation, messages: list[Message] | None 
     )
 
 
-def _opened(user_id: str, body: ConversationCreate) -> ConversationOut:
-    character = turns.existing_character(body.character_id)
-    conversation = turns.open_conversation(user_id, character, body.greeting_index, body.user_name)
+def _opened(caller: Caller, body: ConversationCreate) -> ConversationOut:
+    character = turns.existing_character(body.character_id, caller.owner_filter)
+    conversation = turns.open_conversation(caller.user_id, character, body.greeting_index, body.user_name)
     return conversation_out(conversation, conversation_messages(str(conversation.id)))
 
 
-def _read(user_id: str, conversation_id: str) -> ConversationOut:
-    conversation = turns.owned_conversation(user_id, conversation_id)
+def _read(owner: str | None, conversation_id: str) -> ConversationOut:
+    conversation = turns.owned_conversation(owner, conversation_id)
     return conversation_out(conversation, conversation_messages(conversation_id))
 
 
 @router.post("", status_code=201, summary="Open a conversation with a stored character, at its greeting")
-async def open_(body: ConversationCreate, user_id: str = Depends(user_id_dep)) -> ConversationOut:
-    return await asyncio.to_thread(_opened, user_id, body)
+async def open_(body: ConversationCreate, caller: Caller = Depends(caller_dep)) -> ConversationOut:
+    return await asyncio.to_thread(_opened, caller, body)
 
 
 @router.get("", summary="The caller's conversations, most recent first")
@@ -76,21 +77,22 @@ async def list_(
     character_id: ObjectIdStr | None = Query(default=None),
     page: PageNumber = 1,
     page_size: PageSize = 20,
-    user_id: str = Depends(user_id_dep),
+    caller: Caller = Depends(caller_dep),
 ) -> Page[ConversationOut]:
-    found, total = await asyncio.to_thread(list_conversations, user_id, character_id, page, page_size)
+    owner = caller.owner_filter
+    found, total = await asyncio.to_thread(list_conversations, owner, character_id, page, page_size)
     items = [conversation_out(conversation) for conversation in found]
     return Page[ConversationOut](items=items, total=total, page=page, page_size=page_size)
 
 
 @router.get("/{conversation_id}", summary="A conversation with its messages")
-async def read(conversation_id: ObjectIdStr, user_id: str = Depends(user_id_dep)) -> ConversationOut:
-    return await asyncio.to_thread(_read, user_id, conversation_id)
+async def read(conversation_id: ObjectIdStr, caller: Caller = Depends(caller_dep)) -> ConversationOut:
+    return await asyncio.to_thread(_read, caller.owner_filter, conversation_id)
 
 
 @router.delete("/{conversation_id}", status_code=204, summary="Delete a conversation and its messages")
-async def delete(conversation_id: ObjectIdStr, user_id: str = Depends(user_id_dep)) -> Response:
-    conversation = await asyncio.to_thread(turns.owned_conversation, user_id, conversation_id)
+async def delete(conversation_id: ObjectIdStr, caller: Caller = Depends(caller_dep)) -> Response:
+    conversation = await asyncio.to_thread(turns.owned_conversation, caller.owner_filter, conversation_id)
     await asyncio.to_thread(delete_conversation, conversation)
     return Response(status_code=204)
 
@@ -102,12 +104,12 @@ async def say(
     conversation_id: ObjectIdStr, body: TurnRequest, call: ChatCall = Depends(chat_call)
 ) -> Response:
     turn = await asyncio.to_thread(
-        turns.next_turn, call.user_id, conversation_id, body.input_data, call.settings
+        turns.next_turn, call.caller.owner_filter, conversation_id, body.input_data, call.settings
     )
     return await stream_turn(call, turn, body)
 
 
-def _reply_route(action: str, prepare: Callable[[str, str, Settings], Turn], summary: str) -> None:
+def _reply_route(action: str, prepare: Callable[[str | None, str, Settings], Turn], summary: str) -> None:
     """A route that streams into the last reply: `regenerate` and `continue` differ only in `prepare`."""
 
     async def stream(
@@ -115,7 +117,7 @@ def _reply_route(action: str, prepare: Callable[[str, str, Settings], Turn], sum
         body: GenerationParams | None = None,
         call: ChatCall = Depends(chat_call),
     ) -> Response:
-        turn = await asyncio.to_thread(prepare, call.user_id, conversation_id, call.settings)
+        turn = await asyncio.to_thread(prepare, call.caller.owner_filter, conversation_id, call.settings)
         return await stream_turn(call, turn, body or GenerationParams())
 
     responses = STREAM_RESPONSES | {

@@ -8,7 +8,8 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import Response
 from pydantic import BaseModel, Field
 
-from api.http.dependencies import require_admin, settings_dep
+from api.http.auth import require_admin
+from api.http.dependencies import settings_dep
 from api.http.errors import ApiError
 from mongo import datasets as store
 from qa_datasets import service

@@ -5,7 +5,8 @@ import uuid
 
 from fastapi import APIRouter, Depends, Request
 
-from api.http.dependencies import require_admin, settings_dep
+from api.http.auth import require_admin
+from api.http.dependencies import settings_dep
 from api.http.errors import ApiError
 from api.streams.enqueue import enqueue_finetune
 from mongo import datasets as dataset_store

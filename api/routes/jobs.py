@@ -9,6 +9,7 @@ from fastapi import APIRouter, Depends, Header, Path, Query
 from sse_starlette import EventSourceResponse
 from starlette.responses import Response
 
+from api.http.auth import Caller, caller_dep
 from api.http.dependencies import redis_dep, settings_dep
 from api.http.errors import ApiError
 from api.streams.job_log import LogEntry, LogSource, read_job_log
@@ -26,11 +27,17 @@ JobId = Annotated[
 ]
 
 
-async def _job_log(client: aioredis.Redis, job_id: str) -> list[LogEntry]:
+async def _job_log(client: aioredis.Redis, job_id: str, caller: Caller) -> list[LogEntry]:
+    """The job's log, if the caller may see it: their own job (any, for an admin). Another user's
+    job is not found, like one that never was."""
     entries = await read_job_log(client, job_id)
-    if not entries:
+    if not entries or not owns(caller, entries[0]):
         raise ApiError(404, "not_found", f"job {job_id!r} not found (unknown, or its log has expired)")
     return entries
+
+
+def owns(caller: Caller, first: LogEntry) -> bool:
+    return caller.is_admin or (first.queued is not None and first.queued.owner == caller.user_id)
 
 
 def _status(job_id: str, entries: list[LogEntry], settings: Settings) -> JobStatus:
@@ -42,8 +49,9 @@ async def job_status(
     job_id: JobId,
     client: aioredis.Redis = Depends(redis_dep),
     settings: Settings = Depends(settings_dep),
+    caller: Caller = Depends(caller_dep),
 ) -> JobStatus:
-    return _status(job_id, await _job_log(client, job_id), settings)
+    return _status(job_id, await _job_log(client, job_id, caller), settings)
 
 
 @router.get(
@@ -58,13 +66,14 @@ async def job_events(
     last_event_id: int | None = Query(default=None, ge=0, description="instead of the Last-Event-ID header"),
     client: aioredis.Redis = Depends(redis_dep),
     settings: Settings = Depends(settings_dep),
+    caller: Caller = Depends(caller_dep),
 ) -> Response:
     """Reading this stream never cancels the job: only the request that started it can (or DELETE).
 
     A client that has seen the job's last event (an EventSource reconnecting after `done`) gets 204,
     which tells an EventSource to stop reconnecting."""
     after = last_event_id_header if last_event_id_header is not None else last_event_id
-    entries = await _job_log(client, job_id)
+    entries = await _job_log(client, job_id, caller)
     status = _status(job_id, entries, settings)
     if after is not None and status.state in ENDED_STATES and after >= (status.last_event_id or 0):
         return Response(status_code=204, headers={"X-Job-Id": job_id})
@@ -87,9 +96,10 @@ async def cancel(
     job_id: JobId,
     client: aioredis.Redis = Depends(redis_dep),
     settings: Settings = Depends(settings_dep),
+    caller: Caller = Depends(caller_dep),
 ) -> JobStatus:
     """The worker stops at its next token and stores the partial reply as `cancelled`."""
-    status = _status(job_id, await _job_log(client, job_id), settings)
+    status = _status(job_id, await _job_log(client, job_id, caller), settings)
     if status.state in ENDED_STATES:
         raise ApiError(409, "conflict", f"job {job_id} has already ended ({status.state})")
     await cancel_job(client, job_id, status.queue)

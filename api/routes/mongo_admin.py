@@ -4,7 +4,7 @@ import asyncio
 
 from fastapi import APIRouter, Depends, Query
 
-from api.http.dependencies import require_admin
+from api.http.auth import require_admin
 from api.http.errors import ApiError
 from mongo.connection import mongo_client
 

@@ -8,6 +8,7 @@ from fastapi.responses import JSONResponse
 from sse_starlette import EventSourceResponse
 from starlette.responses import Response
 
+from api.http.auth import Caller, caller_dep
 from api.http.dependencies import ChatCall, chat_call
 from api.http.disconnect import CLIENT_CLOSED_REQUEST, unless_disconnected
 from api.http.errors import ApiError
@@ -21,30 +22,30 @@ from schemas.openai import CHARACTER_PREFIX, ChatCompletion, ChatCompletionReque
 router = APIRouter(prefix="/v1", tags=["OpenAI-compatible"], route_class=OpenAIRoute)
 
 
-def _stored_characters() -> list[Model]:
+def _stored_characters(owner: str) -> list[Model]:
     return [
         Model(
             id=f"{CHARACTER_PREFIX}{character.name}",
             created=int(character.created_at.timestamp()),
             owned_by="character",
         )
-        for character in characters_brief()
+        for character in characters_brief(owner)
     ]
 
 
-async def _models() -> list[Model]:
+async def _models(caller: Caller) -> list[Model]:
     models = [Model(id=name, created=0, owned_by="chatbot") for name in get_registry()]
-    return models + await asyncio.to_thread(_stored_characters)
+    return models + await asyncio.to_thread(_stored_characters, caller.user_id)
 
 
 @router.get("/models", summary="The registry's models and the stored characters (`character:<name>`)")
-async def list_models() -> ModelList:
-    return ModelList(data=await _models())
+async def list_models(caller: Caller = Depends(caller_dep)) -> ModelList:
+    return ModelList(data=await _models(caller))
 
 
 @router.get("/models/{model:path}", summary="One model")
-async def retrieve_model(model: str) -> Model:
-    found = next((entry for entry in await _models() if entry.id == model), None)
+async def retrieve_model(model: str, caller: Caller = Depends(caller_dep)) -> Model:
+    found = next((entry for entry in await _models(caller) if entry.id == model), None)
     if found is None:
         raise ApiError(404, "model_not_found", f"the model {model!r} does not exist (see /v1/models)")
     return found
@@ -57,7 +58,7 @@ async def retrieve_model(model: str) -> Model:
     responses={200: {"model": ChatCompletion, "content": {"text/event-stream": {}}}},
 )
 async def chat_completions(body: ChatCompletionRequest, call: ChatCall = Depends(chat_call)) -> Response:
-    model, card = await resolve_model(body.model, call.settings)
+    model, card = await resolve_model(body.model, call.settings, call.user_id)
     spec = await serving_spec(call.client, call.settings, model)
     job = completion_job(body, model, card, call.settings)
     stream = await start_job(call, spec, job, detach=False)

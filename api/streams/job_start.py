@@ -86,7 +86,7 @@ async def start_job(
     )
     try:
         await stream.subscribe()
-        record = QueuedRecord(model=spec.name, queue=spec.queue, detach=detach)
+        record = QueuedRecord(model=spec.name, queue=spec.queue, detach=detach, owner=call.user_id)
         await open_job_log(call.client, job.job_id, record, call.settings)
         enqueue_chat(call.request.app.state.celery, job, spec, call.settings.queue_timeout_s)
         if pending is not None:

@@ -72,11 +72,16 @@ def _card(character: InlineCharacter) -> CardData:
 
 
 def build_jobs(
-    located: list[tuple[Location, BatchItemRequest]], registry: dict[str, ModelSpec], settings: Settings
+    located: list[tuple[Location, BatchItemRequest]],
+    registry: dict[str, ModelSpec],
+    settings: Settings,
+    user_id: str,
 ) -> list[tuple[ChatJob, str | None]]:
-    """Each item as a ChatJob (with its custom_id); characters named by the items are looked up."""
+    """Each item as a ChatJob (with its custom_id); characters named by the items are looked up
+    (the user's own of a name, else a public one)."""
     names = {item.character for _, item in located if isinstance(item.character, str)}
-    stored = {name: card_data(character) for name, character in characters_named(names).items()}
+    found = characters_named(names, user_id)
+    stored = {name: card_data(character) for name, character in found.items()}
     errors = []
     for where, item in located:
         if item.model not in registry:

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 from bson import ObjectId
 
+from api.http.auth import Caller
 from api.http.errors import ApiError
 from api.turns.chat_messages import character_dialogue
 from mongo.characters import Character, card_data, conversation_character, find_character
@@ -40,15 +41,17 @@ class Turn:
     reply_to: ReplyTarget | None = None
 
 
-def owned_conversation(user_id: str, conversation_id: str) -> Conversation:
-    conversation = user_conversation(user_id, conversation_id)
+def owned_conversation(owner: str | None, conversation_id: str) -> Conversation:
+    """The owner's conversation (anyone's for an admin: None); another user's is not found."""
+    conversation = user_conversation(owner, conversation_id)
     if conversation is None:
         raise ApiError(404, "not_found", f"conversation {conversation_id!r} not found")
     return conversation
 
 
-def existing_character(character_id: str) -> Character:
-    character = find_character(character_id)
+def existing_character(character_id: str, owner: str | None) -> Character:
+    """A character the user may chat with: their own or a public one (any, for an admin: None)."""
+    character = find_character(character_id, owner)
     if character is None:
         raise ApiError(404, "not_found", f"character {character_id!r} not found")
     return character
@@ -110,7 +113,7 @@ def _checked_model(conversation: Conversation, model: str | None) -> Conversatio
 
 
 def next_turn(
-    user_id: str,
+    owner: str | None,
     conversation_id: str,
     text: str,
     settings: Settings,
@@ -118,7 +121,7 @@ def next_turn(
     assistant_system: str | None = None,
 ) -> Turn:
     """The user says `text` in a conversation: the whole stored history goes to the model."""
-    conversation = _checked_model(owned_conversation(user_id, conversation_id), model)
+    conversation = _checked_model(owned_conversation(owner, conversation_id), model)
     history = [*_history(conversation_messages(conversation_id)), ChatMessage(role="user", content=text)]
 
     def store_turn(job_id: str) -> None:
@@ -128,25 +131,27 @@ def next_turn(
     return Turn(conversation.model, prompt, conversation_id, store_turn)
 
 
-def first_turn(user_id: str, character_id: str, text: str, settings: Settings) -> Turn:
-    """A new conversation with a stored character, and the user's first message in it."""
-    character = existing_character(character_id)
+def first_turn(caller: Caller, character_id: str, text: str, settings: Settings) -> Turn:
+    """A new conversation of the caller's with a stored character, and their first message in it."""
+    character = existing_character(character_id, caller.owner_filter)
     prompt = character_dialogue(card_data(character), [ChatMessage(role="user", content=text)])
 
     conversation_id = ObjectId()
 
     def store_turn(job_id: str) -> None:
-        open_conversation(user_id, character, 0, DEFAULT_USER_NAME, conversation_id)
+        open_conversation(caller.user_id, character, 0, DEFAULT_USER_NAME, conversation_id)
         add_user_message(conversation_id, text, job_id)
 
     return Turn(CHARACTER_MODEL, prompt, str(conversation_id), store_turn)
 
 
-def lumimaid_turn(user_id: str, body: LumimaidRequest, settings: Settings) -> Turn:
+def lumimaid_turn(caller: Caller, body: LumimaidRequest, settings: Settings) -> Turn:
     """`/Lumimaid_stream` naming a conversation (which wins) or a stored character."""
     if body.conversation_id:
-        return next_turn(user_id, body.conversation_id, body.input_data, settings, CHARACTER_MODEL)
-    return first_turn(user_id, str(body.character_id), body.input_data, settings)
+        return next_turn(
+            caller.owner_filter, body.conversation_id, body.input_data, settings, CHARACTER_MODEL
+        )
+    return first_turn(caller, str(body.character_id), body.input_data, settings)
 
 
 def _last_reply(conversation_id: str) -> tuple[list[Message], Message]:
@@ -156,9 +161,9 @@ def _last_reply(conversation_id: str) -> tuple[list[Message], Message]:
     return messages, messages[-1]
 
 
-def regenerate_turn(user_id: str, conversation_id: str, settings: Settings) -> Turn:
+def regenerate_turn(owner: str | None, conversation_id: str, settings: Settings) -> Turn:
     """Another reply in place of the last one, which is kept as a swipe."""
-    conversation = owned_conversation(user_id, conversation_id)
+    conversation = owned_conversation(owner, conversation_id)
     messages, reply = _last_reply(conversation_id)
     if not any(message.role == "user" for message in messages):
         raise ApiError(
@@ -171,9 +176,9 @@ def regenerate_turn(user_id: str, conversation_id: str, settings: Settings) -> T
     return Turn(conversation.model, prompt, conversation_id, lambda _: None, target)
 
 
-def continue_turn(user_id: str, conversation_id: str, settings: Settings) -> Turn:
+def continue_turn(owner: str | None, conversation_id: str, settings: Settings) -> Turn:
     """More of the last reply (one cut short by max_tokens, or a stop): the model goes on from its end."""
-    conversation = owned_conversation(user_id, conversation_id)
+    conversation = owned_conversation(owner, conversation_id)
     messages, reply = _last_reply(conversation_id)
     prompt = _prompt(conversation, _history(messages), settings, True)
     target = ReplyTarget(message_id=str(reply.id), mode="continue")

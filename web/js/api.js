@@ -1,8 +1,8 @@
-// Calls to the API: who the caller is (API key, a stable per-browser user id), and errors turned into
-// sentences people understand (429 with its Retry-After, 503 naming what is down, 422 naming the field).
+// Calls to the API: who the caller is (their API key, kept in this browser), and errors turned into
+// sentences people understand (401 asking for a key, 429 with its Retry-After, 503 naming what is down,
+// 422 naming the field).
 
 const KEY_STORE = "chatbot.apiKey";
-const USER_STORE = "chatbot.userId";
 const MAX_TOKENS_STORE = "chatbot.maxTokens";
 
 export const account = {
@@ -12,15 +12,6 @@ export const account = {
   set apiKey(value) {
     if (value) localStorage.setItem(KEY_STORE, value);
     else localStorage.removeItem(KEY_STORE);
-  },
-  // Conversations belong to X-User-Id until API keys tell users apart: one id per browser, kept.
-  get userId() {
-    let id = localStorage.getItem(USER_STORE);
-    if (!id) {
-      id = `web-${crypto.randomUUID()}`;
-      localStorage.setItem(USER_STORE, id);
-    }
-    return id;
   },
   get maxTokens() {
     const value = parseInt(localStorage.getItem(MAX_TOKENS_STORE) || "", 10);
@@ -46,6 +37,7 @@ export class ApiError extends Error {
 
   // What to tell the person; the countdown of a 429 is the banner's job (it has retryAfter).
   get explanation() {
+    if (this.status === 401) return `Please enter your API key under "Account": ${this.message}`;
     if (this.status === 429) return `Too many requests right now: ${this.message}`;
     if (this.status === 503) return `A service is down: ${this.message}`;
     if (this.status === 422 && this.fields.length) {
@@ -57,7 +49,7 @@ export class ApiError extends Error {
 }
 
 export function headers(extra = {}) {
-  const result = { "X-User-Id": account.userId, ...extra };
+  const result = { ...extra };
   if (account.apiKey) result.Authorization = `Bearer ${account.apiKey}`;
   return result;
 }

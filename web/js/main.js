@@ -40,7 +40,8 @@ function initAccount() {
   const describe = () => {
     $("#account-state").textContent = account.apiKey
       ? "Signed in with an API key (kept in this browser)."
-      : "No API key: the embedded default serves everyone.";
+      : "No API key yet: enter yours (`make run` prints the first admin's; an admin makes more).";
+    if (!account.apiKey) $("#api-key").closest("details").open = true;
   };
   $("#api-key").value = account.apiKey;
   $("#max-tokens").value = account.maxTokens ?? "";

@@ -1,0 +1,1 @@
+"""Users and their API keys: who a caller is, and what they may reach."""
