@@ -85,9 +85,11 @@ def test_batch_of_20_items_completes_with_20_results(api: httpx.Client, db) -> N
 
 def test_jsonl_batch_can_name_a_stored_character(api: httpx.Client, db) -> None:
     name = f"Bard {uuid.uuid4().hex[:6]}"
-    db.characters.insert_one(
-        {"name": name, "description": "A travelling bard who sings.", "first_mes": "Hail!"}
+    created = api.post(
+        "/characters",
+        json={"name": name, "description": "A travelling bard who sings.", "first_mes": "Hail!"},
     )
+    assert created.status_code == 201
     item = {
         "character": name,
         "messages": [{"role": "user", "content": "Sing."}],

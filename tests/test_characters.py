@@ -93,7 +93,7 @@ def test_characters_are_created_read_updated_and_deleted(api: httpx.Client) -> N
 
 
 def read_fields(character: dict) -> dict:
-    service_fields = {"id", "has_avatar", "avatar_url", "created_at", "updated_at"}
+    service_fields = {"id", "mine", "has_avatar", "avatar_url", "created_at", "updated_at"}
     return {key: value for key, value in character.items() if key not in service_fields}
 
 

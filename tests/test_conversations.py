@@ -31,7 +31,10 @@ def user(stack: EmbeddedStack) -> dict[str, str]:
 def seraphina(api: httpx.Client) -> dict:
     card = named(SERAPHINA_V2, f"Seraphina {uuid.uuid4().hex[:8]}")
     response = api.post(
-        "/characters/import", content=sillytavern_png(card), headers={"Content-Type": "image/png"}
+        "/characters/import",
+        params={"visibility": "public"},  # the users of these tests chat with it
+        content=sillytavern_png(card),
+        headers={"Content-Type": "image/png"},
     )
     assert response.status_code == 201
     return response.json()

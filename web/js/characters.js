@@ -27,7 +27,7 @@ function cardFor(character) {
     "div",
     { className: "card-actions" },
     el("button", { type: "button", textContent: "Chat", onclick: open }),
-    el("button", { type: "button", textContent: "Edit", onclick: () => (location.hash = `#/edit/${character.id}`) }),
+    character.mine ? el("button", { type: "button", textContent: "Edit", onclick: () => (location.hash = `#/edit/${character.id}`) }) : null,
     el("button", {
       type: "button",
       textContent: "PNG",
@@ -40,7 +40,7 @@ function cardFor(character) {
       title: "Export as a JSON card",
       onclick: () => download(`/characters/${character.id}/export?format=json`, `${character.name}.json`).catch(showError),
     }),
-    el("button", { type: "button", className: "danger", textContent: "Delete", onclick: () => remove(character) }),
+    character.mine ? el("button", { type: "button", className: "danger", textContent: "Delete", onclick: () => remove(character) }) : null,
   );
   const picture = el("button", { type: "button", className: "card-picture", onclick: open, attrs: { "aria-label": `Chat with ${character.name}` } }, avatar(character));
   return el(
@@ -166,6 +166,7 @@ function formCard(form) {
   const card = {};
   for (const field of TEXT_FIELDS) card[field] = form.elements[field].value;
   card.tags = splitList(form.elements.tags.value);
+  card.visibility = form.elements.visibility.value;
   card.alternate_greetings = [...$("#greetings-list").querySelectorAll("textarea")].map((area) => area.value);
   const entries = [...$("#lore-list").children].map((item) => ({
     ...item.entry,
@@ -197,6 +198,7 @@ export async function showEditor(characterId) {
   $("#editor-title").textContent = editing ? `Edit ${editing.name}` : "New character";
   for (const field of TEXT_FIELDS) form.elements[field].value = character[field] || "";
   form.elements.tags.value = (character.tags || []).join(", ");
+  form.elements.visibility.value = character.visibility || "private";
   form.elements.extensions.value = JSON.stringify(character.extensions || {});
   $("#greetings-list").replaceChildren(...(character.alternate_greetings || []).map(greetingItem));
   $("#lore-list").replaceChildren(...(character.character_book?.entries || []).map(loreItem));

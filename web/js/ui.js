@@ -1,6 +1,8 @@
 // Small DOM helpers every view shares: elements, the error banner (with a 429's countdown), the
 // delete confirmation, avatars.
 
+import { headers } from "./api.js";
+
 export const $ = (selector, root = document) => root.querySelector(selector);
 
 // An element with properties (className, textContent, dataset...) and children; text is never HTML.
@@ -64,18 +66,25 @@ export function confirmDelete(text) {
   });
 }
 
-// The character's picture, or its initial on a colour of its own when it has none.
+// The character's picture, or its initial on a colour of its own when it has none. The picture is
+// fetched with the API key (an <img src> cannot send it) and shown from a blob: URL.
 export function avatar(character, size = "") {
   if (character.has_avatar) {
-    return el("img", {
-      className: `avatar ${size}`,
-      src: `/characters/${character.id}/avatar?v=${encodeURIComponent(character.updated_at)}`,
-      alt: "",
-      loading: "lazy",
-      width: 96,
-      height: 96,
-    });
+    const image = el("img", { className: `avatar ${size}`, alt: "", width: 96, height: 96 });
+    const url = `/characters/${character.id}/avatar?v=${encodeURIComponent(character.updated_at)}`;
+    fetch(url, { headers: headers() })
+      .then((response) => (response.ok ? response.blob() : Promise.reject(new Error(response.statusText))))
+      .then((blob) => {
+        image.addEventListener("load", () => URL.revokeObjectURL(image.src), { once: true });
+        image.src = URL.createObjectURL(blob);
+      })
+      .catch(() => image.replaceWith(initialOf(character, size)));
+    return image;
   }
+  return initialOf(character, size);
+}
+
+function initialOf(character, size) {
   const hue = [...character.name].reduce((sum, c) => sum + c.charCodeAt(0), 0) % 360;
   const initial = el("span", { className: `avatar initial ${size}`, textContent: character.name[0] || "?" });
   initial.style.background = `hsl(${hue} 45% 40%)`;
