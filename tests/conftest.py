@@ -20,6 +20,7 @@ from workers.runtimes.llama_cpp import LlamaCppRuntime
 from workers.runtimes.model_files import verified_weights
 
 ADMIN_KEY = "test-admin-key"
+METRICS_TOKEN = "test-scrape-token"
 # How long a stream waits for a running job's next event before it ends with an error: a first token
 # may wait for a long prompt's prefill, chunked between other streams' tokens, on two cores shared with
 # the whole stack, so silence means a dead worker only well past that.
@@ -62,6 +63,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedStack]:
         extra_env={
             "MONGO_DB": db_name,
             "ADMIN_API_KEY": ADMIN_KEY,
+            "METRICS_TOKEN": METRICS_TOKEN,
             "STREAM_SILENCE_TIMEOUT_S": str(SILENCE_TIMEOUT_S),
             "ADAPTERS_DIR": str(data_dir / "adapters"),
         },

@@ -108,8 +108,9 @@ def test_api_says_which_columns_are_missing(api: httpx.Client, admin_headers) ->
     assert "output" in response.json()["error"]["message"] and "answer" in response.json()["error"]["message"]
 
 
-def test_datasets_need_the_admin_key(api: httpx.Client) -> None:
-    assert api.post("/datasets/x", content=SAMPLE.read_bytes()).status_code == 401
+def test_datasets_need_the_admin_key(api: httpx.Client, stack) -> None:
+    assert httpx.post(f"{stack.api_url}/datasets/x", content=SAMPLE.read_bytes()).status_code == 401
+    assert api.post("/datasets/x", content=SAMPLE.read_bytes()).status_code == 403  # a user's key
 
 
 def test_cli_validate_prints_the_bad_rows(tmp_path: Path) -> None:

@@ -19,12 +19,12 @@ def value(found: dict, name: str, **labels: str) -> float:
     return found.get((name, frozenset(labels.items())), 0.0)
 
 
-def test_api_metrics_count_requests_streams_and_first_tokens(api: httpx.Client) -> None:
-    before = samples(api.get("/metrics").text)
+def test_api_metrics_count_requests_streams_and_first_tokens(api: httpx.Client, admin_headers) -> None:
+    before = samples(api.get("/metrics", headers=admin_headers).text)
     post_stream(api, "/Lumimaid_stream", {**RACHEL, "max_tokens": 4})
     api.post("/Llama_stream", json={"input_data": ""})  # a 422
 
-    after = samples(api.get("/metrics").text)
+    after = samples(api.get("/metrics", headers=admin_headers).text)
 
     chat = {"route": "/Lumimaid_stream", "method": "POST", "status": "200"}
     assert (

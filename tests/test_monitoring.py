@@ -5,6 +5,7 @@ import json
 import re
 import shutil
 import subprocess
+from pathlib import Path
 
 import httpx
 import pytest
@@ -12,9 +13,11 @@ import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
 from settings import PROJECT_ROOT
+from tests.conftest import METRICS_TOKEN, bearer
 
 MONITORING = PROJECT_ROOT / "monitoring"
 DASHBOARD = MONITORING / "grafana" / "dashboards" / "chatbot.json"
+SECRET_FILE = "/run/secrets/metrics_token"
 # The prefix-cache panel waits for these counters (no runtime reports cache hits yet).
 PENDING_METRICS = {"chatbot_worker_prefix_cache_hit_tokens_total", "chatbot_worker_prompt_tokens_total"}
 SUFFIXES = {"counter": ["_total"], "histogram": ["_bucket", "_sum", "_count"], "gauge": [""]}
@@ -37,10 +40,13 @@ def dashboard_queries() -> list[str]:
 @pytest.mark.skipif(
     shutil.which("promtool") is None, reason="promtool missing: scripts/setup.sh installs it with apt"
 )
-def test_promtool_accepts_the_prometheus_config() -> None:
-    checked = subprocess.run(
-        ["promtool", "check", "config", str(MONITORING / "prometheus.yml")], capture_output=True, text=True
-    )
+def test_promtool_accepts_the_prometheus_config(tmp_path: Path) -> None:
+    # The scrape token is a compose secret under /run/secrets; promtool checks that the file exists.
+    token = tmp_path / "metrics_token"
+    token.write_text("a-token")
+    config = tmp_path / "prometheus.yml"
+    config.write_text((MONITORING / "prometheus.yml").read_text().replace(SECRET_FILE, str(token)))
+    checked = subprocess.run(["promtool", "check", "config", str(config)], capture_output=True, text=True)
 
     assert checked.returncode == 0, checked.stdout + checked.stderr
 
@@ -69,8 +75,9 @@ def test_the_dashboard_has_the_operators_panels() -> None:
     }  # fmt: skip
 
 
-def test_the_dashboard_asks_only_for_metrics_the_service_exports(api: httpx.Client, stack) -> None:
-    exported = exported_names(api.get("/metrics").text)
+def test_the_dashboard_asks_only_for_metrics_the_service_exports(stack) -> None:
+    # Asked the way Prometheus asks: with the scrape token.
+    exported = exported_names(httpx.get(f"{stack.api_url}/metrics", headers=bearer(METRICS_TOKEN)).text)
     for port in stack.worker_metrics_ports.values():
         exported |= exported_names(httpx.get(f"http://127.0.0.1:{port}/metrics").text)
     asked = {name for query in dashboard_queries() for name in re.findall(r"\bchatbot_\w+", query)}

@@ -59,7 +59,7 @@ def wait_for(condition, timeout_s: float = 120, what: str = "condition"):
 
 
 def test_a_non_streamed_completion_whose_client_hangs_up_is_cancelled(
-    api: httpx.Client, broker: redis.Redis, stack: EmbeddedStack
+    api: httpx.Client, api_key: str, broker: redis.Redis, stack: EmbeddedStack
 ) -> None:
     body = json.dumps(
         {
@@ -72,7 +72,7 @@ def test_a_non_streamed_completion_whose_client_hangs_up_is_cancelled(
     before = set(broker.scan_iter("chatbot:job:*:log"))
     request = (
         f"POST /v1/chat/completions HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
-        f"Content-Length: {len(body)}\r\n\r\n"
+        f"Authorization: Bearer {api_key}\r\nContent-Length: {len(body)}\r\n\r\n"
     ).encode() + body
     with socket.create_connection(("127.0.0.1", stack.config.api_port)) as client:
         client.sendall(request)
