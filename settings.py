@@ -125,6 +125,18 @@ class Settings(BaseSettings):
         default=32 * 1024 * 1024, gt=0, description="a batch submission's body (JSON or JSONL)"
     )
 
+    # Per-key quotas (0: none); past one, 429 with Retry-After naming it (api/streams/quotas.py)
+    quota_requests_per_minute: int = Field(default=600, ge=0, description="requests a key may make a minute")
+    quota_concurrent_jobs: int = Field(
+        default=8, ge=0, description="chat jobs a key may have queued or running at once (detached too)"
+    )
+    quota_queued_tokens: int = Field(
+        default=16384, ge=0, description="the sum of max_tokens of a key's jobs still waiting in queues"
+    )
+    quota_batch_items_per_day: int = Field(
+        default=20000, ge=0, description="batch items a key may submit in a day (sliding window)"
+    )
+
     # HTTP
     admin_api_key: SecretStr | None = Field(
         default=None, description="the first admin's key: its user `admin` is created on first start"

@@ -7,6 +7,7 @@ class ErrorDetail(BaseModel):
     code: str
     message: str
     fields: list[str] | None = None
+    quota: str | None = None  # a 429 past a per-key quota: which one
 
 
 class ErrorResponse(BaseModel):

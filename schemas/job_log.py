@@ -29,6 +29,7 @@ class QueuedRecord(BaseModel):
     queue: str
     detach: bool = False
     owner: str = ""  # the user whose key started it: only they (and admins) read, follow or cancel it
+    quota: str = ""  # that key's prefix: its quotas count the job until it ends
 
 
 class JobTimings(BaseModel):

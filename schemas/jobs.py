@@ -69,6 +69,9 @@ class ChatJob(BaseModel):
     detach: bool = Field(
         default=False, description="finishes without its client; run again if its worker is lost"
     )
+    quota: str | None = Field(
+        default=None, description="the API key (its prefix) whose quotas count the job, until it ends"
+    )
 
     @property
     def follows_turn(self) -> bool:

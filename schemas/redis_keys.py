@@ -62,3 +62,19 @@ def admission_key(queue: str) -> str:
     """Sorted set of the interactive jobs admitted to a queue and not yet started, scored by the
     time their admission lapses (api/backpressure.py)."""
     return f"{PREFIX}:queue:{queue}:admitted"
+
+
+def quota_jobs_key(quota: str) -> str:
+    """Sorted set of an API key's jobs queued or running, scored by when their count lapses
+    (api/streams/quotas.py): its concurrent-jobs quota."""
+    return f"{PREFIX}:quota:{quota}:jobs"
+
+
+def quota_queued_key(quota: str) -> str:
+    """Sorted set of an API key's jobs still queued, scored by when their count lapses."""
+    return f"{PREFIX}:quota:{quota}:queued"
+
+
+def quota_tokens_key(quota: str) -> str:
+    """Hash of an API key's queued jobs to their max_tokens: its queued-tokens quota."""
+    return f"{PREFIX}:quota:{quota}:queued-tokens"

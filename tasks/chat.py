@@ -21,6 +21,8 @@ def generate_chat(self: Task, job: dict) -> None:
     chat_job = ChatJob.model_validate(job)
     settings = get_settings()
     queue = get_registry()[chat_job.model].queue
-    publisher = EventPublisher(process_state.redis_client(), chat_job.job_id, settings.job_log_ttl_s, queue)
+    publisher = EventPublisher(
+        process_state.redis_client(), chat_job.job_id, settings.job_log_ttl_s, queue, chat_job.quota
+    )
     attempts = settings.job_max_attempts if chat_job.detach else 1
     run_chat_job(chat_job, publisher, "chat", self.request.hostname or "", attempts)

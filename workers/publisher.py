@@ -25,6 +25,9 @@ from schemas.redis_keys import (
     job_ended_key,
     job_log_key,
     job_turn_key,
+    quota_jobs_key,
+    quota_queued_key,
+    quota_tokens_key,
 )
 
 log = logging.getLogger(__name__)
@@ -45,8 +48,18 @@ class Admission(Enum):
 
 
 class EventPublisher:
-    def __init__(self, client: redis.Redis, job_id: str, log_ttl_s: int, queue: str | None = None) -> None:
-        """`queue`: the queue that admitted the job (api/streams/backpressure.py), freed once it starts."""
+    def __init__(
+        self,
+        client: redis.Redis,
+        job_id: str,
+        log_ttl_s: int,
+        queue: str | None = None,
+        quota: str | None = None,
+    ) -> None:
+        """`queue`: the queue that admitted the job (api/streams/backpressure.py), freed once it starts.
+        `quota`: the API key whose quotas count the job (api/streams/quotas.py): its queued tokens are
+        freed once it starts, its place among the key's concurrent jobs once it ends."""
+        self._quota = quota
         self.client = client
         self.job_id = job_id
         self._admission_key = admission_key(queue) if queue else None
@@ -72,6 +85,8 @@ class EventPublisher:
         pipe.publish(self._channel, message)
         if final:
             pipe.set(self._ended_key, 1, ex=MARK_TTL_S)
+            if self._quota:
+                pipe.zrem(quota_jobs_key(self._quota), self.job_id)
         pipe.exists(self._cancel_key)
         return bool(pipe.execute()[-1])
 
@@ -119,8 +134,14 @@ class EventPublisher:
 
     def started(self, worker: str, process: str | None = None) -> bool:
         """Tell the API the job left the queue; True when it was cancelled while it waited."""
+        pipe = self.client.pipeline(transaction=False)
         if self._admission_key:
-            self.client.zrem(self._admission_key, self.job_id)
+            pipe.zrem(self._admission_key, self.job_id)
+        if self._quota:
+            pipe.zrem(quota_queued_key(self._quota), self.job_id)
+            pipe.hdel(quota_tokens_key(self._quota), self.job_id)
+        if len(pipe):
+            pipe.execute()
         # Not part of the client's numbered stream (id -1).
         data = StartedData(worker=worker, process=process)
         return self._send(JobEvent(id=-1, event="started", data=data).model_dump_json())

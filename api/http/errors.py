@@ -30,12 +30,21 @@ STATUS_CODES = {
 
 
 class ApiError(Exception):
-    def __init__(self, status: int, code: str, message: str, headers: dict[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        status: int,
+        code: str,
+        message: str,
+        headers: dict[str, str] | None = None,
+        quota: str | None = None,
+    ) -> None:
+        """`quota`: for a 429 past a per-key quota, which one (`error.quota`)."""
         super().__init__(message)
         self.status = status
         self.code = code
         self.message = message
         self.headers = headers
+        self.quota = quota
 
 
 def error_response(
@@ -44,8 +53,9 @@ def error_response(
     message: str,
     fields: list[str] | None = None,
     headers: dict[str, str] | None = None,
+    quota: str | None = None,
 ) -> JSONResponse:
-    body = ErrorResponse(error=ErrorDetail(code=code, message=message, fields=fields))
+    body = ErrorResponse(error=ErrorDetail(code=code, message=message, fields=fields, quota=quota))
     return JSONResponse(body.model_dump(exclude_none=True), status_code=status, headers=headers)
 
 
@@ -64,7 +74,7 @@ async def _validation_error(_: Request, exc: RequestValidationError) -> JSONResp
 
 
 async def _api_error(_: Request, exc: ApiError) -> JSONResponse:
-    return error_response(exc.status, exc.code, exc.message, headers=exc.headers)
+    return error_response(exc.status, exc.code, exc.message, headers=exc.headers, quota=exc.quota)
 
 
 async def _http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
