@@ -30,12 +30,20 @@ STATUS_CODES = {
 
 
 class ApiError(Exception):
-    def __init__(self, status: int, code: str, message: str, headers: dict[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        status: int,
+        code: str,
+        message: str,
+        headers: dict[str, str] | None = None,
+        fields: list[str] | None = None,
+    ) -> None:
         super().__init__(message)
         self.status = status
         self.code = code
         self.message = message
         self.headers = headers
+        self.fields = fields
 
 
 def error_response(
@@ -64,7 +72,7 @@ async def _validation_error(_: Request, exc: RequestValidationError) -> JSONResp
 
 
 async def _api_error(_: Request, exc: ApiError) -> JSONResponse:
-    return error_response(exc.status, exc.code, exc.message, headers=exc.headers)
+    return error_response(exc.status, exc.code, exc.message, fields=exc.fields, headers=exc.headers)
 
 
 async def _http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
