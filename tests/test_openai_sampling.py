@@ -41,6 +41,7 @@ def test_n_gives_several_choices_and_usage_counts_them_all(client: openai.OpenAI
 
     assert [choice.index for choice in completion.choices] == [0, 1]
     assert all(choice.message.content for choice in completion.choices)
+    assert completion.choices[0].message.content != completion.choices[1].message.content  # seed + i
     tokens = [len(choice.logprobs.content) for choice in completion.choices]
     assert completion.usage.completion_tokens == sum(tokens)
     assert completion.usage.total_tokens == completion.usage.prompt_tokens + sum(tokens)
