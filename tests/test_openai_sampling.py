@@ -178,6 +178,14 @@ def test_response_format_is_refused_where_there_is_no_grammar(client: openai.Ope
     )
 
 
+@pytest.mark.parametrize("model", RUNTIMES)
+def test_a_logit_bias_token_outside_the_vocabulary_is_400(client: openai.OpenAI, model: str) -> None:
+    with pytest.raises(openai.BadRequestError) as caught:
+        greedy(client, model, max_tokens=4, logit_bias={"999999999": 5})
+
+    assert caught.value.body["code"] == "invalid_sampling" and "999999999" in caught.value.body["message"]
+
+
 def test_unimplemented_fields_are_refused_by_name(client: openai.OpenAI, api: httpx.Client, db) -> None:
     before = db.messages.count_documents({})
     tool = {"type": "function", "function": {"name": "now", "parameters": {"type": "object"}}}
