@@ -13,7 +13,7 @@ def token_logprob(
 ) -> TokenLogprob:
     """The chosen token's entry with the `top_n` most likely tokens, most likely first; `piece` gives
     a token's bytes."""
-    top = np.argpartition(-logprobs, top_n)[:top_n] if top_n else np.array([], dtype=int)
+    top = np.argpartition(logprobs, -top_n)[-top_n:] if top_n else np.array([], dtype=int)
     top = top[np.argsort(-logprobs[top], kind="stable")]
     return TokenLogprob(
         **_candidate(token, logprobs, piece).model_dump(),
