@@ -18,9 +18,28 @@ class StartedData(BaseModel):
     )
 
 
+class TopLogprob(BaseModel):
+    """One candidate token at a step, in OpenAI's shape: its text, log probability and UTF-8 bytes."""
+
+    token: str
+    logprob: float
+    bytes: list[int]
+
+
+class TokenLogprob(TopLogprob):
+    """A generated token and the most likely tokens of its step (only when the job asked for logprobs)."""
+
+    top_logprobs: list[TopLogprob] = Field(default_factory=list)
+
+
 class TokenData(BaseModel):
     text: str
     index: int
+    logprobs: list[TokenLogprob] | None = Field(
+        default=None,
+        exclude_if=lambda value: value is None,
+        description="one entry per token this text completes, when the job asked for logprobs",
+    )
 
 
 class Usage(BaseModel):

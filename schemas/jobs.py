@@ -28,6 +28,11 @@ class ChatMessage(BaseModel):
     )
 
 
+# How many recent tokens (the end of the prompt, then the reply) the presence, frequency and
+# repetition penalties look at, on every runtime.
+PENALTY_LAST_N = 64
+
+
 class SamplingParams(BaseModel):
     max_tokens: int = Field(ge=1)
     temperature: float = 0.7
@@ -40,6 +45,10 @@ class SamplingParams(BaseModel):
     frequency_penalty: float = 0.0
     logit_bias: dict[int, float] = Field(default_factory=dict, description="token id -> added logit")
     stop: list[str] = Field(default_factory=list, description="the reply ends before any of these strings")
+    logprobs: int | None = Field(
+        default=None, ge=0, le=20, description="None: none; else each token's logprob and this many top ones"
+    )
+    grammar: str | None = Field(default=None, description="GBNF the reply must match (llama.cpp only)")
 
 
 class ContextFit(BaseModel):

@@ -1,15 +1,15 @@
 """OpenAI's wire format for `/v1/models` and `/v1/chat/completions`, in one place.
 
-Requests ignore fields this service does not use (SillyTavern sends penalties, logit_bias, ...), so
-the openai SDK and OpenAI-compatible front ends connect unmodified; the fields it does use are
-validated like the rest of the API.
+A request's fields are validated like the rest of the API; a field this service does not implement
+(`tools`, `audio`, ...) is kept aside (`model_extra`) so that the route refuses it by name
+(api/openai/sampling.py) instead of ignoring it.
 """
 
-from typing import Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from schemas.events import Usage
+from schemas.events import TokenLogprob, Usage
 
 CHARACTER_PREFIX = "character:"
 
@@ -41,8 +41,21 @@ class StreamOptions(BaseModel):
     include_usage: bool = False
 
 
-class ChatCompletionRequest(BaseModel):
+class JsonSchemaFormat(BaseModel):
     model_config = ConfigDict(extra="ignore")
+
+    name: str | None = None
+    schema_: dict[str, Any] = Field(alias="schema", description="the JSON schema the reply must match")
+    strict: bool | None = None
+
+
+class ResponseFormat(BaseModel):
+    type: Literal["text", "json_object", "json_schema"]
+    json_schema: JsonSchemaFormat | None = None
+
+
+class ChatCompletionRequest(BaseModel):
+    model_config = ConfigDict(extra="allow")
 
     model: str = Field(
         min_length=1, description="a registry model, or `character:<name>` of a stored character"
@@ -54,7 +67,15 @@ class ChatCompletionRequest(BaseModel):
     top_p: float | None = Field(default=None, gt=0.0, le=1.0)
     stop: list[str] = Field(default_factory=list, max_length=4)
     seed: int | None = Field(default=None, ge=0, le=2**32 - 1)
-    n: int = Field(default=1, ge=1, le=1, description="one choice per request")
+    n: int = Field(default=1, ge=1, le=8, description="choices, each its own job (seed + i with a seed)")
+    logprobs: bool = False
+    top_logprobs: int | None = Field(default=None, ge=0, le=20, description="needs logprobs: true")
+    presence_penalty: float | None = Field(default=None, ge=-2.0, le=2.0)
+    frequency_penalty: float | None = Field(default=None, ge=-2.0, le=2.0)
+    logit_bias: dict[int, Annotated[float, Field(ge=-100, le=100)]] | None = Field(
+        default=None, max_length=300, description="token id -> bias added to its logit"
+    )
+    response_format: ResponseFormat | None = None
     stream: bool = False
     stream_options: StreamOptions | None = None
     user: str | None = None
@@ -79,11 +100,15 @@ class AssistantMessage(BaseModel):
     content: str
 
 
+class ChoiceLogprobs(BaseModel):
+    content: list[TokenLogprob]
+
+
 class Choice(BaseModel):
     index: int = 0
     message: AssistantMessage
     finish_reason: Literal["stop", "length"]
-    logprobs: None = None
+    logprobs: ChoiceLogprobs | None = None
 
 
 class ChatCompletion(BaseModel):
@@ -103,6 +128,7 @@ class Delta(BaseModel):
 class ChunkChoice(BaseModel):
     index: int = 0
     delta: Delta
+    logprobs: ChoiceLogprobs | None = None
     finish_reason: Literal["stop", "length"] | None = None
 
 

@@ -15,12 +15,12 @@ import redis
 from pymongo.errors import PyMongoError
 
 from prompts.context_fit import fit_to_window
-from schemas.events import Usage
+from schemas.events import TokenLogprob, Usage
 from schemas.jobs import ChatJob
 from workers import metrics, reply_outbox
 from workers.heartbeat import process_member
 from workers.publisher import Admission, EventPublisher
-from workers.runtimes.protocol import GenerationResult, PromptTooLongError
+from workers.runtimes.protocol import GenerationResult, InvalidSamplingError, PromptTooLongError
 from workers.runtimes.resident import ModelNotLoadedError, runtime_for
 
 log = logging.getLogger(__name__)
@@ -28,6 +28,7 @@ log = logging.getLogger(__name__)
 ERROR_CODES: dict[type[Exception], str] = {
     PromptTooLongError: "prompt_too_long",
     ModelNotLoadedError: "model_not_loaded",
+    InvalidSamplingError: "invalid_sampling",
     redis.RedisError: "redis_unavailable",  # a token could not be published: the stream has ended
 }
 
@@ -53,9 +54,9 @@ def run_chat_job(
     cancelled_while_queued = publisher.started(worker, process_member())
     pieces: list[str] = []
 
-    def on_text(text: str) -> bool:
+    def on_text(text: str, logprobs: list[TokenLogprob] | None = None) -> bool:
         pieces.append(text)
-        return not publisher.token(text)
+        return not publisher.token(text, logprobs)
 
     started = time.perf_counter()
     try:

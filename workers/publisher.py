@@ -15,7 +15,16 @@ from enum import Enum
 
 import redis
 
-from schemas.events import DoneData, ErrorData, JobEvent, SourceRef, StartedData, TokenData, Usage
+from schemas.events import (
+    DoneData,
+    ErrorData,
+    JobEvent,
+    SourceRef,
+    StartedData,
+    TokenData,
+    TokenLogprob,
+    Usage,
+)
 from schemas.job_log import EVENT_FIELD, LOG_MAX_ENTRIES
 from schemas.redis_keys import (
     admission_key,
@@ -158,9 +167,10 @@ class EventPublisher:
                 "job %s: Redis unavailable; storing the reply without waiting for its turn", self.job_id
             )
 
-    def token(self, text: str) -> bool:
+    def token(self, text: str, logprobs: list[TokenLogprob] | None = None) -> bool:
         """Publish one token; True when the client asked for the job to stop."""
-        cancelled = self._send(self._event("token", TokenData(text=text, index=self._token_index)))
+        data = TokenData(text=text, index=self._token_index, logprobs=logprobs)
+        cancelled = self._send(self._event("token", data))
         self._token_index += 1
         return cancelled
 

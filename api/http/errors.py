@@ -36,6 +36,7 @@ class ApiError(Exception):
         code: str,
         message: str,
         headers: dict[str, str] | None = None,
+        fields: list[str] | None = None,
         quota: str | None = None,
     ) -> None:
         """`quota`: for a 429 past a per-key quota, which one (`error.quota`)."""
@@ -44,6 +45,7 @@ class ApiError(Exception):
         self.code = code
         self.message = message
         self.headers = headers
+        self.fields = fields
         self.quota = quota
 
 
@@ -74,7 +76,9 @@ async def _validation_error(_: Request, exc: RequestValidationError) -> JSONResp
 
 
 async def _api_error(_: Request, exc: ApiError) -> JSONResponse:
-    return error_response(exc.status, exc.code, exc.message, headers=exc.headers, quota=exc.quota)
+    return error_response(
+        exc.status, exc.code, exc.message, fields=exc.fields, headers=exc.headers, quota=exc.quota
+    )
 
 
 async def _http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:

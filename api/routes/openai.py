@@ -12,11 +12,14 @@ from api.http.auth import Caller, caller_dep
 from api.http.dependencies import ChatCall, chat_call
 from api.http.disconnect import CLIENT_CLOSED_REQUEST, unless_disconnected
 from api.http.errors import ApiError
-from api.openai.chat import CompletionWriter, completion_job, resolve_model
+from api.openai.chat import CompletionWriter, completion_jobs, resolve_model
 from api.openai.errors import OpenAIRoute
+from api.openai.sampling import job_sampling, refuse_unsupported
 from api.streams.job_start import serving_spec, start_job
-from model_registry import get_registry
+from api.streams.relay import JobStream
+from model_registry import ModelSpec, get_registry
 from mongo.characters import characters_brief
+from schemas.jobs import ChatJob
 from schemas.openai import CHARACTER_PREFIX, ChatCompletion, ChatCompletionRequest, Model, ModelList
 
 router = APIRouter(prefix="/v1", tags=["OpenAI-compatible"], route_class=OpenAIRoute)
@@ -58,19 +61,34 @@ async def retrieve_model(model: str, caller: Caller = Depends(caller_dep)) -> Mo
     responses={200: {"model": ChatCompletion, "content": {"text/event-stream": {}}}},
 )
 async def chat_completions(body: ChatCompletionRequest, call: ChatCall = Depends(chat_call)) -> Response:
+    refuse_unsupported(body)
     model, card = await resolve_model(body.model, call.settings, call.user_id)
     spec = await serving_spec(call.client, call.settings, model)
-    job = completion_job(body, model, card, call.settings)
-    stream = await start_job(call, spec, job, detach=False)
-    writer = CompletionWriter(job.job_id, body.model)
-    headers = {"X-Job-Id": job.job_id}
+    jobs = completion_jobs(body, model, card, job_sampling(body, spec), call.settings)
+    streams = await _start_jobs(call, spec, jobs)
+    writer = CompletionWriter(jobs[0].job_id, body.model, body.n, body.logprobs)
+    # X-Job-Id: the first choice's job (its log: GET /jobs/{id}); X-Job-Ids: every choice's, in order.
+    headers = {"X-Job-Id": jobs[0].job_id, "X-Job-Ids": ",".join(job.job_id for job in jobs)}
     if body.stream:
         include_usage = bool(body.stream_options and body.stream_options.include_usage)
-        return EventSourceResponse(writer.chunks(stream, include_usage), headers=headers)
-    completion = await unless_disconnected(call.request, writer.completion(stream))
+        return EventSourceResponse(writer.chunks(streams, include_usage), headers=headers)
+    completion = await unless_disconnected(call.request, writer.completion(streams))
     if completion is None:  # the client has gone, and with it the job
         return Response(status_code=CLIENT_CLOSED_REQUEST)
     return JSONResponse(completion.model_dump(), headers=headers)
+
+
+async def _start_jobs(call: ChatCall, spec: ModelSpec, jobs: list[ChatJob]) -> list[JobStream]:
+    """Start every choice's job, or none: a refusal (429, 400) cancels those already started."""
+    streams: list[JobStream] = []
+    try:
+        for job in jobs:
+            streams.append(await start_job(call, spec, job, detach=False))
+    except BaseException:
+        for stream in streams:
+            await stream.close()
+        raise
+    return streams
 
 
 @router.api_route("/{path:path}", methods=["GET", "POST", "PUT", "PATCH", "DELETE"], include_in_schema=False)

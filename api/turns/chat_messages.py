@@ -55,13 +55,16 @@ def chat_job(
     temperature: float | None = None,
     top_p: float | None = None,
     seed: int | None = None,
+    sampling: dict[str, Any] | None = None,
     **fields: Any,
 ) -> ChatJob:
-    """A chat job with a fresh id; sampling left unset (None) takes the server's defaults."""
+    """A chat job with a fresh id; sampling left unset (None) takes the server's defaults. `sampling`:
+    further SamplingParams fields (penalties, logit bias, logprobs, grammar)."""
     given = {"temperature": temperature, "top_p": top_p, "seed": seed}
-    sampling = SamplingParams(
+    params = SamplingParams(
         max_tokens=max_tokens or settings.default_max_tokens,
         stop=stop or [],
         **{name: value for name, value in given.items() if value is not None},
+        **(sampling or {}),
     )
-    return ChatJob(job_id=uuid.uuid4().hex, model=model, messages=messages, sampling=sampling, **fields)
+    return ChatJob(job_id=uuid.uuid4().hex, model=model, messages=messages, sampling=params, **fields)

@@ -25,8 +25,10 @@ from dataclasses import dataclass, field
 
 import llama_cpp
 
+from schemas.events import TokenLogprob
 from workers import metrics
-from workers.runtimes.llama_cpp_sampling import PENALTY_LAST_N, sampler_chain
+from workers.runtimes.llama_cpp_sampling import sampler_chain, step_logprobs
+from workers.runtimes.logprobs import token_logprob
 from workers.runtimes.protocol import GenerationResult, OnText
 
 log = logging.getLogger(__name__)
@@ -56,6 +58,7 @@ class EngineConfig:
 class TextPiece:
     text: str
     tokens: int  # how many generated tokens this text completes
+    logprobs: list[TokenLogprob] | None = None  # theirs, when the job asked for logprobs
 
 
 @dataclass
@@ -86,6 +89,7 @@ class _Slot:
         self.decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
         self.held = ""  # text that may be the start of a stop string
         self.stops = stops
+        self.logprobs: list[TokenLogprob] = []  # of the generated tokens whose text was not sent yet
 
     @property
     def prefilling(self) -> bool:
@@ -135,7 +139,8 @@ class LlamaCppEngine:
                 if seq.cancelled.is_set():
                     continue
                 published += event.tokens
-                if not on_text(event.text):
+                sent = on_text(event.text) if event.logprobs is None else on_text(event.text, event.logprobs)
+                if not sent:
                     seq.cancelled.set()
                     self.wake()
             elif isinstance(event, GenerationResult):
@@ -196,7 +201,9 @@ class LlamaCppEngine:
                     if self._stopping:
                         break
                     while self._incoming and free_ids:
-                        slots.append(self._admit(self._incoming.popleft(), free_ids))
+                        slot = self._admit(self._incoming.popleft(), free_ids)
+                        if slot is not None:
+                            slots.append(slot)
                 for slot in [s for s in slots if s.seq.cancelled.is_set()]:
                     self._finish(slot, "cancelled", slots, free_ids)
                 if slots:
@@ -217,11 +224,17 @@ class LlamaCppEngine:
         llama_cpp.llama_decode(self._ctx, self._batch)
         llama_cpp.llama_memory_seq_rm(self._memory, 0, -1, -1)
 
-    def _admit(self, seq: Sequence, free_ids: list[int]) -> _Slot:
+    def _admit(self, seq: Sequence, free_ids: list[int]) -> _Slot | None:
         """Start a sequence in the free KV stream that holds the longest start of its prompt (prefix
         reuse: a character's pinned prompt, a conversation's earlier turns); the least recently used
         one when none does. Only the rest of the prompt is prefilled; its last token always is, for
-        its logits."""
+        its logits. A sequence whose sampler cannot be built (a grammar llama.cpp refuses) fails
+        without taking a slot."""
+        try:
+            sampler = sampler_chain(self._model, seq.sampling, seq.prompt)
+        except Exception as exc:
+            seq.events.put(exc)
+            return None
         seq_id = max(free_ids, key=lambda i: _common_prefix(self._cached[i], seq.prompt))
         free_ids.remove(seq_id)
         keep = min(_common_prefix(self._cached[seq_id], seq.prompt), len(seq.prompt) - 1)
@@ -232,10 +245,6 @@ class LlamaCppEngine:
         metrics.PROMPT_TOKENS.labels(self.config.model).inc(len(seq.prompt))
         metrics.PROMPT_TOKENS_REUSED.labels(self.config.model).inc(keep)
         metrics.ACTIVE_SEQUENCES.labels(self.config.model).inc()
-        sampler = sampler_chain(self._model, seq.sampling)
-        # The penalties look at the end of the prompt too, as llama-server's do.
-        for token in seq.prompt[-PENALTY_LAST_N:]:
-            llama_cpp.llama_sampler_accept(sampler, token)
         slot = _Slot(seq, seq_id, sampler, list(seq.sampling.stop))
         slot.fed, slot.kv_tokens = keep, seq.prompt[:keep]
         return slot
@@ -289,10 +298,15 @@ class LlamaCppEngine:
         batch.logits[i] = logits
 
     def _sample(self, slot: _Slot, index: int, slots: list[_Slot], free_ids: list[int]) -> None:
+        top_n = slot.seq.sampling.logprobs
+        if top_n is not None:
+            logprobs = step_logprobs(self._ctx, index, llama_cpp.llama_vocab_n_tokens(self._vocab))
         token = llama_cpp.llama_sampler_sample(slot.sampler, self._ctx, index)
         if llama_cpp.llama_vocab_is_eog(self._vocab, token):
             self._finish(slot, "stop", slots, free_ids)
             return
+        if top_n is not None:
+            slot.logprobs.append(token_logprob(logprobs, token, top_n, self._piece))
         slot.generated += 1
         slot.unreported += 1
         slot.next_token = token
@@ -318,8 +332,9 @@ class LlamaCppEngine:
 
     def _emit(self, slot: _Slot, text: str) -> None:
         if text:
-            slot.seq.events.put(TextPiece(text, slot.unreported))
-            slot.unreported = 0
+            logprobs = slot.logprobs if slot.seq.sampling.logprobs is not None else None
+            slot.seq.events.put(TextPiece(text, slot.unreported, logprobs))
+            slot.unreported, slot.logprobs = 0, []
 
     def _finish(self, slot: _Slot, reason: str, slots: list[_Slot], free_ids: list[int]) -> None:
         if reason != "cancelled":

@@ -1,35 +1,50 @@
 """A sequence's `llama_sampler` chain, built from its job's sampling parameters with llama.cpp's own
-samplers (penalties, logit bias, top-k, top-p, min-p, temperature, seeded dist; greedy at temperature 0),
-in the order llama-cpp-python's `Llama` uses."""
+samplers (penalties, logit bias, grammar, top-k, top-p, min-p, temperature, seeded dist; greedy at
+temperature 0), in the order llama-cpp-python's `Llama` uses; and the log-softmax of a step's logits."""
 
+import ctypes
 import random
 
 import llama_cpp
+import numpy as np
 
-from schemas.jobs import SamplingParams
+from schemas.jobs import PENALTY_LAST_N, SamplingParams
+from workers.runtimes.protocol import InvalidSamplingError
 
-PENALTY_LAST_N = 64  # how many recent tokens (end of the prompt, then the reply) the penalties see
 
+def sampler_chain(model, sampling: SamplingParams, prompt: list[int]):
+    """A new chain; the caller frees it with `llama_sampler_free`.
 
-def sampler_chain(model, sampling: SamplingParams):
-    """A new chain; the caller frees it with `llama_sampler_free`."""
+    The penalties see the end of the prompt too, as llama-server's do; the grammar sees only the reply."""
+    vocab = llama_cpp.llama_model_get_vocab(model)
+    n_vocab = llama_cpp.llama_vocab_n_tokens(vocab)
+    outside = sorted(token for token in sampling.logit_bias if not 0 <= token < n_vocab)
+    if outside:
+        raise InvalidSamplingError(
+            f"logit_bias: tokens {outside} are not in the vocabulary (0..{n_vocab - 1})"
+        )
     chain = llama_cpp.llama_sampler_chain_init(llama_cpp.llama_sampler_chain_default_params())
 
     def add(sampler) -> None:
         llama_cpp.llama_sampler_chain_add(chain, sampler)
 
-    add(
-        llama_cpp.llama_sampler_init_penalties(
-            PENALTY_LAST_N, sampling.repeat_penalty, sampling.frequency_penalty, sampling.presence_penalty
-        )
+    penalties = llama_cpp.llama_sampler_init_penalties(
+        PENALTY_LAST_N, sampling.repeat_penalty, sampling.frequency_penalty, sampling.presence_penalty
     )
+    for token in prompt[-PENALTY_LAST_N:]:
+        llama_cpp.llama_sampler_accept(penalties, token)
+    add(penalties)
     if sampling.logit_bias:
         biases = (llama_cpp.llama_logit_bias * len(sampling.logit_bias))(
             *(llama_cpp.llama_logit_bias(token, bias) for token, bias in sampling.logit_bias.items())
         )
-        vocab = llama_cpp.llama_model_get_vocab(model)
-        n_vocab = llama_cpp.llama_vocab_n_tokens(vocab)
         add(llama_cpp.llama_sampler_init_logit_bias(n_vocab, len(biases), biases))
+    if sampling.grammar is not None:
+        grammar = llama_cpp.llama_sampler_init_grammar(vocab, sampling.grammar.encode(), b"root")
+        if not grammar:
+            llama_cpp.llama_sampler_free(chain)
+            raise InvalidSamplingError("llama.cpp could not parse the reply's grammar")
+        add(grammar)
     if sampling.temperature <= 0:
         add(llama_cpp.llama_sampler_init_greedy())
         return chain
@@ -40,3 +55,15 @@ def sampler_chain(model, sampling: SamplingParams):
     seed = sampling.seed if sampling.seed is not None else random.getrandbits(32)
     add(llama_cpp.llama_sampler_init_dist(seed & 0xFFFFFFFF))
     return chain
+
+
+def step_logprobs(ctx, index: int, n_vocab: int) -> np.ndarray:
+    """The log-softmax of the model's logits at batch position `index`: the model's own distribution,
+    before any sampler (penalties, logit bias, grammar, temperature, top-k/p) touches it. Read before
+    sampling."""
+    logits = np.ctypeslib.as_array(
+        ctypes.cast(llama_cpp.llama_get_logits_ith(ctx, index), ctypes.POINTER(ctypes.c_float)),
+        shape=(n_vocab,),
+    ).astype(np.float64)
+    top = logits.max()
+    return logits - (top + np.log(np.exp(logits - top).sum()))

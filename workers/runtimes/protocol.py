@@ -7,12 +7,18 @@ from typing import Protocol
 
 from schemas.jobs import ChatMessage, SamplingParams
 
-# Called with each new piece of text; returning False stops the generation (a cancel).
-OnText = Callable[[str], bool]
+# Called with each new piece of text, `on_text(text)`, or `on_text(text, logprobs)` when the job asked
+# for logprobs (one `TokenLogprob` per token the text completes); returning False stops the generation.
+OnText = Callable[..., bool]
 
 
 class PromptTooLongError(ValueError):
     """The prompt alone does not fit the model's context window."""
+
+
+class InvalidSamplingError(ValueError):
+    """The job's sampling cannot be applied to this model: a grammar llama.cpp refuses, a logit_bias
+    token outside the vocabulary, a grammar on a runtime without grammars."""
 
 
 @dataclass

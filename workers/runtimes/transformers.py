@@ -18,7 +18,9 @@ from transformers.generation.streamers import BaseStreamer
 from model_registry import ModelSpec
 from schemas.jobs import ChatMessage, SamplingParams
 from workers.runtimes.chat_template import ChatTemplate
+from workers.runtimes.logprobs import token_logprob
 from workers.runtimes.protocol import GenerationResult, OnText, PromptTooLongError
+from workers.runtimes.transformers_sampling import StepLogprobs, logits_processors
 
 if TYPE_CHECKING:
     from peft import LoraConfig, PeftModel
@@ -41,10 +43,21 @@ class TokenStreamer(BaseStreamer):
     It holds back an incomplete UTF-8 character and any tail that may begin a stop string, so a
     stop string never reaches the client (as with llama.cpp and OpenAI): the text before it does,
     and generation ends there. `cancelled` when `on_text` asked to stop, `hit_stop` at a stop string.
+    With a `recorder`, each piece goes with the logprobs of the tokens it completes (`top_n` each).
     """
 
-    def __init__(self, tokenizer, on_text: OnText, stops: list[str]) -> None:
+    def __init__(
+        self,
+        tokenizer,
+        on_text: OnText,
+        stops: list[str],
+        recorder: StepLogprobs | None = None,
+        top_n: int = 0,
+    ) -> None:
         self.tokenizer = tokenizer
+        self.recorder = recorder
+        self.top_n = top_n
+        self.logprobs: list = []  # of the tokens whose text was not sent yet
         self.on_text = on_text
         self.stops = [stop for stop in stops if stop]
         self.ids: list[int] = []
@@ -65,7 +78,12 @@ class TokenStreamer(BaseStreamer):
             return
         if self.stopped:  # generate() may produce one more token before it sees the stop
             return
-        self.ids.extend(value.reshape(-1).tolist())
+        new = value.reshape(-1).tolist()
+        self.ids.extend(new)
+        if self.recorder is not None:
+            self.logprobs += [
+                token_logprob(self.recorder.last, token, self.top_n, self._piece) for token in new
+            ]
         self.text = self.tokenizer.decode(self.ids, skip_special_tokens=True)
         if self.text.endswith("\ufffd"):
             return
@@ -93,8 +111,15 @@ class TokenStreamer(BaseStreamer):
             return
         piece, self.sent = self.text[self.sent : upto], upto
         self.pieces += 1
-        if not self.on_text(piece):
+        if self.recorder is None:
+            sent = self.on_text(piece)
+        else:
+            sent, self.logprobs = self.on_text(piece, self.logprobs), []
+        if not sent:
             self.cancelled = True
+
+    def _piece(self, token: int) -> bytes:
+        return self.tokenizer.decode([token]).encode("utf-8")
 
 
 class StopWhenAsked(StoppingCriteria):
@@ -225,7 +250,9 @@ class TransformersRuntime:
         if room < 1:
             raise PromptTooLongError(f"the prompt is {len(prompt)} tokens, the context window {self.n_ctx}")
         max_new_tokens = min(sampling.max_tokens, room)
-        streamer = TokenStreamer(self._tokenizer, on_text, sampling.stop)
+        recorder = StepLogprobs() if sampling.logprobs is not None else None
+        processors = logits_processors(sampling, self._model.config.get_text_config().vocab_size, recorder)
+        streamer = TokenStreamer(self._tokenizer, on_text, sampling.stop, recorder, sampling.logprobs or 0)
         sample = sampling.temperature > 0
         if sampling.seed is not None:
             torch.manual_seed(sampling.seed)
@@ -241,6 +268,7 @@ class TransformersRuntime:
                 eos_token_id=self._stop_ids,
                 pad_token_id=self._tokenizer.pad_token_id or self._tokenizer.eos_token_id,
                 streamer=streamer,
+                logits_processor=processors,
                 stopping_criteria=[StopWhenAsked(streamer)],
             )
         generated = output.shape[1] - len(prompt)
