@@ -70,6 +70,10 @@ class ChatCompletionRequest(BaseModel):
     n: int = Field(default=1, ge=1, le=8, description="choices, each its own job (seed + i with a seed)")
     logprobs: bool = False
     top_logprobs: int | None = Field(default=None, ge=0, le=20, description="needs logprobs: true")
+    # Beyond OpenAI's own: what llama.cpp's server and text-generation-webui take, and SillyTavern sends.
+    top_k: int | None = Field(default=None, ge=0, le=1000, description="0: off")
+    min_p: float | None = Field(default=None, ge=0.0, le=1.0)
+    repetition_penalty: float | None = Field(default=None, gt=0.0, le=10.0, description="1: off")
     presence_penalty: float | None = Field(default=None, ge=-2.0, le=2.0)
     frequency_penalty: float | None = Field(default=None, ge=-2.0, le=2.0)
     logit_bias: dict[int, Annotated[float, Field(ge=-100, le=100)]] | None = Field(

@@ -24,8 +24,8 @@ PERSON = {
 
 
 @pytest.fixture(scope="module")
-def client(stack: EmbeddedStack) -> Iterator[openai.OpenAI]:
-    with openai.OpenAI(base_url=stack.api_url + "/v1", api_key="x", max_retries=0) as sdk:
+def client(stack: EmbeddedStack, api_key: str) -> Iterator[openai.OpenAI]:
+    with openai.OpenAI(base_url=stack.api_url + "/v1", api_key=api_key, max_retries=0) as sdk:
         yield sdk
 
 
@@ -204,3 +204,21 @@ def test_unimplemented_fields_are_refused_by_name(client: openai.OpenAI, api: ht
     )
     assert "user" not in several.json()["error"]["message"]
     assert db.messages.count_documents({}) == before
+
+
+def test_sillytaverns_extra_samplers_are_honoured(client: openai.OpenAI) -> None:
+    """top_k 1 leaves one candidate a step: at temperature 1 two seeds then write the same text,
+    where without it they write two (the control: this prompt leaves sampling room)."""
+    story = [{"role": "user", "content": "Tell me a story about a fox."}]
+
+    def texts(extra: dict) -> set[str]:
+        return {
+            client.chat.completions.create(
+                model="lumimaid", messages=story, temperature=1.0, top_p=1.0, seed=seed, max_tokens=24,
+                extra_body={"min_p": 0.0, "repetition_penalty": 1.0, **extra},
+            ).choices[0].message.content
+            for seed in (1, 2)
+        }  # fmt: skip
+
+    assert len(texts({"top_k": 1})) == 1
+    assert len(texts({"top_k": 0})) == 2

@@ -30,10 +30,12 @@ def job_sampling(body: ChatCompletionRequest, spec: ModelSpec) -> dict[str, Any]
     fields: dict[str, Any] = {
         name: value
         for name, value in body.model_dump(
-            include={"presence_penalty", "frequency_penalty", "logit_bias"}
+            include={"presence_penalty", "frequency_penalty", "logit_bias", "top_k", "min_p"}
         ).items()
         if value is not None
     }
+    if body.repetition_penalty is not None:
+        fields["repeat_penalty"] = body.repetition_penalty
     if body.logprobs:
         fields["logprobs"] = body.top_logprobs or 0
     grammar = _grammar(body.response_format)
