@@ -21,6 +21,14 @@ from workers.runtimes.model_files import verified_weights
 
 ADMIN_KEY = "test-admin-key"
 METRICS_TOKEN = "test-scrape-token"
+# The session's stacks lift the per-key quotas: the tests share a key and burst on purpose. The quota
+# tests (test_accounts.py) run an API process of their own with small ones.
+NO_QUOTAS = {
+    "QUOTA_REQUESTS_PER_MINUTE": "0",
+    "QUOTA_CONCURRENT_JOBS": "0",
+    "QUOTA_QUEUED_TOKENS": "0",
+    "QUOTA_BATCH_ITEMS_PER_DAY": "0",
+}
 # How long a stream waits for a running job's next event before it ends with an error: a first token
 # may wait for a long prompt's prefill, chunked between other streams' tokens, on two cores shared with
 # the whole stack, so silence means a dead worker only well past that.
@@ -64,6 +72,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedStack]:
             "MONGO_DB": db_name,
             "ADMIN_API_KEY": ADMIN_KEY,
             "METRICS_TOKEN": METRICS_TOKEN,
+            **NO_QUOTAS,
             "STREAM_SILENCE_TIMEOUT_S": str(SILENCE_TIMEOUT_S),
             "ADAPTERS_DIR": str(data_dir / "adapters"),
         },
@@ -164,6 +173,7 @@ def fault_stack() -> Iterator[EmbeddedStack]:
         extra_env={
             "MONGO_DB": f"chatbot_faults_{uuid.uuid4().hex[:8]}",
             "ADMIN_API_KEY": ADMIN_KEY,
+            **NO_QUOTAS,
             "QUEUE_MAX_DEPTH": "0",
             "MODEL__LUMIMAID__MAX_SEQUENCES": "1",
             "MODEL__LLAMA__MAX_SEQUENCES": "1",

@@ -2,7 +2,8 @@
 `X-API-Key`) names a user and a role. Every route but /health, the web page and the docs needs one.
 
 A missing, unknown or revoked key is 401; an admin route called with a user's key is 403. The key is
-looked up on every request (one indexed read) so that a revoked key stops at once on every replica.
+looked up on every request (one indexed read) so that a revoked key stops at once on every replica;
+each request counts against the key's requests-per-minute quota (api/streams/quotas.py).
 """
 
 import hmac
@@ -11,6 +12,7 @@ from dataclasses import dataclass
 from fastapi import Depends, Header, Request
 
 from api.http.errors import ApiError
+from api.streams.quotas import check_request_rate
 from mongo.accounts import key_user
 from settings import get_settings
 
@@ -56,9 +58,8 @@ def caller_dep(
     if found is None:
         raise _unauthorized("this API key is not valid (unknown or revoked)")
     user, record = found
-    caller = Caller(str(user.id), user.name, user.role, record.prefix)
-    request.state.key_prefix = record.prefix  # for the access log
-    return caller
+    check_request_rate(get_settings(), record.prefix)
+    return Caller(str(user.id), user.name, user.role, record.prefix)
 
 
 def require_admin(caller: Caller = Depends(caller_dep)) -> Caller:

@@ -16,6 +16,7 @@ from pydantic import BaseModel
 from api.http.dependencies import ChatCall, chat_call
 from api.http.errors import ApiError
 from api.streams.enqueue import enqueue_batch_items
+from api.streams.quotas import take_batch_items
 from api.streams.relay import cancel_jobs
 from api.turns.batch_input import JSONL_TYPES, build_jobs, parse_items
 from model_registry import get_registry
@@ -98,6 +99,7 @@ async def _find(batch_id: str, owner: str | None) -> Batch:
     openapi_extra=SUBMIT_BODY,
     responses={
         413: {"description": "more items than BATCH_MAX_ITEMS"},
+        429: {"description": "more items than the key's QUOTA_BATCH_ITEMS_PER_DAY leaves for today"},
         415: {"description": "neither application/json nor application/x-ndjson"},
         422: {"description": "an item is invalid (which item or line, which field, why); nothing stored"},
     },
@@ -108,6 +110,7 @@ async def submit_batch(request: Request, call: ChatCall = Depends(chat_call)) ->
     )
     registry = get_registry()
     jobs = await asyncio.to_thread(build_jobs, located, registry, call.settings, call.user_id)
+    await asyncio.to_thread(take_batch_items, call.settings, call.caller.key_prefix, len(jobs))
     batch = await asyncio.to_thread(create_batch, call.user_id, jobs)
     try:
         chat_jobs = [job for job, _ in jobs]

@@ -99,8 +99,10 @@ async def cancel(
     caller: Caller = Depends(caller_dep),
 ) -> JobStatus:
     """The worker stops at its next token and stores the partial reply as `cancelled`."""
-    status = _status(job_id, await _job_log(client, job_id, caller), settings)
+    entries = await _job_log(client, job_id, caller)
+    status = _status(job_id, entries, settings)
     if status.state in ENDED_STATES:
         raise ApiError(409, "conflict", f"job {job_id} has already ended ({status.state})")
-    await cancel_job(client, job_id, status.queue)
+    queued = entries[0].queued
+    await cancel_job(client, job_id, status.queue, queued.quota if queued else None)
     return status

@@ -16,6 +16,7 @@ from api.streams.enqueue import enqueue_chat
 from api.streams.event_hub import HubSource
 from api.streams.job_log import open_job_log
 from api.streams.prompt_limit import ensure_prompt_fits
+from api.streams.quotas import admit_to_quota, release_quota
 from api.streams.relay import JobStream, cancel_job
 from api.streams.worker_status import live_workers
 from model_registry import ModelSpec, get_registry
@@ -53,15 +54,22 @@ async def start_job(
     """Check the prompt, admit, subscribe, open the log, enqueue; the returned stream relays the
     job's events.
 
-    A prompt that cannot fit the context window (400) or a job its queue has no room for (429) is
-    refused before `writing` starts: nothing is stored or enqueued.
+    A prompt that cannot fit the context window (400), a job past its key's quotas or one its queue
+    has no room for (429) is refused before `writing` starts: nothing is stored or enqueued.
 
     `writing` (the user's turn going into MongoDB) runs while the job is enqueued: the worker's
     prompt processing hides the write instead of waiting behind it. The stream is returned only once
     the write is done; if it fails, the job is cancelled and the error raised."""
+    quota = call.caller.key_prefix
+    job = job.model_copy(update={"quota": quota})
     try:
         await ensure_prompt_fits(job, spec, call.settings)
-        await admit_job(call.client, call.settings, spec.queue, job.job_id)
+        await admit_to_quota(call.client, call.settings, quota, job.job_id, job.sampling.max_tokens)
+        try:
+            await admit_job(call.client, call.settings, spec.queue, job.job_id)
+        except BaseException:
+            await release_quota(call.client, quota, job.job_id)
+            raise
     except BaseException:
         if writing is not None:
             writing.close()
@@ -83,10 +91,13 @@ async def start_job(
         source=source,
         detach=detach,
         keep_partial=keep_partial,
+        quota=quota,
     )
     try:
         await stream.subscribe()
-        record = QueuedRecord(model=spec.name, queue=spec.queue, detach=detach, owner=call.user_id)
+        record = QueuedRecord(
+            model=spec.name, queue=spec.queue, detach=detach, owner=call.user_id, quota=quota
+        )
         await open_job_log(call.client, job.job_id, record, call.settings)
         enqueue_chat(call.request.app.state.celery, job, spec, call.settings.queue_timeout_s)
         if pending is not None:
@@ -96,7 +107,7 @@ async def start_job(
     except BaseException:
         if pending is not None:
             await asyncio.gather(pending, return_exceptions=True)
-        await cancel_job(call.client, job.job_id, spec.queue)
+        await cancel_job(call.client, job.job_id, spec.queue, quota)
         await stream.close()
         raise
     return stream

@@ -17,6 +17,7 @@ import redis.asyncio as aioredis
 from limits import RateLimitItemPerDay, RateLimitItemPerMinute
 from limits.storage import RedisStorage
 from limits.strategies import SlidingWindowCounterRateLimiter
+from redis.asyncio.client import Pipeline
 
 from api.http.errors import ApiError
 from schemas.redis_keys import quota_jobs_key, quota_queued_key, quota_tokens_key
@@ -90,12 +91,16 @@ async def admit_to_quota(
     raise quota_error(name, message, settings.queue_full_retry_after_s)
 
 
-async def release_quota(client: aioredis.Redis, quota: str, job_id: str) -> None:
-    """The job has ended (or never started): its key's counts give it back."""
-    pipe = client.pipeline(transaction=False)
+def queue_release(pipe: Pipeline, quota: str, job_id: str) -> None:
+    """Add to `pipe` what gives an ended (or never started) job back to its key's counts."""
     pipe.zrem(quota_jobs_key(quota), job_id)
     pipe.zrem(quota_queued_key(quota), job_id)
     pipe.hdel(quota_tokens_key(quota), job_id)
+
+
+async def release_quota(client: aioredis.Redis, quota: str, job_id: str) -> None:
+    pipe = client.pipeline(transaction=False)
+    queue_release(pipe, quota, job_id)
     await pipe.execute()
 
 

@@ -28,6 +28,7 @@ from starlette.responses import StreamingResponse
 
 from api.http.metrics import StreamTimer
 from api.streams.backpressure import release_slot
+from api.streams.quotas import queue_release, release_quota
 from api.streams.worker_status import live_workers, process_alive
 from schemas.events import ErrorData, JobEvent, StartedData, TokenData
 from schemas.job_log import EVENT_FIELD
@@ -71,12 +72,16 @@ async def cancel_jobs(client: aioredis.Redis, job_ids: Iterable[str]) -> None:
     await pipe.execute()
 
 
-async def cancel_job(client: aioredis.Redis, job_id: str, queue: str | None = None) -> None:
+async def cancel_job(
+    client: aioredis.Redis, job_id: str, queue: str | None = None, quota: str | None = None
+) -> None:
     """Stop one job; a job still waiting on `queue` gives its place back at once (it will be
-    skipped when its turn comes)."""
+    skipped when its turn comes), and its key's quotas count it no more."""
     await cancel_jobs(client, [job_id])
     if queue:
         await release_slot(client, queue, job_id)
+    if quota:
+        await release_quota(client, quota, job_id)
 
 
 class JobStream:
@@ -92,6 +97,7 @@ class JobStream:
         next_id: int = 0,
         resumed: bool = False,
         keep_partial: KeepPartial | None = None,
+        quota: str | None = None,
     ) -> None:
         """`resumed`: a stream read again (GET /jobs/{id}/events), which never cancels the job nor
         ends it for its client."""
@@ -104,6 +110,7 @@ class JobStream:
         self._next_id = next_id
         self._resumed = resumed
         self._keep_partial = keep_partial
+        self._quota = quota
         self._process: str | None = None  # the worker process running the job, from `started`
         self._finished = False
 
@@ -116,7 +123,7 @@ class JobStream:
             if not self._finished and not self._detach and not self._resumed:
                 with contextlib.suppress(*REDIS_FAILURES):
                     await asyncio.wait_for(
-                        cancel_job(self._client, self.job_id, self._queue), PROBE_TIMEOUT_S
+                        cancel_job(self._client, self.job_id, self._queue, self._quota), PROBE_TIMEOUT_S
                     )
         finally:
             await self._source.aclose()
@@ -202,6 +209,8 @@ class JobStream:
         pipe = self._client.pipeline(transaction=False)
         pipe.set(job_ended_key(self.job_id), 1, ex=ENDED_MARK_TTL_S)
         pipe.set(job_cancel_key(self.job_id), 1, ex=CANCEL_FLAG_TTL_S)
+        if self._quota:
+            queue_release(pipe, self._quota, self.job_id)
         pipe.xadd(job_log_key(self.job_id), {EVENT_FIELD: error.model_dump_json()})
         pipe.expire(job_log_key(self.job_id), ttl_s)
         try:
