@@ -107,7 +107,10 @@ def start_worker(
     return process
 
 
-def start_api(port: int, log_dir: Path, env: dict[str, str], host: str = "127.0.0.1") -> ManagedProcess:
+def start_api(
+    port: int, log_dir: Path, env: dict[str, str], host: str = "127.0.0.1", name: str = "api"
+) -> ManagedProcess:
+    """The API; `name`: another API process beside the first (its own port and log)."""
     args = [
         "-m",
         "uvicorn",
@@ -120,7 +123,7 @@ def start_api(port: int, log_dir: Path, env: dict[str, str], host: str = "127.0.
         "--no-access-log",
         "--no-proxy-headers",  # the app reads forwarded headers itself, from FORWARDED_ALLOW_IPS only
     ]
-    process = python_process("api", args, log_dir, env).start()
+    process = python_process(name, args, log_dir, env).start()
     process.wait_until(lambda: port_open(port), 60, "ready")
     return process
 
