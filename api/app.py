@@ -59,6 +59,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await app.state.event_hub.stop()
         await app.state.redis.aclose()
         disconnect_mongo()
+        metrics.process_exiting()
 
 
 def create_app() -> FastAPI:

@@ -1,7 +1,8 @@
 """`python -m embedded`: run the whole system on this machine until Ctrl-C.
 
 Redis, FerretDB (unless MONGO_URI names a MongoDB), one worker per device queue of the model
-registry, the API and Flower. A service that exits is restarted with a backoff (embedded/supervisor.py).
+registry, the API (API_WORKERS processes behind one port) and Flower. A service that exits is
+restarted with a backoff (embedded/supervisor.py).
 Ctrl-C (or SIGTERM) stops all of them, leaving no process behind.
 """
 
@@ -31,6 +32,12 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--data-dir", type=Path, default=PROJECT_ROOT / "data")
     parser.add_argument("--host", default=os.environ.get("API_HOST", "127.0.0.1"))
     parser.add_argument("--port", type=int, default=int(os.environ.get("API_PORT", "8000")))
+    parser.add_argument(
+        "--api-workers",
+        type=int,
+        default=int(os.environ.get("API_WORKERS", "1")),
+        help="API processes behind the one port (each relays only its own streams' events)",
+    )
     parser.add_argument("--redis-port", type=int, default=int(os.environ.get("EMBEDDED_REDIS_PORT", "6379")))
     parser.add_argument("--mongo-port", type=int, default=int(os.environ.get("EMBEDDED_MONGO_PORT", "27017")))
     parser.add_argument("--flower-port", type=int, default=int(os.environ.get("FLOWER_PORT", "5555")))
@@ -86,6 +93,7 @@ def main() -> int:
         mongo_port=args.mongo_port,
         api_port=args.port,
         api_host=args.host,
+        api_workers=args.api_workers,
         flower_port=args.flower_port,
         mongo_uri=os.environ.get("MONGO_URI"),
         queues=[*queues(), get_settings().training_queue],
@@ -101,7 +109,7 @@ def main() -> int:
     except ServiceError as exc:
         log.error("%s", exc)
         return 1
-    log.info("API:    %s  (docs: %s/docs)", stack.api_url, stack.api_url)
+    log.info("API:    %s  (docs: %s/docs), %d process(es)", stack.api_url, stack.api_url, args.api_workers)
     log.info(
         "Flower: http://127.0.0.1:%s (user and password: FLOWER_BASIC_AUTH, else %s)",
         args.flower_port,

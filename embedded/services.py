@@ -107,7 +107,18 @@ def start_worker(
     return process
 
 
-def start_api(port: int, log_dir: Path, env: dict[str, str], host: str = "127.0.0.1") -> ManagedProcess:
+def start_api(
+    port: int,
+    log_dir: Path,
+    env: dict[str, str],
+    host: str = "127.0.0.1",
+    name: str = "api",
+    workers: int = 1,
+    metrics_dir: Path | None = None,
+) -> ManagedProcess:
+    """The API; `name`: another API process beside the first (its own port and log). `workers` > 1:
+    that many API processes behind the one port (uvicorn's own workers), whose metrics meet in
+    `metrics_dir` (prometheus_client's multiprocess mode), emptied here."""
     args = [
         "-m",
         "uvicorn",
@@ -120,7 +131,14 @@ def start_api(port: int, log_dir: Path, env: dict[str, str], host: str = "127.0.
         "--no-access-log",
         "--no-proxy-headers",  # the app reads forwarded headers itself, from FORWARDED_ALLOW_IPS only
     ]
-    process = python_process("api", args, log_dir, env).start()
+    if workers > 1:
+        if metrics_dir is None:
+            raise ValueError("several API processes need a metrics directory")
+        shutil.rmtree(metrics_dir, ignore_errors=True)
+        metrics_dir.mkdir(parents=True)
+        args += ["--workers", str(workers)]
+        env = {**env, "PROMETHEUS_MULTIPROC_DIR": str(metrics_dir)}
+    process = python_process(name, args, log_dir, env).start()
     process.wait_until(lambda: port_open(port), 60, "ready")
     return process
 

@@ -21,6 +21,7 @@ class StackConfig:
     mongo_uri: str | None = None  # an existing MongoDB; else the embedded FerretDB
     bin_dir: Path = services.FERRETDB_BIN_DIR
     api_host: str = "127.0.0.1"
+    api_workers: int = 1  # API processes behind api_port
     queues: list[str] = field(default_factory=list)
     extra_env: dict[str, str] = field(default_factory=dict)
     flower_basic_auth: str = ""  # `user:password`, given to Flower alone
@@ -57,7 +58,16 @@ class EmbeddedStack:
             self.start_datastores()
             for queue in self.config.queues:
                 self.start_worker(queue)
-            self._add(services.start_api(self.config.api_port, self.log_dir, self.env, self.config.api_host))
+            self._add(
+                services.start_api(
+                    self.config.api_port,
+                    self.log_dir,
+                    self.env,
+                    self.config.api_host,
+                    workers=self.config.api_workers,
+                    metrics_dir=self.config.data_dir / "api-metrics",
+                )
+            )
             if flower and self.config.flower_port:
                 flower_env = {**self.env, "FLOWER_BASIC_AUTH": self.config.flower_basic_auth}
                 self._add(services.start_flower(self.config.flower_port, self.log_dir, flower_env))

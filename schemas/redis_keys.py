@@ -8,9 +8,6 @@ def job_channel(job_id: str) -> str:
     return f"{PREFIX}:job:{job_id}:events"
 
 
-ALL_JOB_CHANNELS = f"{PREFIX}:job:*:events"
-
-
 def job_cancel_key(job_id: str) -> str:
     """Set by the API when the client has gone; the worker stops at its next token."""
     return f"{PREFIX}:job:{job_id}:cancel"

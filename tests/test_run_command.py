@@ -1,5 +1,6 @@
-"""The run command (`python -m embedded`, what `make run` starts) brings the whole system up,
-serves the README's example, and Ctrl-C stops every process it started."""
+"""The run command (`python -m embedded`, what `make run` starts) brings the whole system up, here
+with two API processes behind its one port (API_WORKERS), serves the README's example, and Ctrl-C
+stops every process it started."""
 
 import os
 import signal
@@ -16,6 +17,7 @@ from embedded.processes import free_port
 from settings import PROJECT_ROOT
 from tests.conftest import RACHEL
 from tests.sse import post_stream
+from tests.test_metrics import samples
 from tests.waiting import wait_until
 
 pytestmark = pytest.mark.stack  # starts its own whole system
@@ -64,6 +66,17 @@ def flower_view(
     )
 
 
+def api_processes(url: str, admin_key: str) -> set[int]:
+    """The API processes whose figures /metrics gives (each counts the job events it received)."""
+    try:
+        found = samples(httpx.get(f"{url}/metrics", headers={"X-API-Key": admin_key}, timeout=10).text)
+    except httpx.HTTPError:
+        return set()
+    return {
+        int(dict(labels)["pid"]) for name, labels in found if name == "chatbot_relay_messages_received_total"
+    }
+
+
 def alive(process: psutil.Process) -> bool:
     try:
         return process.status() != psutil.STATUS_ZOMBIE
@@ -83,7 +96,7 @@ def test_run_command_serves_chat_and_ctrl_c_leaves_no_process(tmp_path: Path) ->
         key: value
         for key, value in os.environ.items()
         if key not in ("MONGO_URI", "ADMIN_API_KEY", "FLOWER_BASIC_AUTH")
-    }
+    } | {"API_WORKERS": "2"}
     process = subprocess.Popen(
         command, cwd=PROJECT_ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
     )
@@ -95,10 +108,13 @@ def test_run_command_serves_chat_and_ctrl_c_leaves_no_process(tmp_path: Path) ->
         auth = (user, password)
         # Flower has seen both workers: the chat one and the training one.
         workers = flower_view(flower_url, "workers", lambda rows: len(rows) >= 2, auth)
+        admin_key = (tmp_path / "admin_api_key").read_text()
+        api_pids = wait_until(
+            lambda: api_processes(url, admin_key), lambda pids: len(pids) == 2, what="both API processes"
+        )
         children = psutil.Process(process.pid).children(recursive=True)
         names = " ".join(" ".join(child.cmdline()) for child in children)
 
-        admin_key = (tmp_path / "admin_api_key").read_text()
         with httpx.Client(base_url=url, timeout=60) as client:
             refused = client.post("/Lumimaid_stream", json={**RACHEL, "max_tokens": 8})
             client.headers["Authorization"] = f"Bearer {admin_key}"
@@ -121,6 +137,7 @@ def test_run_command_serves_chat_and_ctrl_c_leaves_no_process(tmp_path: Path) ->
     assert refused.status_code == 401  # no key
     assert response.status_code == 200 and events[-1].event == "done"
     assert admin_key in output  # printed for the operator, with where it is kept
+    assert api_pids <= {child.pid for child in children}  # /metrics speaks for both API processes
     assert databases.status_code == 200
     assert flower.status_code == 200
     assert stranger.status_code == 401  # Flower is behind basic auth

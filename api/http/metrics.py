@@ -1,12 +1,29 @@
 """Prometheus metrics of the API: requests by route and status, streams, time to first token,
-tokens/s, queue wait, queue depth and live workers per queue, stream errors."""
+tokens/s, queue wait, queue depth and live workers per queue, stream errors.
 
+With several API processes behind one port (`API_WORKERS`), a scrape reaches any one of them, so each
+writes its figures under PROMETHEUS_MULTIPROC_DIR and /metrics answers for all of them together
+(prometheus_client's multiprocess mode): counters and histograms are summed, open streams summed over
+the live processes, the queue figures (read from Redis at each scrape) are the latest. Per process:
+`chatbot_relay_messages_received_total`, labelled by PID.
+"""
+
+import os
 import time
 
 import redis.asyncio as aioredis
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
-from prometheus_client import CONTENT_TYPE_LATEST, Counter, Gauge, Histogram, generate_latest
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    REGISTRY,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+    multiprocess,
+)
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.http.auth import metrics_reader
@@ -16,7 +33,7 @@ from schemas.events import ErrorData, JobEvent, TokenData
 from settings import get_settings
 
 REQUESTS = Counter("chatbot_http_requests_total", "HTTP requests", ["route", "method", "status"])
-OPEN_STREAMS = Gauge("chatbot_open_streams", "Chat streams being relayed now")
+OPEN_STREAMS = Gauge("chatbot_open_streams", "Chat streams being relayed now", multiprocess_mode="livesum")
 STREAM_ERRORS = Counter("chatbot_stream_errors_total", "Streams that ended with an error event", ["code"])
 TTFT = Histogram(
     "chatbot_time_to_first_token_seconds", "From enqueue to the first token relayed",
@@ -30,8 +47,15 @@ TOKENS_PER_SECOND = Histogram(
     "chatbot_stream_tokens_per_second", "Tokens per second of a finished stream, after its first token",
     buckets=(1, 5, 10, 20, 40, 60, 80, 120, 200, 400),
 )  # fmt: skip
-QUEUE_DEPTH = Gauge("chatbot_queue_depth", "Jobs waiting in a device queue", ["queue"])
-LIVE_WORKERS = Gauge("chatbot_live_workers", "Worker processes with a fresh heartbeat", ["queue"])
+QUEUE_DEPTH = Gauge(
+    "chatbot_queue_depth", "Jobs waiting in a device queue", ["queue"], multiprocess_mode="mostrecent"
+)
+LIVE_WORKERS = Gauge(
+    "chatbot_live_workers",
+    "Worker processes with a fresh heartbeat",
+    ["queue"],
+    multiprocess_mode="mostrecent",
+)
 
 
 class StreamTimer:
@@ -86,6 +110,21 @@ class RequestMetricsMiddleware:
             REQUESTS.labels(getattr(route, "path", "unmatched"), scope["method"], str(status)).inc()
 
 
+def _registry() -> CollectorRegistry:
+    """This process's metrics, or, with several API processes, all of theirs."""
+    if "PROMETHEUS_MULTIPROC_DIR" not in os.environ:
+        return REGISTRY
+    registry = CollectorRegistry()
+    multiprocess.MultiProcessCollector(registry)
+    return registry
+
+
+def process_exiting() -> None:
+    """Drop this process's share of the live-process gauges (open streams) on a clean exit."""
+    if "PROMETHEUS_MULTIPROC_DIR" in os.environ:
+        multiprocess.mark_process_dead(os.getpid())
+
+
 router = APIRouter(tags=["monitoring"], dependencies=[Depends(metrics_reader)])
 
 
@@ -96,4 +135,4 @@ async def metrics(request: Request) -> Response:
     for queue in [*queues(), get_settings().training_queue]:
         QUEUE_DEPTH.labels(queue).set(await queue_depth(client, queue))
         LIVE_WORKERS.labels(queue).set(len(await live_workers(client, queue, ttl)))
-    return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+    return Response(generate_latest(_registry()), media_type=CONTENT_TYPE_LATEST)

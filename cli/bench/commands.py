@@ -64,10 +64,14 @@ def relay_load(
     ] = None,
     tokens: Annotated[int, typer.Option(help="tokens per stream (20 tokens/s each)")] = 100,
     ramp: Annotated[float, typer.Option(help="seconds over which the streams open")] = 5.0,
+    api_processes: Annotated[
+        list[int] | None, typer.Option(help="API processes behind the port, a run each (default: 1 2)")
+    ] = None,
     out: Path = RESULTS / "relay_load.json",
 ) -> None:
-    """Load the relay alone with a synthetic model: streams held, dropped, the delay added, CPU per token."""
+    """Load the relay alone with a synthetic model: streams held, dropped, the delay added, CPU per token;
+    with 1 and N API processes, what each received and its CPU per relayed token, side by side."""
     from cli.bench.relay_load import relay_load as run_relay_load
 
     _log_progress()
-    run_relay_load(streams or [100, 300, 1000], tokens, ramp, out)
+    run_relay_load(streams or [100, 300, 1000], tokens, ramp, out, api_processes or [1, 2])
