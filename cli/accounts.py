@@ -5,6 +5,7 @@ from typing import Annotated
 
 import typer
 
+from cli.shared import connect, fail
 from mongo.accounts import (
     ROLES,
     UserExists,
@@ -15,8 +16,6 @@ from mongo.accounts import (
     list_users,
     revoke_key,
 )
-from mongo.connection import connect_mongo
-from settings import get_settings
 
 users = typer.Typer(help="Users: create and list them.", no_args_is_help=True)
 keys = typer.Typer(help="API keys: create (shown once), list, revoke.", no_args_is_help=True)
@@ -24,33 +23,23 @@ keys = typer.Typer(help="API keys: create (shown once), list, revoke.", no_args_
 UserName = Annotated[str, typer.Argument(help="the user's name")]
 
 
-def _connect() -> None:
-    settings = get_settings()
-    connect_mongo(settings.mongo_uri, settings.mongo_db)
-
-
-def _fail(message: str) -> None:
-    typer.echo(f"error: {message}", err=True)
-    raise typer.Exit(1)
-
-
 @users.command("create")
 def users_create(
     name: UserName, role: Annotated[str, typer.Option(help=f"one of {', '.join(ROLES)}")] = "user"
 ) -> None:
     if role not in ROLES:
-        _fail(f"role must be one of {', '.join(ROLES)}")
-    _connect()
+        fail(f"role must be one of {', '.join(ROLES)}")
+    connect()
     try:
         create_user(name, role)
     except UserExists as exc:
-        _fail(str(exc))
+        fail(str(exc))
     typer.echo(f"created {role} {name}")
 
 
 @users.command("list")
 def users_list() -> None:
-    _connect()
+    connect()
     for user in list_users():
         typer.echo(f"{user.name}\t{user.role}\t{user.created_at:%Y-%m-%d %H:%M}")
 
@@ -58,10 +47,10 @@ def users_list() -> None:
 @keys.command("create")
 def keys_create(name: UserName, label: Annotated[str, typer.Option(help="what the key is for")] = "") -> None:
     """Print a new key for the user: it is shown this once, and only its hash is kept."""
-    _connect()
+    connect()
     user = find_user(name)
     if user is None:
-        _fail(f"no user named {name!r}")
+        fail(f"no user named {name!r}")
     record, key = create_key(user, label)
     typer.echo(key)
     typer.echo(f"prefix {record.prefix}: keep the key now, it cannot be shown again", err=True)
@@ -69,10 +58,10 @@ def keys_create(name: UserName, label: Annotated[str, typer.Option(help="what th
 
 @keys.command("list")
 def keys_list(name: Annotated[str | None, typer.Argument(help="only this user's keys")] = None) -> None:
-    _connect()
+    connect()
     user = find_user(name) if name else None
     if name and user is None:
-        _fail(f"no user named {name!r}")
+        fail(f"no user named {name!r}")
     owners = {u.id: u.name for u in list_users()}
     for record in list_keys(user):
         state = f"revoked {record.revoked_at:%Y-%m-%d}" if record.revoked_at else "live"
@@ -81,7 +70,7 @@ def keys_list(name: Annotated[str | None, typer.Argument(help="only this user's 
 
 @keys.command("revoke")
 def keys_revoke(prefix: Annotated[str, typer.Argument(help="the key's prefix, as listed")]) -> None:
-    _connect()
+    connect()
     if not revoke_key(prefix):
-        _fail(f"no live key with prefix {prefix!r}")
+        fail(f"no live key with prefix {prefix!r}")
     typer.echo(f"revoked {prefix}")

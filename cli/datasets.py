@@ -8,8 +8,8 @@ from typing import Annotated
 
 import typer
 
+from cli.shared import connect, fail
 from mongo import datasets as store
-from mongo.connection import connect_mongo
 from qa_datasets import service
 from qa_datasets.describe import length_plot_png
 from qa_datasets.rows import ColumnMapping, DatasetFormatError, format_of, read_rows
@@ -24,16 +24,6 @@ InstructionColumn = Annotated[str, typer.Option(help="column holding the questio
 OutputColumn = Annotated[str, typer.Option(help="column holding the answer/output")]
 
 
-def _connect() -> None:
-    settings = get_settings()
-    connect_mongo(settings.mongo_uri, settings.mongo_db)
-
-
-def _fail(message: str) -> None:
-    typer.echo(f"error: {message}", err=True)
-    raise typer.Exit(1)
-
-
 @app.command(name="validate")
 def validate_file(
     file: Path, instruction_column: InstructionColumn = "instruction", output_column: OutputColumn = "output"
@@ -42,7 +32,7 @@ def validate_file(
     try:
         rows = read_rows(file.read_bytes(), format_of(file), ColumnMapping(instruction_column, output_column))
     except DatasetFormatError as exc:
-        _fail(str(exc))
+        fail(str(exc))
     problems = validate(rows, get_settings().dataset_max_chars)
     for problem in problems:
         typer.echo(f"row {problem.row}: {problem.kind}: {problem.detail}")
@@ -61,21 +51,21 @@ def import_file(
     seed: int = 0,
 ) -> None:
     """Import a JSONL, CSV or Parquet file and split it into train/eval."""
-    _connect()
+    connect()
     try:
         report = service.import_dataset(
             name, file.read_bytes(), format_of(file), ColumnMapping(instruction_column, output_column),
             get_settings().dataset_max_chars, drop_invalid, eval_fraction, seed,
         )  # fmt: skip
     except (DatasetFormatError, service.DatasetRejected, ValueError) as exc:
-        _fail(str(exc))
+        fail(str(exc))
     typer.echo(json.dumps(asdict(report), ensure_ascii=False, indent=2))
 
 
 @app.command()
 def split(name: str, eval_fraction: float = 0.1, seed: int = 0) -> None:
     """Split again, reproducibly: the same fraction and seed give the same split."""
-    _connect()
+    connect()
     typer.echo(json.dumps(service.resplit(name, eval_fraction, seed)))
 
 
@@ -84,9 +74,9 @@ def describe_dataset(
     name: str, plot: Annotated[Path | None, typer.Option(help="write a PNG here")] = None
 ) -> None:
     """Counts and length distribution (and a PNG plot)."""
-    _connect()
+    connect()
     if store.find_dataset(name) is None:
-        _fail(f"no dataset named {name!r}")
+        fail(f"no dataset named {name!r}")
     typer.echo(json.dumps(service.description(name), ensure_ascii=False, indent=2))
     if plot:
         plot.write_bytes(length_plot_png(store.dataset_rows(name), name))
@@ -95,7 +85,7 @@ def describe_dataset(
 @app.command(name="list")
 def list_names() -> None:
     """The stored datasets."""
-    _connect()
+    connect()
     for dataset in store.list_datasets():
         typer.echo(f"{dataset.name}\t{dataset.rows} rows")
 
@@ -103,7 +93,7 @@ def list_names() -> None:
 @app.command()
 def export(name: str, split_name: Annotated[str | None, typer.Option("--split")] = None) -> None:
     """Write the rows as JSONL (instruction/output) to standard output."""
-    _connect()
+    connect()
     for qa in store.dataset_rows(name, split_name):
         sys.stdout.write(
             json.dumps({"instruction": qa.instruction, "output": qa.output}, ensure_ascii=False) + "\n"

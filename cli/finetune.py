@@ -7,19 +7,14 @@ from typing import Annotated
 
 import typer
 
+from cli.shared import connect
 from mongo.adapters import list_adapters, register_adapter
-from mongo.connection import connect_mongo
 from settings import get_settings
 
 app = typer.Typer(
     help="LoRA fine-tuning: train an adapter on a stored dataset, register it, list adapters.",
     no_args_is_help=True,
 )
-
-
-def _connect() -> None:
-    settings = get_settings()
-    connect_mongo(settings.mongo_uri, settings.mongo_db)
 
 
 @app.command()
@@ -36,7 +31,7 @@ def run(
     """Train (resuming from the last checkpoint in the output directory), evaluate, save, register."""
     from finetune.trainer import FinetuneConfig, run_finetune  # torch: only when training
 
-    _connect()
+    connect()
     settings = get_settings()
     output_dir = out or settings.adapters_dir / name
     config = FinetuneConfig(dataset=dataset, output_dir=output_dir, model=model, steps=steps,
@@ -52,7 +47,7 @@ def run(
 @app.command(name="list")
 def list_names() -> None:
     """The registered adapters with their eval loss before and after."""
-    _connect()
+    connect()
     for adapter in list_adapters():
         metrics = adapter.metrics
         typer.echo(
