@@ -5,7 +5,7 @@ import logging
 from dataclasses import asdict
 from pathlib import Path
 
-from cli.bench.measure import RunStats
+from cli.bench.measure import MultiTurnStats, RunStats
 
 log = logging.getLogger(__name__)
 
@@ -34,6 +34,22 @@ def table(results: list[RunStats]) -> str:
         f"{r.system:32} {r.clients:>7} {r.ttft_p50_ms:>7.1f}ms {r.ttft_p99_ms:>7.1f}ms "
         f"{r.tokens_per_s_per_stream:>12.1f} {r.aggregate_tokens_per_s:>9.1f} {r.requests_per_hour:>9.0f}"
         for r in results
+    ]
+    return "\n".join([header, *rows])
+
+
+def turns_table(results: list[MultiTurnStats]) -> str:
+    kinds = list(dict.fromkeys(kind for stats in results for kind in stats.ttft_p50_ms))
+    header = (
+        f"{'system (TTFT p50)':32} "
+        + " ".join(f"{kind:>26}" for kind in kinds)
+        + f" {'new card / turn 2':>18}"
+    )
+    rows = [
+        f"{stats.system:32} "
+        + " ".join(f"{stats.ttft_p50_ms.get(kind, float('nan')):>24.1f}ms" for kind in kinds)
+        + f" {stats.second_turn_speedup:>17.1f}x"
+        for stats in results
     ]
     return "\n".join([header, *rows])
 
@@ -75,14 +91,24 @@ def chart(results: list[RunStats], path: Path) -> None:
     plt.close(figure)
 
 
-def write(results: list[RunStats], out_dir: Path, meta: dict, ours: str, others: dict[str, str]) -> None:
+def write(
+    results: list[RunStats],
+    out_dir: Path,
+    meta: dict,
+    ours: str,
+    others: dict[str, str],
+    multi_turn: list[MultiTurnStats] = (),
+) -> None:
     """`others`: a label for each system ours is compared with (e.g. "(b)/(d) stack vs llama-server")."""
     out_dir.mkdir(parents=True, exist_ok=True)
     versus = {label: ratios(results, ours, system) for label, system in others.items()}
-    document = {"meta": meta, "results": [asdict(r) for r in results], "ratios": versus}
+    turns = [{**asdict(stats), "second_turn_speedup": stats.second_turn_speedup} for stats in multi_turn]
+    document = {"meta": meta, "results": [asdict(r) for r in results], "ratios": versus, "multi_turn": turns}
     (out_dir / "results.json").write_text(json.dumps(document, indent=2))
     chart(results, out_dir / "results.png")
     print(table(results))
     for label, values in versus.items():
         print("\n".join(ratio_lines(label, values)))
+    if multi_turn:
+        print(turns_table(list(multi_turn)))
     print(f"written: {out_dir / 'results.json'}, {out_dir / 'results.png'}")

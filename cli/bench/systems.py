@@ -65,7 +65,12 @@ class InProcess:
         self.sampling = SamplingParams(max_tokens=max_tokens, temperature=0.0)
 
     def rendered_prompt(self, number: int) -> str:
-        return self.runtime.rendered_prompt(messages_for(number))
+        return self.server_prompt(messages_for(number))
+
+    def server_prompt(self, messages: list[ChatMessage]) -> str:
+        """What a raw-completion server is sent for `messages`: the rendered prompt less its BOS, which
+        both servers add themselves (two BOS would make their prompt differ from ours)."""
+        return self.runtime.rendered_prompt(messages).removeprefix(self.runtime.bos_text)
 
     def generate(self, number: int) -> tuple[float, float, int]:
         """One greedy generation in this thread: (first token time, end time, tokens)."""
@@ -106,8 +111,15 @@ class Stack:
         self.client = httpx.AsyncClient(base_url=self.stack.api_url, timeout=300)
 
     async def stream_one(self, number: int) -> AsyncIterator[str]:
-        body = request_body(number, self.max_tokens)
+        async for piece in self.stream_body(request_body(number, self.max_tokens)):
+            yield piece
+
+    async def stream_body(self, body: dict, headers: dict | None = None) -> AsyncIterator[str]:
+        """The reply to one /Lumimaid_stream request, piece by piece; its response headers (the
+        conversation's id) are copied into `headers` when given."""
         async with aconnect_sse(self.client, "POST", "/Lumimaid_stream", json=body) as source:
+            if headers is not None:
+                headers.update(source.response.headers)
             async for event in source.aiter_sse():
                 if event.event == "token":
                     yield json.loads(event.data)["text"]
@@ -130,7 +142,12 @@ class CompletionServer:
         self.process = ManagedProcess(Path(command[0]).name, command, log_dir, env=env).start()
         base_url = f"http://127.0.0.1:{port}"
         self.process.wait_until(lambda: port_open(port) and self.ready(base_url), 120, "ready")
-        self.client = httpx.AsyncClient(base_url=base_url, timeout=600)
+        # A new connection per request: llama-server (cpp-httplib) closes the connection after each
+        # streamed response without saying so (no `Connection: close`), and a pooled connection
+        # reused after that fails with "Server disconnected without sending a response".
+        self.client = httpx.AsyncClient(
+            base_url=base_url, timeout=600, limits=httpx.Limits(max_keepalive_connections=0)
+        )
         self.max_tokens = max_tokens
         self.prompts = prompts
 
@@ -138,12 +155,11 @@ class CompletionServer:
         return True
 
     async def stream_one(self, number: int) -> AsyncIterator[str]:
-        body = {
-            "prompt": self.prompts[number],
-            "max_tokens": self.max_tokens,
-            "temperature": 0,
-            "stream": True,
-        }
+        async for piece in self.stream_prompt(self.prompts[number]):
+            yield piece
+
+    async def stream_prompt(self, prompt: str) -> AsyncIterator[str]:
+        body = {"prompt": prompt, "max_tokens": self.max_tokens, "temperature": 0, "stream": True}
         async with self.client.stream("POST", "/v1/completions", json=body) as response:
             response.raise_for_status()
             async for line in response.aiter_lines():
