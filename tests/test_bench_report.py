@@ -1,7 +1,7 @@
 """The benchmark's arithmetic and tables (pure code: no model, no server)."""
 
 from cli.bench.measure import Trace, TurnTrace, summarize, summarize_turns
-from cli.bench.report import ratios, table, turns_table
+from cli.bench.report import markdown, ratios, table, turns_table
 
 
 def test_ratios_compare_our_stack_with_another_system_round_by_round() -> None:
@@ -13,7 +13,8 @@ def test_ratios_compare_our_stack_with_another_system_round_by_round() -> None:
     assert eight[0] == 8
     assert round(eight[1]["aggregate_tokens_per_s"], 3) == 0.8  # 82 tok/s against 102.5
     assert round(eight[1]["ttft_p50"], 3) == 1.5
-    assert "ours" in table([ours, theirs]) and "theirs" in table([ours, theirs])
+    assert "ours/theirs: aggregate x0.80" in table([ours, theirs], "ours", "theirs")
+    assert "| 8 | **ours / theirs** | **x0.80** |" in markdown([ours, theirs], "ours", "theirs", [])
 
 
 def test_multi_turn_round_reports_the_median_time_to_first_token_of_each_kind_of_turn() -> None:

@@ -80,4 +80,4 @@ async def compare(
         "(b)/(c) stack vs llama_cpp.server": PeerServer.name,
         "(b)/(d) stack vs llama-server": LlamaServer.name,
     }
-    report.write(results, out, meta, ours=Stack.name, others=others, multi_turn=turns)
+    report.write(results, out, meta, Stack.name, LlamaServer.name, others, multi_turn=turns)

@@ -57,7 +57,7 @@ def messages_for(number: int) -> list[ChatMessage]:
 class InProcess:
     """(a) The model alone: llama-cpp-python in this process's main thread, one generation at a time."""
 
-    name = "in-process llama-cpp-python"
+    name = "(a) in-process llama-cpp-python"
 
     def __init__(self, max_tokens: int) -> None:
         spec = get_registry()["lumimaid"]
@@ -91,7 +91,7 @@ class InProcess:
 class Stack:
     """(b) Our service: API -> Celery queue -> worker -> Redis pub/sub -> SSE."""
 
-    name = "our stack (HTTP/SSE)"
+    name = "(b) our stack (HTTP/SSE)"
 
     def __init__(self, max_tokens: int, workers: int = 1) -> None:
         """`workers` on the `cpu` queue of this host, splitting its cores (WORKERS_PER_HOST)."""
@@ -175,7 +175,7 @@ class CompletionServer:
 class PeerServer(CompletionServer):
     """(c) The peer: llama-cpp-python's own OpenAI-compatible server, raw completions on the same prompt."""
 
-    name = "python -m llama_cpp.server"
+    name = "(c) python -m llama_cpp.server"
 
     def __init__(self, max_tokens: int, prompts: dict[int, str]) -> None:
         spec = get_registry()["lumimaid"]
@@ -192,7 +192,7 @@ class LlamaServer(CompletionServer):
     """(d) llama.cpp's own C++ server with `--parallel` slots (continuous batching), built from the
     llama.cpp that llama-cpp-python vendors (cli/bench/llama_server.py), as many slots as our engine."""
 
-    name = "llama-server --parallel"
+    name = "(d) llama-server --parallel"
 
     def __init__(self, max_tokens: int, prompts: dict[int, str]) -> None:
         spec = get_registry()["lumimaid"]
