@@ -49,6 +49,19 @@ async def compare(
             results.append(run_serialized(InProcess.name, model_alone.generate, count, max(requests, count)))
         await model_alone.close()
 
+    async def measure_server(server) -> None:
+        peer = server(max_tokens, prompts)
+        try:
+            results.extend(await measure_system(peer, client_counts, requests))
+            if characters and server is LlamaServer:
+                conversation = partial(multi_turn.server_conversation, peer, renderer)
+                turns.append(await measure_turns(server.name, conversation, characters, renderer))
+        finally:
+            await peer.close()
+
+    if "c" in systems:
+        await measure_server(PeerServer)
+    # (b) and (d) one after the other: on a shared host their ratio then spans the least time.
     if "b" in systems:
         stack = Stack(max_tokens)
         try:
@@ -58,18 +71,8 @@ async def compare(
                 turns.append(await measure_turns(Stack.name, conversation, characters, renderer))
         finally:
             await stack.close()
-
-    for letter, server in (("c", PeerServer), ("d", LlamaServer)):
-        if letter not in systems:
-            continue
-        peer = server(max_tokens, prompts)
-        try:
-            results += await measure_system(peer, client_counts, requests)
-            if characters and server is LlamaServer:
-                conversation = partial(multi_turn.server_conversation, peer, renderer)
-                turns.append(await measure_turns(server.name, conversation, characters, renderer))
-        finally:
-            await peer.close()
+    if "d" in systems:
+        await measure_server(LlamaServer)
     await renderer.close()
 
     meta = {"max_tokens": max_tokens, "requests": requests, "clients": client_counts, "systems": systems,

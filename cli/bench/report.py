@@ -37,7 +37,7 @@ def table(results: list[RunStats], ours: str, other: str) -> str:
         lines += [
             f"{r.system:34} {r.clients:>7} {r.ttft_p50_ms:>7.1f}ms {r.ttft_p99_ms:>7.1f}ms "
             f"{r.tokens_per_s_per_stream:>12.1f} {r.aggregate_tokens_per_s:>9.1f} {r.requests_per_hour:>9.0f}"
-            for r in results
+            for r in sorted(results, key=lambda r: r.system)
             if r.clients == clients
         ]
         if clients in versus:
@@ -65,7 +65,7 @@ def markdown(results: list[RunStats], ours: str, other: str, multi_turn: list[Mu
         lines += [
             f"| {r.clients} | {r.system} | {r.aggregate_tokens_per_s:.1f} | {r.tokens_per_s_per_stream:.1f} "
             f"| {_duration(r.ttft_p50_ms)} | {_duration(r.ttft_p99_ms)} | {r.requests_per_hour:.0f} |"
-            for r in results
+            for r in sorted(results, key=lambda r: r.system)
             if r.clients == clients
         ]
         if clients in versus:
