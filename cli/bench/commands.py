@@ -29,18 +29,28 @@ def compare(
     clients: Annotated[
         list[int] | None, typer.Option(help="concurrent clients, a round each (default: 1 4 8 16)")
     ] = None,
+    systems: Annotated[
+        str,
+        typer.Option(
+            help="which to run, by letter: a in-process, b our stack, c llama_cpp.server, d llama-server"
+        ),
+    ] = "abcd",
+    card_tokens: Annotated[
+        int, typer.Option(help="the multi-turn round's card, in tokens (0: no multi-turn round)")
+    ] = 1000,
     out: Path = RESULTS,
 ) -> None:
     """Time llama-cpp-python in-process, this stack over HTTP/SSE, `python -m llama_cpp.server` and
     llama.cpp's `llama-server --parallel N` (built on first use), a round per client count; print the
-    figures and ratios, write results.json and results.png."""
+    figures and ratios, write results.json and results.png. Then a multi-turn round for our stack and
+    llama-server: conversations with a ~1,000-token card, turn by turn (the prefix cache's effect on TTFT)."""
     from workers.runtimes.openmp import wait_passively
 
     wait_passively()  # as our worker does, before the in-process system loads llama.cpp
     from cli.bench.compare import compare as run_compare
 
     _log_progress()
-    asyncio.run(run_compare(max_tokens, requests, clients or [1, 4, 8, 16], out))
+    asyncio.run(run_compare(max_tokens, requests, clients or [1, 4, 8, 16], out, systems, card_tokens))
 
 
 @app.command()

@@ -1,15 +1,18 @@
 """`chatbot bench compare`: the same GGUF, prompt and greedy parameters through (a) llama-cpp-python
 in-process, (b) our whole stack over HTTP/SSE, (c) `python -m llama_cpp.server` and (d) llama.cpp's
-`llama-server --parallel N`, a round per client count, one system at a time. Prints the figures and
-the ratios; writes JSON and a PNG."""
+`llama-server --parallel N`, a round per client count, one system at a time; then, for (b) and (d),
+the multi-turn round (cli/bench/multi_turn.py). Prints the figures and the ratios; writes JSON and a PNG."""
 
 import logging
 import platform
+from functools import partial
 from pathlib import Path
 
-from cli.bench import report
-from cli.bench.measure import RunStats, run, run_serialized, warm_up
+from cli.bench import multi_turn, report
+from cli.bench.measure import MultiTurnStats, RunStats, run, run_serialized, summarize_turns, warm_up
 from cli.bench.systems import InProcess, LlamaServer, PeerServer, Stack
+
+SYSTEMS = "abcd"
 
 
 async def measure_system(system, client_counts: list[int], requests: int) -> list[RunStats]:
@@ -21,36 +24,63 @@ async def measure_system(system, client_counts: list[int], requests: int) -> lis
     return results
 
 
-async def compare(max_tokens: int, requests: int, client_counts: list[int], out: Path) -> None:
+async def measure_turns(name: str, new_conversation, characters, renderer: InProcess) -> MultiTurnStats:
+    traces = await multi_turn.run_conversations(new_conversation, characters)
+    logging.info("%s, multi-turn round: done", name)
+    return summarize_turns(name, multi_turn.card_tokens(renderer, characters[0]), traces)
+
+
+async def compare(
+    max_tokens: int, requests: int, client_counts: list[int], out: Path, systems: str, card_tokens: int
+) -> None:
+    """`systems`: the letters of those to run; `card_tokens`: the multi-turn round's card size (0: none)."""
     results: list[RunStats] = []
-
-    model_alone = InProcess(max_tokens)
+    turns: list[MultiTurnStats] = []
+    renderer = InProcess(max_tokens)  # renders the servers' prompts; never generates
     prompts = {
-        number: model_alone.rendered_prompt(number) for number in range(-2, max(requests, *client_counts))
+        number: renderer.rendered_prompt(number) for number in range(-2, max(requests, *client_counts))
     }
-    model_alone.generate(-1)  # warm up
-    for count in client_counts:
-        results.append(run_serialized(InProcess.name, model_alone.generate, count, max(requests, count)))
-    await model_alone.close()
+    characters = multi_turn.characters(renderer, card_tokens) if card_tokens else []
 
-    stack = Stack(max_tokens)
-    try:
-        results += await measure_system(stack, client_counts, requests)
-    finally:
-        await stack.close()
+    if "a" in systems:
+        model_alone = InProcess(max_tokens)
+        model_alone.generate(-1)  # warm up
+        for count in client_counts:
+            results.append(run_serialized(InProcess.name, model_alone.generate, count, max(requests, count)))
+        await model_alone.close()
 
-    for server in (PeerServer, LlamaServer):
+    async def measure_server(server) -> None:
         peer = server(max_tokens, prompts)
         try:
-            results += await measure_system(peer, client_counts, requests)
+            results.extend(await measure_system(peer, client_counts, requests))
+            if characters and server is LlamaServer:
+                conversation = partial(multi_turn.server_conversation, peer, renderer)
+                turns.append(await measure_turns(server.name, conversation, characters, renderer))
         finally:
             await peer.close()
 
-    meta = {"max_tokens": max_tokens, "requests": requests, "clients": client_counts,
+    if "c" in systems:
+        await measure_server(PeerServer)
+    # (b) and (d) one after the other: on a shared host their ratio then spans the least time.
+    if "b" in systems:
+        stack = Stack(max_tokens)
+        try:
+            results += await measure_system(stack, client_counts, requests)
+            if characters:
+                conversation = partial(multi_turn.stack_conversation, stack, max_tokens)
+                turns.append(await measure_turns(Stack.name, conversation, characters, renderer))
+        finally:
+            await stack.close()
+    if "d" in systems:
+        await measure_server(LlamaServer)
+    await renderer.close()
+
+    meta = {"max_tokens": max_tokens, "requests": requests, "clients": client_counts, "systems": systems,
+            "card_tokens": card_tokens,
             "machine": f"{platform.machine()}, {platform.processor() or 'cpu'}", "model": "gemma3-270m-q4_k_m"}  # fmt: skip
     others = {
         "(b)/(a) stack vs model alone": InProcess.name,
         "(b)/(c) stack vs llama_cpp.server": PeerServer.name,
         "(b)/(d) stack vs llama-server": LlamaServer.name,
     }
-    report.write(results, out, meta, ours=Stack.name, others=others)
+    report.write(results, out, meta, Stack.name, LlamaServer.name, others, multi_turn=turns)

@@ -4,7 +4,7 @@ import asyncio
 import statistics
 import time
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 # A system under test: given a request number, stream the reply's text pieces.
 StreamOne = Callable[[int], AsyncIterator[str]]
@@ -102,3 +102,33 @@ def run_serialized(
 async def warm_up(stream_one: StreamOne, times: int = 2) -> None:
     for number in range(times):
         await trace(stream_one(-1 - number))
+
+
+@dataclass
+class TurnTrace:
+    """A turn's kind: "first turn, new card", "first turn, resident card" or "turn N"."""
+
+    kind: str
+    ttft_s: float
+
+
+@dataclass
+class MultiTurnStats:
+    system: str
+    card_tokens: int
+    ttft_p50_ms: dict[str, float] = field(default_factory=dict)  # by turn kind
+    samples: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def second_turn_speedup(self) -> float:
+        """How many times lower the second turn's TTFT is than a first turn's with a new card."""
+        return self.ttft_p50_ms["first turn, new card"] / self.ttft_p50_ms["turn 2"]
+
+
+def summarize_turns(system: str, card_tokens: int, traces: list[TurnTrace]) -> MultiTurnStats:
+    stats = MultiTurnStats(system, card_tokens)
+    for kind in dict.fromkeys(trace.kind for trace in traces):
+        values = [trace.ttft_s for trace in traces if trace.kind == kind]
+        stats.ttft_p50_ms[kind] = 1000 * percentile(values, 0.5)
+        stats.samples[kind] = len(values)
+    return stats

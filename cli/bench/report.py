@@ -5,7 +5,7 @@ import logging
 from dataclasses import asdict
 from pathlib import Path
 
-from cli.bench.measure import RunStats
+from cli.bench.measure import MultiTurnStats, RunStats
 
 log = logging.getLogger(__name__)
 
@@ -28,12 +28,84 @@ def ratios(results: list[RunStats], ours: str, other: str) -> dict[int, dict[str
     return out
 
 
-def table(results: list[RunStats]) -> str:
-    header = f"{'system':32} {'clients':>7} {'ttft p50':>9} {'ttft p99':>9} {'tok/s/stream':>12} {'agg tok/s':>9} {'req/hour':>9}"
+def table(results: list[RunStats], ours: str, other: str) -> str:
+    """A block per round (client count): each system's figures, then ours/other."""
+    header = f"{'system':34} {'clients':>7} {'ttft p50':>9} {'ttft p99':>9} {'tok/s/stream':>12} {'agg tok/s':>9} {'req/hour':>9}"
+    versus = ratios(results, ours, other)
+    lines = [header]
+    for clients in sorted({r.clients for r in results}):
+        lines += [
+            f"{r.system:34} {r.clients:>7} {r.ttft_p50_ms:>7.1f}ms {r.ttft_p99_ms:>7.1f}ms "
+            f"{r.tokens_per_s_per_stream:>12.1f} {r.aggregate_tokens_per_s:>9.1f} {r.requests_per_hour:>9.0f}"
+            for r in sorted(results, key=lambda r: r.system)
+            if r.clients == clients
+        ]
+        if clients in versus:
+            lines.append(f"  {ratio_line(versus[clients])}")
+        lines.append("")
+    return "\n".join(lines)
+
+
+def ratio_line(v: dict[str, float]) -> str:
+    return (
+        f"ours/theirs: aggregate x{v['aggregate_tokens_per_s']:.2f}, tok/s/stream "
+        f"x{v['tokens_per_s_per_stream']:.2f}, req/hour x{v['requests_per_hour']:.2f}, "
+        f"TTFT p50 x{v['ttft_p50']:.2f} ({v['added_ttft_p50_ms']:+.0f} ms)"
+    )
+
+
+def markdown(results: list[RunStats], ours: str, other: str, multi_turn: list[MultiTurnStats]) -> str:
+    """The README's tables: every system per round with ours/other beside ours, then the multi-turn round."""
+    versus = ratios(results, ours, other)
+    lines = [
+        "| clients | system | aggregate tok/s | tok/s per stream | TTFT p50 | TTFT p99 | requests/hour |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for clients in sorted({r.clients for r in results}):
+        lines += [
+            f"| {r.clients} | {r.system} | {r.aggregate_tokens_per_s:.1f} | {r.tokens_per_s_per_stream:.1f} "
+            f"| {_duration(r.ttft_p50_ms)} | {_duration(r.ttft_p99_ms)} | {r.requests_per_hour:.0f} |"
+            for r in sorted(results, key=lambda r: r.system)
+            if r.clients == clients
+        ]
+        if clients in versus:
+            v = versus[clients]
+            lines.append(
+                f"| {clients} | **ours / theirs** | **x{v['aggregate_tokens_per_s']:.2f}** "
+                f"| **x{v['tokens_per_s_per_stream']:.2f}** | **x{v['ttft_p50']:.2f}** | | "
+                f"**x{v['requests_per_hour']:.2f}** |"
+            )
+    if multi_turn:
+        kinds = list(dict.fromkeys(kind for stats in multi_turn for kind in stats.ttft_p50_ms))
+        lines += ["", "| system (TTFT p50) | " + " | ".join(kinds) + " | new card / turn 2 |",
+                  "|---" * (len(kinds) + 2) + "|"]  # fmt: skip
+        lines += [
+            f"| {stats.system} | "
+            + " | ".join(
+                _duration(stats.ttft_p50_ms[kind]) if kind in stats.ttft_p50_ms else "" for kind in kinds
+            )
+            + f" | x{stats.second_turn_speedup:.1f} |"
+            for stats in multi_turn
+        ]
+    return "\n".join(lines) + "\n"
+
+
+def _duration(ms: float) -> str:
+    return f"{ms / 1000:.2f} s" if ms >= 1000 else f"{ms:.0f} ms"
+
+
+def turns_table(results: list[MultiTurnStats]) -> str:
+    kinds = list(dict.fromkeys(kind for stats in results for kind in stats.ttft_p50_ms))
+    header = (
+        f"{'system (TTFT p50)':32} "
+        + " ".join(f"{kind:>26}" for kind in kinds)
+        + f" {'new card / turn 2':>18}"
+    )
     rows = [
-        f"{r.system:32} {r.clients:>7} {r.ttft_p50_ms:>7.1f}ms {r.ttft_p99_ms:>7.1f}ms "
-        f"{r.tokens_per_s_per_stream:>12.1f} {r.aggregate_tokens_per_s:>9.1f} {r.requests_per_hour:>9.0f}"
-        for r in results
+        f"{stats.system:32} "
+        + " ".join(f"{stats.ttft_p50_ms.get(kind, float('nan')):>24.1f}ms" for kind in kinds)
+        + f" {stats.second_turn_speedup:>17.1f}x"
+        for stats in results
     ]
     return "\n".join([header, *rows])
 
@@ -75,14 +147,27 @@ def chart(results: list[RunStats], path: Path) -> None:
     plt.close(figure)
 
 
-def write(results: list[RunStats], out_dir: Path, meta: dict, ours: str, others: dict[str, str]) -> None:
-    """`others`: a label for each system ours is compared with (e.g. "(b)/(d) stack vs llama-server")."""
+def write(
+    results: list[RunStats],
+    out_dir: Path,
+    meta: dict,
+    ours: str,
+    theirs: str,
+    others: dict[str, str],
+    multi_turn: list[MultiTurnStats] = (),
+) -> None:
+    """`theirs`: the system the targets are set against, in the tables; `others`: a label for each
+    system ours is compared with (e.g. "(b)/(d) stack vs llama-server"), in ratio lines."""
     out_dir.mkdir(parents=True, exist_ok=True)
     versus = {label: ratios(results, ours, system) for label, system in others.items()}
-    document = {"meta": meta, "results": [asdict(r) for r in results], "ratios": versus}
+    turns = [{**asdict(stats), "second_turn_speedup": stats.second_turn_speedup} for stats in multi_turn]
+    document = {"meta": meta, "results": [asdict(r) for r in results], "ratios": versus, "multi_turn": turns}
     (out_dir / "results.json").write_text(json.dumps(document, indent=2))
+    (out_dir / "results.md").write_text(markdown(results, ours, theirs, list(multi_turn)))
     chart(results, out_dir / "results.png")
-    print(table(results))
+    print(table(results, ours, theirs))
     for label, values in versus.items():
         print("\n".join(ratio_lines(label, values)))
-    print(f"written: {out_dir / 'results.json'}, {out_dir / 'results.png'}")
+    if multi_turn:
+        print(turns_table(list(multi_turn)))
+    print(f"written: {out_dir / 'results.json'}, results.md, results.png")

@@ -57,7 +57,7 @@ def messages_for(number: int) -> list[ChatMessage]:
 class InProcess:
     """(a) The model alone: llama-cpp-python in this process's main thread, one generation at a time."""
 
-    name = "in-process llama-cpp-python"
+    name = "(a) in-process llama-cpp-python"
 
     def __init__(self, max_tokens: int) -> None:
         spec = get_registry()["lumimaid"]
@@ -65,7 +65,12 @@ class InProcess:
         self.sampling = SamplingParams(max_tokens=max_tokens, temperature=0.0)
 
     def rendered_prompt(self, number: int) -> str:
-        return self.runtime.rendered_prompt(messages_for(number))
+        return self.server_prompt(messages_for(number))
+
+    def server_prompt(self, messages: list[ChatMessage]) -> str:
+        """What a raw-completion server is sent for `messages`: the rendered prompt less its BOS, which
+        both servers add themselves (two BOS would make their prompt differ from ours)."""
+        return self.runtime.rendered_prompt(messages).removeprefix(self.runtime.bos_text)
 
     def generate(self, number: int) -> tuple[float, float, int]:
         """One greedy generation in this thread: (first token time, end time, tokens)."""
@@ -86,7 +91,7 @@ class InProcess:
 class Stack:
     """(b) Our service: API -> Celery queue -> worker -> Redis pub/sub -> SSE."""
 
-    name = "our stack (HTTP/SSE)"
+    name = "(b) our stack (HTTP/SSE)"
 
     def __init__(self, max_tokens: int, workers: int = 1) -> None:
         """`workers` on the `cpu` queue of this host, splitting its cores (WORKERS_PER_HOST)."""
@@ -106,8 +111,15 @@ class Stack:
         self.client = httpx.AsyncClient(base_url=self.stack.api_url, timeout=300)
 
     async def stream_one(self, number: int) -> AsyncIterator[str]:
-        body = request_body(number, self.max_tokens)
+        async for piece in self.stream_body(request_body(number, self.max_tokens)):
+            yield piece
+
+    async def stream_body(self, body: dict, headers: dict | None = None) -> AsyncIterator[str]:
+        """The reply to one /Lumimaid_stream request, piece by piece; its response headers (the
+        conversation's id) are copied into `headers` when given."""
         async with aconnect_sse(self.client, "POST", "/Lumimaid_stream", json=body) as source:
+            if headers is not None:
+                headers.update(source.response.headers)
             async for event in source.aiter_sse():
                 if event.event == "token":
                     yield json.loads(event.data)["text"]
@@ -130,7 +142,12 @@ class CompletionServer:
         self.process = ManagedProcess(Path(command[0]).name, command, log_dir, env=env).start()
         base_url = f"http://127.0.0.1:{port}"
         self.process.wait_until(lambda: port_open(port) and self.ready(base_url), 120, "ready")
-        self.client = httpx.AsyncClient(base_url=base_url, timeout=600)
+        # A new connection per request: llama-server (cpp-httplib) closes the connection after each
+        # streamed response without saying so (no `Connection: close`), and a pooled connection
+        # reused after that fails with "Server disconnected without sending a response".
+        self.client = httpx.AsyncClient(
+            base_url=base_url, timeout=600, limits=httpx.Limits(max_keepalive_connections=0)
+        )
         self.max_tokens = max_tokens
         self.prompts = prompts
 
@@ -138,12 +155,11 @@ class CompletionServer:
         return True
 
     async def stream_one(self, number: int) -> AsyncIterator[str]:
-        body = {
-            "prompt": self.prompts[number],
-            "max_tokens": self.max_tokens,
-            "temperature": 0,
-            "stream": True,
-        }
+        async for piece in self.stream_prompt(self.prompts[number]):
+            yield piece
+
+    async def stream_prompt(self, prompt: str) -> AsyncIterator[str]:
+        body = {"prompt": prompt, "max_tokens": self.max_tokens, "temperature": 0, "stream": True}
         async with self.client.stream("POST", "/v1/completions", json=body) as response:
             response.raise_for_status()
             async for line in response.aiter_lines():
@@ -159,7 +175,7 @@ class CompletionServer:
 class PeerServer(CompletionServer):
     """(c) The peer: llama-cpp-python's own OpenAI-compatible server, raw completions on the same prompt."""
 
-    name = "python -m llama_cpp.server"
+    name = "(c) python -m llama_cpp.server"
 
     def __init__(self, max_tokens: int, prompts: dict[int, str]) -> None:
         spec = get_registry()["lumimaid"]
@@ -176,7 +192,7 @@ class LlamaServer(CompletionServer):
     """(d) llama.cpp's own C++ server with `--parallel` slots (continuous batching), built from the
     llama.cpp that llama-cpp-python vendors (cli/bench/llama_server.py), as many slots as our engine."""
 
-    name = "llama-server --parallel"
+    name = "(d) llama-server --parallel"
 
     def __init__(self, max_tokens: int, prompts: dict[int, str]) -> None:
         spec = get_registry()["lumimaid"]

@@ -69,7 +69,7 @@ def _model_params(kwargs: dict):
 
 class LlamaCppRuntime:
     """Besides the chat runtime protocol, what the tests and the benchmark use: `text_tokens`,
-    `rendered_prompt` and `close`."""
+    `rendered_prompt`, `bos_text` and `close`."""
 
     def __init__(self, spec: ModelSpec, weights: Path) -> None:
         self.name = spec.name
@@ -102,6 +102,11 @@ class LlamaCppRuntime:
     def n_ctx(self) -> int:
         """The context window of one sequence."""
         return self._engine_config.n_ctx
+
+    @property
+    def bos_text(self) -> str:
+        """The BOS token as text: a raw-completion server adds it to a text prompt itself."""
+        return self._token_text(self._llm.token_bos())
 
     def _token_text(self, token: int) -> str:
         return self._llm.detokenize([token], special=True).decode("utf-8", errors="replace")
