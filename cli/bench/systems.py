@@ -15,6 +15,7 @@ import httpx
 from httpx_sse import aconnect_sse
 
 from api.turns.chat_messages import character_messages
+from cli.bench.access import HEADERS, STACK_ENV
 from cli.bench.llama_server import llama_server_binary
 from embedded.processes import ManagedProcess, free_port, port_open
 from embedded.stack import EmbeddedStack, StackConfig
@@ -103,12 +104,12 @@ class Stack:
                 mongo_port=free_port(),
                 api_port=free_port(),
                 queues=["cpu"],
-                extra_env={"WORKERS_PER_HOST": str(workers)},
+                extra_env={"WORKERS_PER_HOST": str(workers), **STACK_ENV},
             )
         ).start(flower=False)
         for number in range(2, workers + 1):
             self.stack.start_worker("cpu", name=f"cpu-{number}")
-        self.client = httpx.AsyncClient(base_url=self.stack.api_url, timeout=300)
+        self.client = httpx.AsyncClient(base_url=self.stack.api_url, timeout=300, headers=HEADERS)
 
     async def stream_one(self, number: int) -> AsyncIterator[str]:
         async for piece in self.stream_body(request_body(number, self.max_tokens)):
