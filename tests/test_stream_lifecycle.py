@@ -41,7 +41,6 @@ def test_disconnect_after_the_first_token_stops_the_job_within_a_few_tokens_and_
     with connect_sse(api, "POST", "/Lumimaid_stream", json=LONG_REPLY) as source:
         first = next(iter_events(source))
         job_id = source.response.headers["X-Job-Id"]
-        busy = running_sequences(stack)
         at_hang_up = job_status(api, job_id)
         tokens_at_hang_up = at_hang_up["tokens"]
 
@@ -50,7 +49,7 @@ def test_disconnect_after_the_first_token_stops_the_job_within_a_few_tokens_and_
     )
     reply = wait_for_reply(db, job_id)
 
-    assert first.event == "token" and busy >= 1 and at_hang_up["state"] == "running"
+    assert first.event == "token" and at_hang_up["state"] == "running"
     assert idle == 0
     assert reply["status"] == "cancelled" and reply["finish_reason"] == "cancelled"
     # The cancel flag was seen within a few tokens of the hang-up, long before max_tokens.
