@@ -24,10 +24,11 @@ from collections import deque
 from dataclasses import dataclass, field
 
 import llama_cpp
+from llama_cpp._internals import LlamaTokenDataArray
 
 from schemas.events import TokenLogprob
 from workers import metrics
-from workers.runtimes.llama_cpp_sampling import sampler_chain, step_logprobs
+from workers.runtimes.llama_cpp_sampling import sample_token, sampler_chain, step_logprobs
 from workers.runtimes.logprobs import token_logprob
 from workers.runtimes.protocol import GenerationResult, OnText
 
@@ -39,6 +40,11 @@ log = logging.getLogger(__name__)
 # which on a near tie can tip a greedy answer (llama.cpp's CPU kernels are not batch-invariant
 # everywhere), so short prompts keep the answer they get cold.
 MIN_REUSE = 64
+# A prompt's last tokens are never fed as a batch of one: llama.cpp multiplies a one-token batch with
+# other CPU kernels than a larger one (llamafile's sgemm takes two tokens or more), so the last token
+# of a prompt whose prefix was reused, fed alone, got other logits than cold, and the same seed gave
+# another reply. Fed two at a time, as cold, its logits are the same.
+MIN_FEED = 2
 
 
 @dataclass
@@ -100,6 +106,7 @@ class LlamaCppEngine:
     def __init__(self, model, config: EngineConfig) -> None:
         self._model = model  # a llama_model pointer, kept alive by its owner
         self._vocab = llama_cpp.llama_model_get_vocab(model)
+        self._candidates = LlamaTokenDataArray(n_vocab=llama_cpp.llama_vocab_n_tokens(self._vocab))
         self.config = config
         self._incoming: deque[Sequence] = deque()
         self._wake = threading.Condition()
@@ -201,7 +208,8 @@ class LlamaCppEngine:
                     if self._stopping:
                         break
                     while self._incoming and free_ids:
-                        slot = self._admit(self._incoming.popleft(), free_ids)
+                        active_ids = [s.seq_id for s in slots]
+                        slot = self._admit(self._incoming.popleft(), free_ids, active_ids)
                         if slot is not None:
                             slots.append(slot)
                 for slot in [s for s in slots if s.seq.cancelled.is_set()]:
@@ -224,10 +232,11 @@ class LlamaCppEngine:
         llama_cpp.llama_decode(self._ctx, self._batch)
         llama_cpp.llama_memory_seq_rm(self._memory, 0, -1, -1)
 
-    def _admit(self, seq: Sequence, free_ids: list[int]) -> _Slot | None:
-        """Start a sequence in the free KV stream that holds the longest start of its prompt (prefix
-        reuse: a character's pinned prompt, a conversation's earlier turns); the least recently used
-        one when none does. Only the rest of the prompt is prefilled; its last token always is, for
+    def _admit(self, seq: Sequence, free_ids: list[int], active_ids: list[int]) -> _Slot | None:
+        """Start a sequence in the free KV stream that holds the longest reusable start of its prompt
+        (prefix reuse: a character's pinned prompt, a conversation's earlier turns); when none does,
+        in one that keeps the running streams contiguous, the least recently used among those
+        (`_stream_choice`). Only the rest of the prompt is prefilled; its last token always is, for
         its logits. A sequence whose sampler cannot be built (a grammar llama.cpp refuses) fails
         without taking a slot."""
         try:
@@ -235,10 +244,10 @@ class LlamaCppEngine:
         except Exception as exc:
             seq.events.put(exc)
             return None
-        seq_id = max(free_ids, key=lambda i: _common_prefix(self._cached[i], seq.prompt))
+        seq_id = _stream_choice(free_ids, active_ids, lambda i: self._reusable(i, seq.prompt))
         free_ids.remove(seq_id)
-        keep = min(_common_prefix(self._cached[seq_id], seq.prompt), len(seq.prompt) - 1)
-        if keep < MIN_REUSE or not llama_cpp.llama_memory_seq_rm(self._memory, seq_id, keep, -1):
+        keep = self._reusable(seq_id, seq.prompt)
+        if not keep or not llama_cpp.llama_memory_seq_rm(self._memory, seq_id, keep, -1):
             llama_cpp.llama_memory_seq_rm(self._memory, seq_id, -1, -1)  # never fails
             keep = 0
         self._cached[seq_id] = []
@@ -249,30 +258,35 @@ class LlamaCppEngine:
         slot.fed, slot.kv_tokens = keep, seq.prompt[:keep]
         return slot
 
+    def _reusable(self, seq_id: int, prompt: list[int]) -> int:
+        """How many of the prompt's first tokens stream `seq_id` holds and would not prefill again."""
+        keep = min(_common_prefix(self._cached[seq_id], prompt), len(prompt) - MIN_FEED)
+        return keep if keep >= MIN_REUSE else 0
+
     def _step(self, slots: list[_Slot], free_ids: list[int]) -> None:
-        """Decode one batch: a token of every decoding sequence, then prompt chunks in arrival order."""
+        """Decode one batch: a token of every decoding sequence, and prompt chunks in arrival order
+        with what room is left. The batch holds them in stream order: llama.cpp decodes a batch over
+        several KV streams in one pass only for streams in increasing, consecutive order, and splits it
+        into a pass per run otherwise (`llama_batch_allocr::split_equal`)."""
         batch = self._batch
         n = 0
         outputs: list[tuple[_Slot, int]] = []  # (slot, batch index of its logits)
-        for slot in slots:
+        for slot, count in _step_plan(slots, self.config.n_batch):
             if not slot.prefilling:
                 self._put(n, slot.next_token, slot.fed + slot.generated - 1, slot.seq_id, True)
                 slot.kv_tokens.append(slot.next_token)
                 outputs.append((slot, n))
                 n += 1
-        for slot in slots:
-            if not slot.prefilling or n >= self.config.n_batch:
                 continue
             prompt = slot.seq.prompt
-            chunk = min(len(prompt) - slot.fed, self.config.n_batch - n)
-            for i in range(slot.fed, slot.fed + chunk):
+            for i in range(slot.fed, slot.fed + count):
                 last = i == len(prompt) - 1
                 self._put(n, prompt[i], i, slot.seq_id, last)
                 if last:
                     outputs.append((slot, n))
                 n += 1
-            slot.kv_tokens += prompt[slot.fed : slot.fed + chunk]
-            slot.fed += chunk
+            slot.kv_tokens += prompt[slot.fed : slot.fed + count]
+            slot.fed += count
         batch.n_tokens = n
         status = llama_cpp.llama_decode(self._ctx, batch)
         if status != 0:
@@ -301,7 +315,7 @@ class LlamaCppEngine:
         top_n = slot.seq.sampling.logprobs
         if top_n is not None:
             logprobs = step_logprobs(self._ctx, index, llama_cpp.llama_vocab_n_tokens(self._vocab))
-        token = llama_cpp.llama_sampler_sample(slot.sampler, self._ctx, index)
+        token = sample_token(slot.sampler, self._ctx, index, self._candidates)
         if llama_cpp.llama_vocab_is_eog(self._vocab, token):
             self._finish(slot, "stop", slots, free_ids)
             return
@@ -366,6 +380,39 @@ def _common_prefix(a: list[int], b: list[int]) -> int:
             break
         size += 1
     return size
+
+
+def _step_plan(slots: list[_Slot], n_batch: int) -> list[tuple[_Slot, int]]:
+    """What a step feeds, in stream order: (slot, tokens) for every decoding sequence (its next
+    token) and, with the room left in `n_batch`, a chunk of each waiting prompt in arrival order, one
+    that leaves no single token for the prompt's last chunk (`MIN_FEED`)."""
+    room = n_batch - sum(1 for slot in slots if not slot.prefilling)
+    plan = []
+    for slot in slots:
+        if not slot.prefilling:
+            plan.append((slot, 1))
+        elif room > 0:
+            left = len(slot.seq.prompt) - slot.fed
+            chunk = min(left, room)
+            if 0 < left - chunk < MIN_FEED and chunk > MIN_FEED:
+                chunk -= MIN_FEED - (left - chunk)
+            plan.append((slot, chunk))
+            room -= chunk
+    return sorted(plan, key=lambda entry: entry[0].seq_id)
+
+
+def _stream_choice(free_ids: list[int], active_ids: list[int], reusable) -> int:
+    """The free stream with the most reusable prompt tokens; among equals, the one that leaves the
+    fewest runs of consecutive active streams (each run costs the step another pass over the
+    weights), then the least recently freed (`free_ids` is in the order streams were freed)."""
+    rank = {seq_id: order for order, seq_id in enumerate(free_ids)}
+    return max(free_ids, key=lambda i: (reusable(i), -_runs([*active_ids, i]), -rank[i]))
+
+
+def _runs(ids: list[int]) -> int:
+    """How many runs of consecutive numbers `ids` makes: [0, 1, 3] makes 2."""
+    present = set(ids)
+    return sum(1 for i in present if i - 1 not in present)
 
 
 def _stop_prefix_length(text: str, stops: list[str]) -> int:

@@ -1,12 +1,14 @@
 """A sequence's `llama_sampler` chain, built from its job's sampling parameters with llama.cpp's own
 samplers (penalties, logit bias, grammar, top-k, top-p, min-p, temperature, seeded dist; greedy at
-temperature 0), in the order llama-cpp-python's `Llama` uses; and the log-softmax of a step's logits."""
+temperature 0), in the order llama-cpp-python's `Llama` uses; a token drawn with it; and the
+log-softmax of a step's logits."""
 
 import ctypes
 import random
 
 import llama_cpp
 import numpy as np
+from llama_cpp._internals import LlamaTokenDataArray
 
 from schemas.jobs import PENALTY_LAST_N, SamplingParams
 from workers.runtimes.protocol import InvalidSamplingError
@@ -67,3 +69,23 @@ def step_logprobs(ctx, index: int, n_vocab: int) -> np.ndarray:
     ).astype(np.float64)
     top = logits.max()
     return logits - (top + np.log(np.exp(logits - top).sum()))
+
+
+def sample_token(chain, ctx, index: int, candidates: LlamaTokenDataArray) -> int:
+    """What `llama_sampler_sample` does (apply the chain to the step's logits, take the selected
+    token, let the chain accept it), with the candidate array kept between calls as llama-server's
+    sampler keeps it: `llama_sampler_sample` allocates a fresh one per token, and with Gemma's
+    262,144-token vocabulary (3 MiB) that cost 1.5 ms per token here, a sixth of a batched step."""
+    logits = np.ctypeslib.as_array(
+        ctypes.cast(llama_cpp.llama_get_logits_ith(ctx, index), ctypes.POINTER(ctypes.c_float)),
+        shape=(candidates.n_vocab,),
+    )
+    candidates.copy_logits(logits)
+    candidates.candidates.selected = -1
+    llama_cpp.llama_sampler_apply(chain, ctypes.byref(candidates.candidates))
+    selected = candidates.candidates.selected
+    if not 0 <= selected < candidates.candidates.size:
+        raise RuntimeError("the sampler chain selected no token")
+    token = int(candidates.candidates_data.id[selected])
+    llama_cpp.llama_sampler_accept(chain, token)
+    return token
