@@ -32,9 +32,10 @@ def compare(
     systems: Annotated[
         str,
         typer.Option(
-            help="which to run, by letter: a in-process, b our stack, c llama_cpp.server, d llama-server"
+            help="which to run, by letter: a in-process, b our stack, c llama_cpp.server, d llama-server, "
+            "e our stack with weight repacking on"
         ),
-    ] = "abcd",
+    ] = "abcde",
     card_tokens: Annotated[
         int, typer.Option(help="the multi-turn round's card, in tokens (0: no multi-turn round)")
     ] = 1000,

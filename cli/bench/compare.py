@@ -1,6 +1,7 @@
 """`chatbot bench compare`: the same GGUF, prompt and greedy parameters through (a) llama-cpp-python
 in-process, (b) our whole stack over HTTP/SSE, (c) `python -m llama_cpp.server` and (d) llama.cpp's
-`llama-server --parallel N`, a round per client count, one system at a time; then, for (b) and (d),
+`llama-server --parallel N`, and (e) our stack with weight repacking on (as (d) runs), a round per
+client count, one system at a time; then, for (b) and (d),
 the multi-turn round (cli/bench/multi_turn.py). Prints the figures and the ratios; writes JSON and a PNG."""
 
 import logging
@@ -10,9 +11,9 @@ from pathlib import Path
 
 from cli.bench import multi_turn, report
 from cli.bench.measure import MultiTurnStats, RunStats, run, run_serialized, summarize_turns, warm_up
-from cli.bench.systems import InProcess, LlamaServer, PeerServer, Stack
+from cli.bench.systems import InProcess, LlamaServer, PeerServer, RepackedStack, Stack
 
-SYSTEMS = "abcd"
+SYSTEMS = "abcde"
 
 
 async def measure_system(system, client_counts: list[int], requests: int) -> list[RunStats]:
@@ -61,7 +62,7 @@ async def compare(
 
     if "c" in systems:
         await measure_server(PeerServer)
-    # (b) and (d) one after the other: on a shared host their ratio then spans the least time.
+    # (b), (e) and (d) one after the other: on a shared host their ratios then span the least time.
     if "b" in systems:
         stack = Stack(max_tokens)
         try:
@@ -71,6 +72,12 @@ async def compare(
                 turns.append(await measure_turns(Stack.name, conversation, characters, renderer))
         finally:
             await stack.close()
+    if "e" in systems:
+        repacked = RepackedStack(max_tokens)
+        try:
+            results += await measure_system(repacked, client_counts, requests)
+        finally:
+            await repacked.close()
     if "d" in systems:
         await measure_server(LlamaServer)
     await renderer.close()
@@ -78,9 +85,11 @@ async def compare(
     meta = {"max_tokens": max_tokens, "requests": requests, "clients": client_counts, "systems": systems,
             "card_tokens": card_tokens,
             "machine": f"{platform.machine()}, {platform.processor() or 'cpu'}", "model": "gemma3-270m-q4_k_m"}  # fmt: skip
-    others = {
-        "(b)/(a) stack vs model alone": InProcess.name,
-        "(b)/(c) stack vs llama_cpp.server": PeerServer.name,
-        "(b)/(d) stack vs llama-server": LlamaServer.name,
+    pairs = {
+        "(b)/(a) stack vs model alone": (Stack.name, InProcess.name),
+        "(b)/(c) stack vs llama_cpp.server": (Stack.name, PeerServer.name),
+        "(b)/(d) stack vs llama-server": (Stack.name, LlamaServer.name),
+        "(e)/(d) stack, repack on, vs llama-server": (RepackedStack.name, LlamaServer.name),
     }
-    report.write(results, out, meta, Stack.name, LlamaServer.name, others, multi_turn=turns)
+    ours = [Stack.name, RepackedStack.name]
+    report.write(results, out, meta, ours, LlamaServer.name, pairs, multi_turn=turns)

@@ -28,10 +28,15 @@ def ratios(results: list[RunStats], ours: str, other: str) -> dict[int, dict[str
     return out
 
 
-def table(results: list[RunStats], ours: str, other: str) -> str:
-    """A block per round (client count): each system's figures, then ours/other."""
+def label(system: str) -> str:
+    """A system's letter, "(b)" of "(b) our stack (HTTP/SSE)"; the whole name when it has none."""
+    return system.split(" ", 1)[0] if system.startswith("(") else system
+
+
+def table(results: list[RunStats], ours: list[str], other: str) -> str:
+    """A block per round (client count): each system's figures, then each of ours/other."""
     header = f"{'system':34} {'clients':>7} {'ttft p50':>9} {'ttft p99':>9} {'tok/s/stream':>12} {'agg tok/s':>9} {'req/hour':>9}"
-    versus = ratios(results, ours, other)
+    versus = {system: ratios(results, system, other) for system in ours}
     lines = [header]
     for clients in sorted({r.clients for r in results}):
         lines += [
@@ -40,23 +45,26 @@ def table(results: list[RunStats], ours: str, other: str) -> str:
             for r in sorted(results, key=lambda r: r.system)
             if r.clients == clients
         ]
-        if clients in versus:
-            lines.append(f"  {ratio_line(versus[clients])}")
+        lines += [
+            f"  {label(system)}/{label(other)}: {ratio_line(values[clients])}"
+            for system, values in versus.items()
+            if clients in values
+        ]
         lines.append("")
     return "\n".join(lines)
 
 
 def ratio_line(v: dict[str, float]) -> str:
     return (
-        f"ours/theirs: aggregate x{v['aggregate_tokens_per_s']:.2f}, tok/s/stream "
+        f"aggregate x{v['aggregate_tokens_per_s']:.2f}, tok/s/stream "
         f"x{v['tokens_per_s_per_stream']:.2f}, req/hour x{v['requests_per_hour']:.2f}, "
         f"TTFT p50 x{v['ttft_p50']:.2f} ({v['added_ttft_p50_ms']:+.0f} ms)"
     )
 
 
-def markdown(results: list[RunStats], ours: str, other: str, multi_turn: list[MultiTurnStats]) -> str:
-    """The README's tables: every system per round with ours/other beside ours, then the multi-turn round."""
-    versus = ratios(results, ours, other)
+def markdown(results: list[RunStats], ours: list[str], other: str, multi_turn: list[MultiTurnStats]) -> str:
+    """The README's tables: every system per round with each of ours/other, then the multi-turn round."""
+    versus = {system: ratios(results, system, other) for system in ours}
     lines = [
         "| clients | system | aggregate tok/s | tok/s per stream | TTFT p50 | TTFT p99 | requests/hour |",
         "|---|---|---|---|---|---|---|",
@@ -68,13 +76,13 @@ def markdown(results: list[RunStats], ours: str, other: str, multi_turn: list[Mu
             for r in sorted(results, key=lambda r: r.system)
             if r.clients == clients
         ]
-        if clients in versus:
-            v = versus[clients]
-            lines.append(
-                f"| {clients} | **ours / theirs** | **x{v['aggregate_tokens_per_s']:.2f}** "
-                f"| **x{v['tokens_per_s_per_stream']:.2f}** | **x{v['ttft_p50']:.2f}** | | "
-                f"**x{v['requests_per_hour']:.2f}** |"
-            )
+        lines += [
+            f"| {clients} | **{label(system)} / {label(other)}** | **x{v['aggregate_tokens_per_s']:.2f}** "
+            f"| **x{v['tokens_per_s_per_stream']:.2f}** | **x{v['ttft_p50']:.2f}** | | "
+            f"**x{v['requests_per_hour']:.2f}** |"
+            for system, values in versus.items()
+            if (v := values.get(clients))
+        ]
     if multi_turn:
         kinds = list(dict.fromkeys(kind for stats in multi_turn for kind in stats.ttft_p50_ms))
         lines += ["", "| system (TTFT p50) | " + " | ".join(kinds) + " | new card / turn 2 |",
@@ -151,23 +159,23 @@ def write(
     results: list[RunStats],
     out_dir: Path,
     meta: dict,
-    ours: str,
+    ours: list[str],
     theirs: str,
-    others: dict[str, str],
+    pairs: dict[str, tuple[str, str]],
     multi_turn: list[MultiTurnStats] = (),
 ) -> None:
-    """`theirs`: the system the targets are set against, in the tables; `others`: a label for each
-    system ours is compared with (e.g. "(b)/(d) stack vs llama-server"), in ratio lines."""
+    """`ours`/`theirs`: the systems the targets compare, in the tables; `pairs`: a title for each
+    (system, other system) ratio to print (e.g. "(b)/(d) stack vs llama-server": (b), (d))."""
     out_dir.mkdir(parents=True, exist_ok=True)
-    versus = {label: ratios(results, ours, system) for label, system in others.items()}
+    versus = {title: ratios(results, *pair) for title, pair in pairs.items()}
     turns = [{**asdict(stats), "second_turn_speedup": stats.second_turn_speedup} for stats in multi_turn]
     document = {"meta": meta, "results": [asdict(r) for r in results], "ratios": versus, "multi_turn": turns}
     (out_dir / "results.json").write_text(json.dumps(document, indent=2))
     (out_dir / "results.md").write_text(markdown(results, ours, theirs, list(multi_turn)))
     chart(results, out_dir / "results.png")
     print(table(results, ours, theirs))
-    for label, values in versus.items():
-        print("\n".join(ratio_lines(label, values)))
+    for title, values in versus.items():
+        print("\n".join(ratio_lines(title, values)))
     if multi_turn:
         print(turns_table(list(multi_turn)))
     print(f"written: {out_dir / 'results.json'}, results.md, results.png")

@@ -1,7 +1,8 @@
 """The four systems the benchmark compares on the same GGUF, prompt and greedy parameters:
 (a) llama-cpp-python in this process, (b) our whole stack over HTTP/SSE, (c) the peer
 `python -m llama_cpp.server` and (d) llama.cpp's C++ `llama-server --parallel N`, both over their
-OpenAI endpoint. Each is started alone and stopped after."""
+OpenAI endpoint, and (e) our stack with llama.cpp's weight repacking on, as (d) has it. Each is
+started alone and stopped after."""
 
 import json
 import os
@@ -93,6 +94,7 @@ class Stack:
     """(b) Our service: API -> Celery queue -> worker -> Redis pub/sub -> SSE."""
 
     name = "(b) our stack (HTTP/SSE)"
+    model_env: dict[str, str] = {}
 
     def __init__(self, max_tokens: int, workers: int = 1) -> None:
         """`workers` on the `cpu` queue of this host, splitting its cores (WORKERS_PER_HOST)."""
@@ -104,7 +106,7 @@ class Stack:
                 mongo_port=free_port(),
                 api_port=free_port(),
                 queues=["cpu"],
-                extra_env={"WORKERS_PER_HOST": str(workers), **STACK_ENV},
+                extra_env={"WORKERS_PER_HOST": str(workers), **STACK_ENV, **self.model_env},
             )
         ).start(flower=False)
         for number in range(2, workers + 1):
@@ -130,6 +132,15 @@ class Stack:
     async def close(self) -> None:
         await self.client.aclose()
         self.stack.stop()
+
+
+class RepackedStack(Stack):
+    """(e) Our service with llama.cpp's CPU weight repacking on (`repack: true`, llama-server's default,
+    off in ours): the same matrix kernels as (d), and, as (d)'s, greedy and seeded answers that depend
+    on what else shares the batch."""
+
+    name = "(e) our stack, repack on"
+    model_env = {"MODEL__LUMIMAID__PARAMS__REPACK": "true"}
 
 
 class CompletionServer:
