@@ -60,10 +60,10 @@ def _model_params(kwargs: dict):
     params = llama_cpp.llama_model_default_params()
     for key in MODEL_PARAMS & set(kwargs) | {"main_gpu", "split_mode"} & set(kwargs):
         setattr(params, key, kwargs[key])
-    # llama.cpp's CPU weight repacking computes a token's logits differently depending on how many
-    # tokens share the batch, so a batched greedy answer would differ from the same job run alone.
-    # Off unless the registry asks for it (`repack: true`: faster on some CPUs, answers batch-dependent).
-    params.use_extra_bufts = bool(kwargs.get("repack", False))
+    # llama.cpp's CPU weight repacking (llama-server's default; AMX or GEMM-friendly layouts): on
+    # unless the registry says `repack: false`. With flash attention, answers stay the same batched
+    # or alone with it (measured on this machine's AMX kernels; see README).
+    params.use_extra_bufts = bool(kwargs.get("repack", True))
     return params
 
 
@@ -86,7 +86,7 @@ class LlamaCppRuntime:
             n_threads_batch=kwargs["n_threads_batch"],
             model=spec.name,
             offload_kqv=kwargs.get("offload_kqv", True),
-            flash_attn=kwargs.get("flash_attn", False),
+            flash_attn=kwargs.get("flash_attn", True),
             lora_path=kwargs.get("lora_path"),
         )
         self._template = ChatTemplate.for_model(

@@ -36,13 +36,13 @@ log = logging.getLogger(__name__)
 
 
 # Fewer common tokens than this (a chat template's opening, say) are prefilled again rather than
-# reused: it saves nothing, and a reused prefix's tokens were computed in batches of another shape,
-# which on a near tie can tip a greedy answer (llama.cpp's CPU kernels are not batch-invariant
-# everywhere), so short prompts keep the answer they get cold.
+# reused: it saves nothing, and without flash attention a reused prefix's tokens were computed in
+# batches of another shape, which on a near tie can tip a greedy answer, so short prompts keep the
+# answer they get cold.
 MIN_REUSE = 64
-# A prompt's last tokens are never fed as a batch of one: llama.cpp multiplies a one-token batch with
-# other CPU kernels than a larger one (llamafile's sgemm takes two tokens or more), so the last token
-# of a prompt whose prefix was reused, fed alone, got other logits than cold, and the same seed gave
+# A prompt's last tokens are never fed as a batch of one: without flash attention llama.cpp computes a
+# one-token batch's attention with other CPU kernels than a larger one's, so the last token of a
+# prompt whose prefix was reused, fed alone, got other logits than cold, and the same seed gave
 # another reply. Fed two at a time, as cold, its logits are the same.
 MIN_FEED = 2
 
@@ -56,7 +56,11 @@ class EngineConfig:
     n_threads_batch: int | None = None  # prompt processing; n_threads when unset
     model: str = ""  # the metrics' label
     offload_kqv: bool = True
-    flash_attn: bool = False
+    # Flash attention visits a query's KV cells one by one and skips the masked ones, so a token's
+    # values do not depend on how long the other streams are, nor on how many tokens share its batch
+    # or were fed with it; without it, attention's dot products run over the longest stream's padded
+    # length, summed in an order that moves with it, and a near tie can flip a greedy token.
+    flash_attn: bool = True
     lora_path: str | None = None
 
 
