@@ -33,7 +33,7 @@ def compare(
         str,
         typer.Option(
             help="which to run, by letter: a in-process, b our stack, c llama_cpp.server, d llama-server, "
-            "e our stack with weight repacking on"
+            "e our stack with flash attention and weight repacking off"
         ),
     ] = "abcde",
     card_tokens: Annotated[

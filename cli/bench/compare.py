@@ -1,6 +1,6 @@
 """`chatbot bench compare`: the same GGUF, prompt and greedy parameters through (a) llama-cpp-python
 in-process, (b) our whole stack over HTTP/SSE, (c) `python -m llama_cpp.server` and (d) llama.cpp's
-`llama-server --parallel N`, and (e) our stack with weight repacking on (as (d) runs), a round per
+`llama-server --parallel N`, and (e) our stack with flash attention and weight repacking off, a round per
 client count, one system at a time; then, for (b) and (d),
 the multi-turn round (cli/bench/multi_turn.py). Prints the figures and the ratios; writes JSON and a PNG."""
 
@@ -11,7 +11,7 @@ from pathlib import Path
 
 from cli.bench import multi_turn, report
 from cli.bench.measure import MultiTurnStats, RunStats, run, run_serialized, summarize_turns, warm_up
-from cli.bench.systems import InProcess, LlamaServer, PeerServer, RepackedStack, Stack
+from cli.bench.systems import InProcess, LlamaServer, PeerServer, PlainKernelsStack, Stack
 
 SYSTEMS = "abcde"
 
@@ -73,11 +73,11 @@ async def compare(
         finally:
             await stack.close()
     if "e" in systems:
-        repacked = RepackedStack(max_tokens)
+        plain = PlainKernelsStack(max_tokens)
         try:
-            results += await measure_system(repacked, client_counts, requests)
+            results += await measure_system(plain, client_counts, requests)
         finally:
-            await repacked.close()
+            await plain.close()
     if "d" in systems:
         await measure_server(LlamaServer)
     await renderer.close()
@@ -89,7 +89,7 @@ async def compare(
         "(b)/(a) stack vs model alone": (Stack.name, InProcess.name),
         "(b)/(c) stack vs llama_cpp.server": (Stack.name, PeerServer.name),
         "(b)/(d) stack vs llama-server": (Stack.name, LlamaServer.name),
-        "(e)/(d) stack, repack on, vs llama-server": (RepackedStack.name, LlamaServer.name),
+        "(e)/(d) stack, FA and repack off, vs llama-server": (PlainKernelsStack.name, LlamaServer.name),
     }
-    ours = [Stack.name, RepackedStack.name]
+    ours = [Stack.name, PlainKernelsStack.name]
     report.write(results, out, meta, ours, LlamaServer.name, pairs, multi_turn=turns)

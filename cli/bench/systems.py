@@ -1,7 +1,7 @@
 """The four systems the benchmark compares on the same GGUF, prompt and greedy parameters:
 (a) llama-cpp-python in this process, (b) our whole stack over HTTP/SSE, (c) the peer
 `python -m llama_cpp.server` and (d) llama.cpp's C++ `llama-server --parallel N`, both over their
-OpenAI endpoint, and (e) our stack with llama.cpp's weight repacking on, as (d) has it. Each is
+OpenAI endpoint, and (e) our stack with flash attention and weight repacking off. Each is
 started alone and stopped after."""
 
 import json
@@ -134,13 +134,12 @@ class Stack:
         self.stack.stop()
 
 
-class RepackedStack(Stack):
-    """(e) Our service with llama.cpp's CPU weight repacking on (`repack: true`, llama-server's default,
-    off in ours): the same matrix kernels as (d), and, as (d)'s, greedy and seeded answers that depend
-    on what else shares the batch."""
+class PlainKernelsStack(Stack):
+    """(e) Our service with llama.cpp's flash attention and CPU weight repacking off (both on by
+    default): what the two are worth, side by side with (b)."""
 
-    name = "(e) our stack, repack on"
-    model_env = {"MODEL__LUMIMAID__PARAMS__REPACK": "true"}
+    name = "(e) our stack, FA and repack off"
+    model_env = {"MODEL__LUMIMAID__PARAMS__FLASH_ATTN": "false", "MODEL__LUMIMAID__PARAMS__REPACK": "false"}
 
 
 class CompletionServer:
