@@ -6,7 +6,9 @@ import os
 import signal
 import subprocess
 import sys
+from collections import Counter
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
@@ -66,6 +68,11 @@ def flower_view(
     )
 
 
+def several_started_on_one_worker(rows: list[dict]) -> bool:
+    started = Counter(row["worker"] for row in rows if row["state"] == "STARTED")
+    return max(started.values(), default=0) >= 2
+
+
 def api_processes(url: str, admin_key: str) -> set[int]:
     """The API processes whose figures /metrics gives (each counts the job events it received)."""
     try:
@@ -119,6 +126,14 @@ def test_run_command_serves_chat_and_ctrl_c_leaves_no_process(tmp_path: Path) ->
             refused = client.post("/Lumimaid_stream", json={**RACHEL, "max_tokens": 8})
             client.headers["Authorization"] = f"Bearer {admin_key}"
             response, events = post_stream(client, "/Lumimaid_stream", {**RACHEL, "max_tokens": 8})
+            with ThreadPoolExecutor(3) as pool:  # three chats at once: the worker's engine batches them
+                chats = [
+                    pool.submit(post_stream, client, "/Lumimaid_stream", {**RACHEL, "max_tokens": 200})
+                    for _ in range(3)
+                ]
+                at_once = flower_view(flower_url, "tasks/datatable", several_started_on_one_worker, auth)
+                for chat in chats:
+                    chat.result()
             databases = client.get("/mongo/db", headers={"X-API-Key": admin_key})
         flower = httpx.get(f"{flower_url}/", auth=auth, timeout=10)
         stranger = httpx.get(f"{flower_url}/tasks", timeout=10)
@@ -141,7 +156,8 @@ def test_run_command_serves_chat_and_ctrl_c_leaves_no_process(tmp_path: Path) ->
     assert databases.status_code == 200
     assert flower.status_code == 200
     assert stranger.status_code == 401  # Flower is behind basic auth
-    assert [task["name"] for task in tasks] == ["chat.generate"]
+    assert {task["name"] for task in tasks} == {"chat.generate"}
+    assert several_started_on_one_worker(at_once)  # Flower shows one worker running several chats
     # Workers are named <queue>-<pid>@host.
     assert sorted(worker["hostname"].split("@")[0].rsplit("-", 1)[0] for worker in workers) == [
         "cpu",
