@@ -146,7 +146,9 @@ def test_run_command_serves_chat_and_ctrl_c_leaves_no_process(tmp_path: Path) ->
         output = process.communicate(timeout=60)[0].decode(errors="replace")
         exit_code = process.returncode
     finally:
-        if process.poll() is None:
+        if process.poll() is None:  # the test failed before Ctrl-C: stop what the command started too
+            for child in psutil.Process(process.pid).children(recursive=True):
+                child.kill()
             process.kill()
 
     assert refused.status_code == 401  # no key
