@@ -16,6 +16,7 @@ from model_registry import ModelSpec
 from schemas.jobs import ChatMessage, SamplingParams
 from settings import get_settings
 from workers.cpu_share import threads_per_worker
+from workers.runtimes.batch_invariance import decodes_alike
 from workers.runtimes.chat_template import ChatTemplate
 from workers.runtimes.llama_cpp_engine import EngineConfig, LlamaCppEngine, Sequence
 from workers.runtimes.protocol import GenerationResult, OnText, PromptTooLongError
@@ -56,14 +57,21 @@ def llama_kwargs(spec: ModelSpec, gpu_available: bool) -> dict:
     return kwargs
 
 
-def _model_params(kwargs: dict):
+def repack_setting(kwargs: dict) -> bool | None:
+    """The registry's `repack`: True or False as given, None for `auto` (the default): repack where
+    this CPU's repacked kernels keep a token's logits the same batched or alone (`decodes_alike`)."""
+    value = kwargs.get("repack", "auto")
+    if value == "auto" or isinstance(value, bool):
+        return None if value == "auto" else value
+    raise ValueError(f"repack must be true, false or auto, not {value!r}")
+
+
+def _model_params(kwargs: dict, repack: bool):
     params = llama_cpp.llama_model_default_params()
     for key in MODEL_PARAMS & set(kwargs) | {"main_gpu", "split_mode"} & set(kwargs):
         setattr(params, key, kwargs[key])
-    # llama.cpp's CPU weight repacking (llama-server's default; AMX or GEMM-friendly layouts): on
-    # unless the registry says `repack: false`. With flash attention, answers stay the same batched
-    # or alone with it (measured on this machine's AMX kernels; see README).
-    params.use_extra_bufts = bool(kwargs.get("repack", True))
+    # llama.cpp's CPU weight repacking (llama-server's default; AMX or GEMM-friendly layouts).
+    params.use_extra_bufts = repack
     return params
 
 
@@ -75,9 +83,7 @@ class LlamaCppRuntime:
         self.name = spec.name
         kwargs = llama_kwargs(spec, llama_cpp.llama_supports_gpu_offload())
         log.info("loading %s from %s with %s", spec.name, weights.name, kwargs)
-        self._llm = _internals.LlamaModel(
-            path_model=str(weights), params=_model_params(kwargs), verbose=False
-        )
+        self._llm = self._load_repacked(weights, kwargs)
         self._engine_config = EngineConfig(
             n_ctx=kwargs.get("n_ctx", DEFAULT_N_CTX),
             n_batch=kwargs.get("n_batch", DEFAULT_N_BATCH),
@@ -98,10 +104,40 @@ class LlamaCppRuntime:
         self._engine: LlamaCppEngine | None = None
         self._engine_lock = threading.Lock()
 
+    def _load_repacked(self, weights: Path, kwargs: dict) -> _internals.LlamaModel:
+        """The model with weight repacking as the registry says; with `auto` on the CPU, repacked
+        unless the probe finds that this CPU's repacked kernels make a batch change a token's logits,
+        and then loaded again without (README, "Same answer batched or alone")."""
+        setting = repack_setting(kwargs)
+        self.repacked = setting is not False
+        llm = _internals.LlamaModel(
+            path_model=str(weights), params=_model_params(kwargs, self.repacked), verbose=False
+        )
+        # Only flash attention makes answers batch-invariant at all, and only the CPU repacks.
+        probe = setting is None and kwargs.get("flash_attn", True) and not kwargs.get("n_gpu_layers")
+        if probe and not decodes_alike(llm.model, kwargs["n_threads"], flash_attn=True):
+            log.warning("%s: repacked weights decode a batch differently here: loading without", self.name)
+            llm.close()
+            self.repacked = False
+            llm = _internals.LlamaModel(
+                path_model=str(weights), params=_model_params(kwargs, False), verbose=False
+            )
+        log.info("%s: weight repacking %s", self.name, "on" if self.repacked else "off")
+        return llm
+
     @property
     def n_ctx(self) -> int:
         """The context window of one sequence."""
         return self._engine_config.n_ctx
+
+    @property
+    def model(self):
+        """The llama_model pointer (for probes that make a context of their own)."""
+        return self._llm.model
+
+    @property
+    def n_threads(self) -> int:
+        return self._engine_config.n_threads
 
     @property
     def bos_text(self) -> str:
