@@ -5,15 +5,22 @@ client count, one system at a time; then, for (b) and (d),
 the multi-turn round (cli/bench/multi_turn.py). Prints the figures and the ratios; writes JSON and a PNG."""
 
 import logging
+import os
 import platform
 from functools import partial
 from pathlib import Path
 
 from cli.bench import multi_turn, report
+from cli.bench.environment import cpu_description
 from cli.bench.measure import MultiTurnStats, RunStats, run, run_serialized, summarize_turns, warm_up
 from cli.bench.systems import InProcess, LlamaServer, PeerServer, PlainKernelsStack, Stack
 
 SYSTEMS = "abcde"
+
+
+def ran_with(system) -> dict:
+    """A system's threading knobs and threads, for the results (each peer runs with its own defaults)."""
+    return {"environment": system.environment, "threads": system.threads}
 
 
 async def measure_system(system, client_counts: list[int], requests: int) -> list[RunStats]:
@@ -42,9 +49,11 @@ async def compare(
         number: renderer.rendered_prompt(number) for number in range(-2, max(requests, *client_counts))
     }
     characters = multi_turn.characters(renderer, card_tokens) if card_tokens else []
+    runs: dict[str, dict] = {}
 
     if "a" in systems:
         model_alone = InProcess(max_tokens)
+        runs[model_alone.name] = ran_with(model_alone)
         model_alone.generate(-1)  # warm up
         for count in client_counts:
             results.append(run_serialized(InProcess.name, model_alone.generate, count, max(requests, count)))
@@ -52,6 +61,7 @@ async def compare(
 
     async def measure_server(server) -> None:
         peer = server(max_tokens, prompts)
+        runs[peer.name] = ran_with(peer)
         try:
             results.extend(await measure_system(peer, client_counts, requests))
             if characters and server is LlamaServer:
@@ -65,6 +75,7 @@ async def compare(
     # (b), (e) and (d) one after the other: on a shared host their ratios then span the least time.
     if "b" in systems:
         stack = Stack(max_tokens)
+        runs[stack.name] = ran_with(stack)
         try:
             results += await measure_system(stack, client_counts, requests)
             if characters:
@@ -74,6 +85,7 @@ async def compare(
             await stack.close()
     if "e" in systems:
         plain = PlainKernelsStack(max_tokens)
+        runs[plain.name] = ran_with(plain)
         try:
             results += await measure_system(plain, client_counts, requests)
         finally:
@@ -84,7 +96,8 @@ async def compare(
 
     meta = {"max_tokens": max_tokens, "requests": requests, "clients": client_counts, "systems": systems,
             "card_tokens": card_tokens,
-            "machine": f"{platform.machine()}, {platform.processor() or 'cpu'}", "model": "gemma3-270m-q4_k_m"}  # fmt: skip
+            "machine": platform.machine(), "cpu": cpu_description(), "load_average": os.getloadavg(),
+            "systems_ran_with": runs, "model": "gemma3-270m-q4_k_m"}  # fmt: skip
     pairs = {
         "(b)/(a) stack vs model alone": (Stack.name, InProcess.name),
         "(b)/(c) stack vs llama_cpp.server": (Stack.name, PeerServer.name),

@@ -17,6 +17,7 @@ from httpx_sse import aconnect_sse
 
 from api.turns.chat_messages import character_messages
 from cli.bench.access import HEADERS, STACK_ENV
+from cli.bench.environment import knobs, peer_environment
 from cli.bench.llama_server import llama_server_binary
 from embedded.processes import ManagedProcess, free_port, port_open
 from embedded.stack import EmbeddedStack, StackConfig
@@ -27,7 +28,6 @@ from settings import get_settings
 from workers.cpu_share import threads_per_worker
 from workers.runtimes.llama_cpp import LlamaCppRuntime
 from workers.runtimes.model_files import verified_weights
-from workers.runtimes.openmp import wait_passively
 
 CHARACTER = {
     "character_name": "Rachel",
@@ -65,6 +65,7 @@ class InProcess:
         spec = get_registry()["lumimaid"]
         self.runtime = LlamaCppRuntime(spec, verified_weights(spec, get_settings().model_cache_dir))
         self.sampling = SamplingParams(max_tokens=max_tokens, temperature=0.0)
+        self.environment, self.threads = knobs(dict(os.environ)), self.runtime.n_threads
 
     def rendered_prompt(self, number: int) -> str:
         return self.server_prompt(messages_for(number))
@@ -99,6 +100,10 @@ class Stack:
     def __init__(self, max_tokens: int, workers: int = 1) -> None:
         """`workers` on the `cpu` queue of this host, splitting its cores (WORKERS_PER_HOST)."""
         self.max_tokens = max_tokens
+        env = {"WORKERS_PER_HOST": str(workers), **STACK_ENV, **self.model_env}
+        self.threads = max(1, model_threads() // workers)
+        # What a worker's llama.cpp runs with: this environment, and the thread count the worker sets.
+        self.environment = knobs({**os.environ, **env, "OMP_NUM_THREADS": str(self.threads)})
         self.stack = EmbeddedStack(
             StackConfig(
                 data_dir=Path(tempfile.mkdtemp(prefix="bench-stack-")),
@@ -106,7 +111,7 @@ class Stack:
                 mongo_port=free_port(),
                 api_port=free_port(),
                 queues=["cpu"],
-                extra_env={"WORKERS_PER_HOST": str(workers), **STACK_ENV, **self.model_env},
+                extra_env=env,
             )
         ).start(flower=False)
         for number in range(2, workers + 1):
@@ -149,7 +154,8 @@ class CompletionServer:
 
     def __init__(self, command: list[str], port: int, max_tokens: int, prompts: dict[int, str]) -> None:
         log_dir = Path(tempfile.mkdtemp(prefix="bench-peer-"))
-        env = {**os.environ, **wait_passively()}  # the same OpenMP waiting as our worker's
+        env = peer_environment()  # as its users run it: none of our knobs, its own defaults
+        self.environment, self.threads = knobs(env), model_threads()
         self.process = ManagedProcess(Path(command[0]).name, command, log_dir, env=env).start()
         base_url = f"http://127.0.0.1:{port}"
         self.process.wait_until(lambda: port_open(port) and self.ready(base_url), 120, "ready")
