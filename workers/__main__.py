@@ -17,11 +17,11 @@ from model_registry import get_registry, queues
 from settings import get_settings
 from workers.cpu_share import threads_per_worker
 from workers.runtimes.model_files import ModelFileError, is_weights_file, verified_weights
-from workers.runtimes.openmp import wait_passively
+from workers.runtimes.openmp import spin_briefly
 
 
 def main() -> int:
-    wait_passively()  # before Celery's tasks import llama_cpp or torch
+    spin_briefly()  # before Celery's tasks import llama_cpp or torch
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
         "--queue", required=True, help=f"device queue to serve (registry: {', '.join(queues())})"
