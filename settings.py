@@ -177,6 +177,9 @@ class Settings(BaseSettings):
     card_max_json_depth: int = Field(default=32, gt=0)
     card_max_image_side: int = Field(default=4096, gt=0, description="pixels, width or height")
     card_max_image_pixels: int = Field(default=4096 * 4096, gt=0, description="width times height")
+    # What is stored of an avatar or a card's picture: downscaled to fit (cards/card_png.py).
+    avatar_max_side: int = Field(default=1024, ge=16, description="pixels, width or height")
+    avatar_max_bytes: int = Field(default=1024 * 1024, ge=64 * 1024, description="the stored PNG")
 
 
 @lru_cache

@@ -36,6 +36,8 @@ def card_limits(settings: Settings) -> CardLimits:
         max_json_depth=settings.card_max_json_depth,
         max_image_side=settings.card_max_image_side,
         max_image_pixels=settings.card_max_image_pixels,
+        avatar_max_side=settings.avatar_max_side,
+        avatar_max_bytes=settings.avatar_max_bytes,
     )
 
 
