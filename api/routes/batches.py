@@ -7,14 +7,13 @@ caller (their API key's user): another user's batch is not found; an admin sees 
 
 import asyncio
 from collections.abc import Iterator
-from typing import Any
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse, StreamingResponse
-from pydantic import BaseModel
 
 from api.http.dependencies import ChatCall, chat_call
 from api.http.errors import ApiError
+from api.http.openapi_body import inline_schema
 from api.streams.enqueue import enqueue_batch_items
 from api.streams.quotas import take_batch_items
 from api.streams.relay import cancel_jobs
@@ -37,25 +36,11 @@ JSONL_MEDIA_TYPE = JSONL_TYPES[0]
 NOT_FOUND = {404: {"description": "no batch of yours has this id"}}
 
 
-def _inline_schema(model: type[BaseModel]) -> dict[str, Any]:
-    """The model's JSON schema with its $defs put in place: the body is read by hand (it may be
-    JSONL), so FastAPI does not add the models to the OpenAPI components for a $ref to find."""
-    schema = model.model_json_schema(ref_template="{model}")
-    defs = schema.pop("$defs", {})
-
-    def resolve(node: Any) -> Any:
-        if isinstance(node, dict):
-            return resolve(defs[node["$ref"]]) if "$ref" in node else {k: resolve(v) for k, v in node.items()}
-        return [resolve(value) for value in node] if isinstance(node, list) else node
-
-    return resolve(schema)
-
-
 SUBMIT_BODY = {
     "requestBody": {
         "required": True,
         "content": {
-            "application/json": {"schema": _inline_schema(BatchRequest)},
+            "application/json": {"schema": inline_schema(BatchRequest)},
             JSONL_MEDIA_TYPE: {
                 "schema": {"type": "string", "description": "one BatchItemRequest (JSON) per line"}
             },
