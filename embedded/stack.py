@@ -9,6 +9,7 @@ from urllib.parse import quote
 from embedded import services
 from embedded.processes import ManagedProcess, free_port
 from embedded.supervisor import Supervisor
+from settings import EMBEDDED_MONGO_SOCKET
 
 log = logging.getLogger(__name__)
 
@@ -46,7 +47,7 @@ class EmbeddedStack:
     @property
     def mongo_socket(self) -> Path:
         """The embedded FerretDB's Unix socket, in an owner-only directory."""
-        return self.config.data_dir / "sockets" / "ferretdb.sock"
+        return self.config.data_dir / EMBEDDED_MONGO_SOCKET
 
     @property
     def mongo_uri(self) -> str:
