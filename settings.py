@@ -3,6 +3,7 @@
 from functools import lru_cache
 from pathlib import Path
 from typing import Annotated
+from urllib.parse import quote
 
 from pydantic import BeforeValidator, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -19,6 +20,10 @@ def _split_commas(value: object) -> object:
 CommaList = Annotated[list[str], NoDecode, BeforeValidator(_split_commas)]
 
 
+# Where the embedded FerretDB's socket is, under the data directory of `make run` (or of a test's stack).
+EMBEDDED_MONGO_SOCKET = Path("sockets") / "ferretdb.sock"
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore")
 
@@ -29,7 +34,8 @@ class Settings(BaseSettings):
         ge=1,
         description="Redis connections per process; past it a command waits for a free one (up to 20 s)",
     )
-    mongo_uri: str = "mongodb://127.0.0.1:27017/"
+    # `make run`'s FerretDB, which listens on a Unix socket only (embedded/stack.py)
+    mongo_uri: str = f"mongodb://{quote(str(PROJECT_ROOT / 'data' / EMBEDDED_MONGO_SOCKET), safe='')}/"
     mongo_db: str = "chatbot"
 
     # Models
@@ -177,6 +183,9 @@ class Settings(BaseSettings):
     card_max_json_depth: int = Field(default=32, gt=0)
     card_max_image_side: int = Field(default=4096, gt=0, description="pixels, width or height")
     card_max_image_pixels: int = Field(default=4096 * 4096, gt=0, description="width times height")
+    # What is stored of an avatar or a card's picture: downscaled to fit (cards/card_png.py).
+    avatar_max_side: int = Field(default=1024, ge=16, description="pixels, width or height")
+    avatar_max_bytes: int = Field(default=1024 * 1024, ge=64 * 1024, description="the stored PNG")
 
 
 @lru_cache

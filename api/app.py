@@ -30,7 +30,8 @@ from api.streams.batch_recovery import recover_forever
 from api.streams.event_hub import EventHub
 from api.streams.prompt_limit import preload_vocabularies
 from mongo.accounts import ensure_admin_key
-from mongo.characters import adopt_ownerless_characters
+from mongo.batches import count_old_batches
+from mongo.characters import adopt_ownerless_characters, link_conversations_to_characters
 from mongo.connection import connect_mongo, disconnect_mongo
 from settings import get_settings
 from tasks.app import app as celery_app
@@ -41,6 +42,8 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     settings = get_settings()
     connect_mongo(settings.mongo_uri, settings.mongo_db)
     await asyncio.to_thread(adopt_ownerless_characters)
+    await asyncio.to_thread(link_conversations_to_characters)
+    await asyncio.to_thread(count_old_batches)
     if settings.admin_api_key is not None:
         await asyncio.to_thread(ensure_admin_key, settings.admin_api_key.get_secret_value())
     pool = aioredis.BlockingConnectionPool.from_url(

@@ -3,12 +3,15 @@
 The card is base64 JSON in a `tEXt` chunk: `chara` (V2, read by every frontend) and, for V3, also
 `ccv3`. Like SillyTavern, reading prefers `ccv3` and matches keywords case-insensitively. Images are
 checked before their pixels are decoded: byte size, then the dimensions in the header (a small file
-can declare a huge image: a decompression bomb), and Pillow's own bomb check is made an error.
+can declare a huge image: a decompression bomb), and Pillow's own bomb check is made an error. What
+is stored of a picture is sized to fit the avatar limits (`stored_png`): a noisy 4096x4096 photo
+is a 50 MB PNG, past MongoDB's 16 MB document.
 """
 
 import base64
 import binascii
 import io
+import math
 import warnings
 from typing import Any
 
@@ -25,8 +28,9 @@ PLACEHOLDER_SIZE = (400, 600)
 PLACEHOLDER_COLOUR = (72, 72, 84)
 
 
-def open_image(raw: bytes, limits: CardLimits) -> Image.Image:
-    """Decode an image within the limits; every failure is a CardError naming the reason."""
+def open_image(raw: bytes, limits: CardLimits, draft_side: int | None = None) -> Image.Image:
+    """Decode an image within the limits; every failure is a CardError naming the reason.
+    `draft_side`: a JPEG may be decoded at a fraction of its size, still at least this a side."""
     limits.check_upload(raw)
     with warnings.catch_warnings():
         warnings.simplefilter("error", Image.DecompressionBombWarning)
@@ -35,6 +39,8 @@ def open_image(raw: bytes, limits: CardLimits) -> Image.Image:
             _check_dimensions(probe.size, limits)
             probe.verify()  # every chunk's CRC, through to IEND: finds a truncated file
             image = Image.open(io.BytesIO(raw))
+            if draft_side is not None:
+                image.draft(None, (draft_side, draft_side))
             image.load()
         except CardError:
             raise
@@ -69,9 +75,25 @@ def plain_png(image: Image.Image) -> bytes:
     return buffer.getvalue()
 
 
+def stored_png(image: Image.Image, limits: CardLimits) -> bytes:
+    """The picture as a plain PNG within the avatar limits: downscaled to `avatar_max_side`, then
+    smaller again while its PNG is over `avatar_max_bytes` (noise hardly compresses, so the bytes go
+    with the pixels: each step scales the area by the excess, and a 1x1 PNG is tiny). A picture
+    within both is kept as it is. The image is downscaled in place."""
+    side = limits.avatar_max_side
+    if max(image.size) > side:
+        image.thumbnail((side, side), Image.Resampling.LANCZOS)
+    png = plain_png(image)
+    while len(png) > limits.avatar_max_bytes:
+        scale = math.sqrt(limits.avatar_max_bytes / len(png)) * 0.9
+        image = image.resize(tuple(max(1, int(n * scale)) for n in image.size), Image.Resampling.LANCZOS)
+        png = plain_png(image)
+    return png
+
+
 def avatar_png(raw: bytes, limits: CardLimits) -> bytes:
-    """An uploaded picture (any format Pillow reads, within the limits) as a plain PNG."""
-    return plain_png(open_image(raw, limits))
+    """An uploaded picture (any format Pillow reads, within the limits) as a plain PNG, sized."""
+    return stored_png(open_image(raw, limits, draft_side=limits.avatar_max_side), limits)
 
 
 def _card_text(image: Image.Image) -> tuple[str, str]:
@@ -92,7 +114,7 @@ def read_png_card(raw: bytes, limits: CardLimits) -> ImportedCard:
     except (binascii.Error, ValueError):
         raise CardError(422, "invalid_card", f"the `{keyword}` chunk is not valid base64") from None
     card = parse_card_json(decoded, limits)
-    card.avatar_png = plain_png(image)
+    card.avatar_png = stored_png(image, limits)
     return card
 
 

@@ -20,6 +20,10 @@ class CardLimits:
     max_json_depth: int = 32
     max_image_side: int = 4096
     max_image_pixels: int = 4096 * 4096
+    # What is stored of a picture (an avatar, a card's image): at most this many pixels a side, and
+    # a PNG of at most this many bytes, so that a character always fits in one MongoDB document.
+    avatar_max_side: int = 1024
+    avatar_max_bytes: int = 1024 * 1024
 
     def check_upload(self, raw: bytes) -> None:
         if len(raw) > self.max_upload_bytes:

@@ -39,7 +39,6 @@ def parse_args() -> argparse.Namespace:
         help="API processes behind the one port (each relays only its own streams' events)",
     )
     parser.add_argument("--redis-port", type=int, default=int(os.environ.get("EMBEDDED_REDIS_PORT", "6379")))
-    parser.add_argument("--mongo-port", type=int, default=int(os.environ.get("EMBEDDED_MONGO_PORT", "27017")))
     parser.add_argument("--flower-port", type=int, default=int(os.environ.get("FLOWER_PORT", "5555")))
     parser.add_argument("--prepare", action="store_true", help="build the FerretDB launcher and exit")
     return parser.parse_args()
@@ -69,6 +68,11 @@ def flower_basic_auth(data_dir: Path) -> str:
     return kept_secret(data_dir, "FLOWER_BASIC_AUTH", "flower_basic_auth", generated)
 
 
+def redis_password(data_dir: Path) -> str:
+    """Redis's `requirepass`: every process of the stack gets it in its REDIS_URL."""
+    return kept_secret(data_dir, "EMBEDDED_REDIS_PASSWORD", "redis_password", secrets.token_urlsafe(24))
+
+
 def prepare() -> int:
     """What the first start would otherwise do slowly: build the FerretDB launcher."""
     if os.environ.get("MONGO_URI"):
@@ -90,7 +94,7 @@ def main() -> int:
     config = StackConfig(
         data_dir=args.data_dir,
         redis_port=args.redis_port,
-        mongo_port=args.mongo_port,
+        redis_password=redis_password(args.data_dir),
         api_port=args.port,
         api_host=args.host,
         api_workers=args.api_workers,
@@ -127,6 +131,14 @@ def main() -> int:
         "Authorization: Bearer <key>; make users and keys with `chatbot users` and `chatbot keys`.",
         key,
         "the environment" if os.environ.get("ADMIN_API_KEY") else args.data_dir / "admin_api_key",
+    )
+    log.info(
+        "Redis on 127.0.0.1:%s asks for the password in %s; FerretDB listens on the Unix socket %s only",
+        args.redis_port,
+        "the environment (EMBEDDED_REDIS_PASSWORD)"
+        if os.environ.get("EMBEDDED_REDIS_PASSWORD")
+        else args.data_dir / "redis_password",
+        stack.mongo_socket if config.mongo_uri is None else "(none: MONGO_URI is used instead)",
     )
     log.info("Logs in %s. A service that exits is restarted. Ctrl-C stops everything.", stack.log_dir)
     try:

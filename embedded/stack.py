@@ -1,12 +1,15 @@
 """The whole system on one machine: what `make run` starts and what the tests start, in order."""
 
 import logging
+import secrets
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import quote
 
 from embedded import services
 from embedded.processes import ManagedProcess, free_port
 from embedded.supervisor import Supervisor
+from settings import EMBEDDED_MONGO_SOCKET
 
 log = logging.getLogger(__name__)
 
@@ -16,7 +19,6 @@ class StackConfig:
     data_dir: Path
     redis_port: int
     api_port: int
-    mongo_port: int
     flower_port: int | None = None
     mongo_uri: str | None = None  # an existing MongoDB; else the embedded FerretDB
     bin_dir: Path = services.FERRETDB_BIN_DIR
@@ -26,6 +28,8 @@ class StackConfig:
     extra_env: dict[str, str] = field(default_factory=dict)
     flower_basic_auth: str = ""  # `user:password`, given to Flower alone
     supervise: bool = True  # restart a child that exits (embedded/supervisor.py)
+    # Redis's `requirepass`; `make run` keeps its own in the data directory.
+    redis_password: str = field(default_factory=lambda: secrets.token_urlsafe(24))
 
 
 class EmbeddedStack:
@@ -38,11 +42,16 @@ class EmbeddedStack:
 
     @property
     def redis_url(self) -> str:
-        return f"redis://127.0.0.1:{self.config.redis_port}/0"
+        return f"redis://:{quote(self.config.redis_password, safe='')}@127.0.0.1:{self.config.redis_port}/0"
+
+    @property
+    def mongo_socket(self) -> Path:
+        """The embedded FerretDB's Unix socket, in an owner-only directory."""
+        return self.config.data_dir / EMBEDDED_MONGO_SOCKET
 
     @property
     def mongo_uri(self) -> str:
-        return self.config.mongo_uri or f"mongodb://127.0.0.1:{self.config.mongo_port}/"
+        return self.config.mongo_uri or f"mongodb://{quote(str(self.mongo_socket), safe='')}/"
 
     @property
     def api_url(self) -> str:
@@ -80,11 +89,15 @@ class EmbeddedStack:
 
     def start_datastores(self) -> None:
         data = self.config.data_dir
-        self._add(services.start_redis(self.config.redis_port, data / "redis", self.log_dir))
+        self._add(
+            services.start_redis(
+                self.config.redis_port, data / "redis", self.log_dir, self.config.redis_password
+            )
+        )
         if self.config.mongo_uri is None:
             self._add(
                 services.start_ferretdb(
-                    self.config.mongo_port, data / "ferretdb", self.config.bin_dir, self.log_dir
+                    self.mongo_socket, data / "ferretdb", self.config.bin_dir, self.log_dir
                 )
             )
 
@@ -95,7 +108,7 @@ class EmbeddedStack:
         port = self.worker_metrics_ports.setdefault(name or queue, free_port())
         return self._add(
             services.start_worker(
-                queue, self.log_dir, {**self.env, **(env or {})}, self.config.redis_port, port, name=name
+                queue, self.log_dir, {**self.env, **(env or {})}, self.redis_url, port, name=name
             )
         )
 

@@ -118,10 +118,11 @@ def create_character(
 
 def upsert_character(
     owner: str, name: str, description: str, first_mes: str, avatar_url: str, access_level: bool
-) -> None:
+) -> ObjectId | None:
     """The original chat route's character: the caller's own of that name, created or updated; never
-    another user's. Two first chats with one new name race to insert it: the loser's upsert fails on
-    the unique (owner, name), and its retry finds the winner's document and updates it."""
+    another user's. Its id, which the conversation keeps (None if it was deleted at once). Two first
+    chats with one new name race to insert it: the loser's upsert fails on the unique (owner, name),
+    and its retry finds the winner's document and updates it."""
     for attempt in range(UPSERT_ATTEMPTS):
         try:
             Character.objects(owner=owner, name=name).update_one(
@@ -133,7 +134,7 @@ def upsert_character(
                 set__updated_at=utcnow(),
                 set_on_insert__created_at=utcnow(),
             )
-            return
+            return Character.objects(owner=owner, name=name).scalar("id").first()
         except NotUniqueError:
             if attempt == UPSERT_ATTEMPTS - 1:
                 raise
@@ -160,11 +161,24 @@ def find_character_by_name(name: str, owner: str) -> Character | None:
 
 
 def conversation_character(conversation: Conversation) -> Character | None:
-    """The character a conversation is with: by id, or by name (its owner's first) for one the
-    original route opened."""
-    if conversation.character_id is not None:
-        return Character.objects(id=conversation.character_id).first()
-    return find_character_by_name(conversation.character_name, conversation.user_id)
+    """The character a conversation was opened with, by its id; None once deleted. Never by name:
+    another user's card of the same name must not take the place of a deleted one."""
+    if conversation.character_id is None:
+        return None
+    return Character.objects(id=conversation.character_id).first()
+
+
+def link_conversations_to_characters() -> None:
+    """Conversations the original route opened before they kept their character's id name it only:
+    they get the id of their user's own character of that name (else an ownerless one, from before
+    accounts). One left unlinked has lost its character (see `conversation_character`)."""
+    for conversation in Conversation.objects(character_id=None, character_name__ne=None):
+        mine = Character.objects(owner__in=[conversation.user_id, ""], name=conversation.character_name)
+        found = sorted(
+            mine.only("id", "owner"), key=lambda character: character.owner != conversation.user_id
+        )
+        if found:
+            conversation.update(set__character_id=found[0].id)
 
 
 def update_character(character: Character, data: CardData, visibility: str) -> Character:

@@ -64,7 +64,6 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedStack]:
     config = StackConfig(
         data_dir=data_dir,
         redis_port=free_port(),
-        mongo_port=free_port(),
         api_port=free_port(),
         mongo_uri=os.environ.get("MONGO_URI"),
         queues=[*queues(), get_settings().training_queue],
@@ -163,7 +162,6 @@ def fault_stack() -> Iterator[EmbeddedStack]:
     config = StackConfig(
         data_dir=data_dir,
         redis_port=free_port(),
-        mongo_port=free_port(),
         api_port=free_port(),
         mongo_uri=os.environ.get("MONGO_URI"),
         queues=queues(),

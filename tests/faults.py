@@ -52,7 +52,7 @@ def wait_worker_ready(stack: EmbeddedStack, queue: str = "cpu", timeout_s: float
     """Until the queue's current pool process (a threads pool's: the main one) beats, its models
     loaded: a dead process's beat stays in the set until its TTL runs out, so /health alone can say
     "served" too early."""
-    client = redis.Redis(port=stack.config.redis_port, socket_timeout=5)
+    client = redis.Redis.from_url(stack.redis_url, socket_timeout=5)
 
     def beating() -> bool:
         process = stack.processes.get(f"worker-{queue}")

@@ -3,6 +3,7 @@
 import base64
 import io
 import json
+import os
 
 import pytest
 from PIL import Image
@@ -188,11 +189,12 @@ SERVICE_LIMITS = card_limits(Settings())
 
 
 @pytest.mark.parametrize("size", [(4096, 4096), (4096, 1), (1, 4096)], ids=["4096x4096", "4096x1", "1x4096"])
-def test_a_card_image_at_the_limits_is_imported(size: tuple[int, int]) -> None:
+def test_a_card_image_at_the_limits_is_imported_with_its_picture_downscaled(size: tuple[int, int]) -> None:
     imported = import_card(card_png({"chara": encoded(SERAPHINA_V2)}, size, "1"), SERVICE_LIMITS)
+    side = SERVICE_LIMITS.avatar_max_side
 
     assert imported.data.name == SERAPHINA_V2["data"]["name"]
-    assert Image.open(io.BytesIO(imported.avatar_png)).size == size
+    assert Image.open(io.BytesIO(imported.avatar_png)).size == tuple(max(1, n * side // 4096) for n in size)
 
 
 @pytest.mark.parametrize(
@@ -261,6 +263,34 @@ def test_an_uploaded_avatar_becomes_a_plain_png_of_the_same_picture() -> None:
     image = Image.open(io.BytesIO(png))
     assert (image.format, image.size) == ("PNG", (30, 20))
     assert not getattr(image, "text", {})
+
+
+def noisy_jpeg(side: int, quality: int = 90) -> bytes:
+    """A photo's worst case: random pixels, which neither JPEG nor PNG compresses much."""
+    buffer = io.BytesIO()
+    Image.frombytes("RGB", (side, side), os.urandom(side * side * 3)).save(buffer, "JPEG", quality=quality)
+    return buffer.getvalue()
+
+
+def test_a_noisy_4096_square_jpeg_under_the_upload_limit_is_stored_downscaled_within_the_budget() -> None:
+    upload = noisy_jpeg(4096, quality=40)
+
+    png = avatar_png(upload, SERVICE_LIMITS)
+
+    image = Image.open(io.BytesIO(png))
+    assert len(upload) <= SERVICE_LIMITS.max_upload_bytes
+    assert image.format == "PNG" and max(image.size) <= SERVICE_LIMITS.avatar_max_side
+    assert len(png) <= SERVICE_LIMITS.avatar_max_bytes
+
+
+def test_a_picture_whose_png_is_over_the_byte_budget_shrinks_until_it_fits() -> None:
+    limits = CardLimits(avatar_max_side=1024, avatar_max_bytes=64 * 1024)
+
+    png = avatar_png(noisy_jpeg(512), limits)
+
+    image = Image.open(io.BytesIO(png))
+    assert len(png) <= 64 * 1024
+    assert 0 < image.size[0] == image.size[1] < 512
 
 
 def jpeg_bytes(mode: str = "RGB") -> bytes:

@@ -4,6 +4,7 @@ and bad uploads refused with a reason and nothing stored."""
 import base64
 import io
 import json
+import os
 import uuid
 
 import httpx
@@ -152,6 +153,19 @@ def test_the_avatar_can_be_replaced_by_any_image(api: httpx.Client) -> None:
     assert response.status_code == 200 and response.json()["has_avatar"]
     assert Image.open(io.BytesIO(avatar.content)).format == "PNG"
     assert Image.open(io.BytesIO(avatar.content)).size == (30, 20)
+
+
+def test_a_noisy_4096_square_jpeg_avatar_is_stored_downscaled(api: httpx.Client) -> None:
+    character = api.post("/characters", json={"name": unique("Noisy")}).json()
+    jpeg = io.BytesIO()
+    Image.frombytes("RGB", (4096, 4096), os.urandom(4096 * 4096 * 3)).save(jpeg, "JPEG", quality=40)
+
+    response = api.put(f"/characters/{character['id']}/avatar", content=jpeg.getvalue())
+    avatar = api.get(f"/characters/{character['id']}/avatar")
+
+    assert response.status_code == 200 and response.json()["has_avatar"]
+    assert max(Image.open(io.BytesIO(avatar.content)).size) <= 1024  # AVATAR_MAX_SIDE
+    assert len(avatar.content) <= 1024 * 1024  # AVATAR_MAX_BYTES
 
 
 @pytest.mark.parametrize(

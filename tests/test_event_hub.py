@@ -17,13 +17,14 @@ from schemas.events import Usage
 from workers.publisher import EventPublisher
 
 JOB = "hub-job"
+PASSWORD = "hub-test"  # Redis's requirepass
 
 
 @pytest.fixture(scope="module")
 def redis_port(tmp_path_factory: pytest.TempPathFactory) -> Iterator[int]:
     data: Path = tmp_path_factory.mktemp("hub-redis")
     port = free_port()
-    server = start_redis(port, data / "redis", data / "logs")
+    server = start_redis(port, data / "redis", data / "logs", PASSWORD)
     yield port
     server.stop()
 
@@ -72,10 +73,12 @@ async def event_ids_until(source: HubSource, last_id: int) -> list[int]:
 async def a_stream_across_a_cut(redis_port: int) -> list[int]:
     link = CuttableLink(redis_port)
     await link.restore()
-    client = aioredis.Redis(port=link.port)
+    client = aioredis.Redis(port=link.port, password=PASSWORD)
     hub = EventHub(client)
     await hub.start()
-    worker = EventPublisher(redis.Redis(port=redis_port), JOB, log_ttl_s=600)  # straight to Redis
+    worker = EventPublisher(
+        redis.Redis(port=redis_port, password=PASSWORD), JOB, log_ttl_s=600
+    )  # straight to Redis
     source = HubSource(hub, JOB)
     try:
         await source.open()

@@ -212,6 +212,7 @@ def test_mongodb_stopped_while_a_reply_is_written_keeps_the_reply_and_stores_it_
             api, {**LONG, "max_tokens": 48}, lambda: ferretdb.send_signal(signal.SIGSTOP), after_tokens=1
         )
         health = api.get("/health", timeout=10)
+        characters = api.get("/characters", timeout=60)
     finally:
         ferretdb.send_signal(signal.SIGCONT)
     job_id = headers["X-Job-Id"]
@@ -220,6 +221,18 @@ def test_mongodb_stopped_while_a_reply_is_written_keeps_the_reply_and_stores_it_
 
     assert (events[-1].event, events[-1].data["finish_reason"]) == ("done", "length")
     assert health.status_code == 503 and health.json()["down"] == ["mongodb"]
+    assert (characters.status_code, characters.json()["error"]["code"]) == (503, "mongodb_unavailable")
+    # Nothing of the server's address or the driver's internals reaches the client.
+    leaks = (
+        fault_stack.mongo_socket.name,
+        "sockets",
+        "127.0.0.1",
+        "localhost",
+        "Timeout",
+        "timed out",
+        "Topology",
+    )
+    assert [leak for leak in leaks if leak in characters.text] == []
     assert reply["content"] == streamed_text(events) and reply["status"] == "complete"
 
 
@@ -243,7 +256,7 @@ def test_mongodb_killed_is_restarted_and_the_reply_generated_meanwhile_is_stored
 def test_a_batch_whose_queued_messages_are_lost_with_redis_is_enqueued_again_and_completes(
     api: httpx.Client, fault_stack: EmbeddedStack
 ) -> None:
-    broker = redis.Redis(port=fault_stack.config.redis_port)
+    broker = redis.Redis.from_url(fault_stack.redis_url)
     blocking = {**LONG, "detach": True}
     with connect_sse(api, "POST", "/Lumimaid_stream", json=blocking) as blocker:
         next(iter_events(blocker))  # the only worker is busy: the batch's items wait in the queue

@@ -27,7 +27,6 @@ def short_timeout_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Em
     config = StackConfig(
         data_dir=data_dir,
         redis_port=free_port(),
-        mongo_port=free_port(),
         api_port=free_port(),
         queues=[get_settings().training_queue],
         extra_env={

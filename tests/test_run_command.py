@@ -4,6 +4,7 @@ stops every process it started."""
 
 import os
 import signal
+import stat
 import subprocess
 import sys
 from collections import Counter
@@ -14,6 +15,7 @@ from pathlib import Path
 import httpx
 import psutil
 import pytest
+import redis
 
 from embedded.processes import free_port
 from settings import PROJECT_ROOT
@@ -96,9 +98,9 @@ def still_running(processes: list[psutil.Process]) -> list[int]:
 
 
 def test_run_command_serves_chat_and_ctrl_c_leaves_no_process(tmp_path: Path) -> None:
-    api_port, flower_port = free_port(), free_port()
+    api_port, flower_port, redis_port = free_port(), free_port(), free_port()
     command = [sys.executable, "-m", "embedded", "--data-dir", str(tmp_path), "--port", str(api_port),
-               "--redis-port", str(free_port()), "--mongo-port", str(free_port()), "--flower-port", str(flower_port)]  # fmt: skip
+               "--redis-port", str(redis_port), "--flower-port", str(flower_port)]  # fmt: skip
     env = {
         key: value
         for key, value in os.environ.items()
@@ -116,6 +118,9 @@ def test_run_command_serves_chat_and_ctrl_c_leaves_no_process(tmp_path: Path) ->
         # Flower has seen both workers: the chat one and the training one.
         workers = flower_view(flower_url, "workers", lambda rows: len(rows) >= 2, auth)
         admin_key = (tmp_path / "admin_api_key").read_text()
+        redis_password = (tmp_path / "redis_password").read_text()
+        with pytest.raises(redis.AuthenticationError), redis.Redis(port=redis_port) as stranger_redis:
+            stranger_redis.ping()
         api_pids = wait_until(
             lambda: api_processes(url, admin_key), lambda pids: len(pids) == 2, what="both API processes"
         )
@@ -154,6 +159,11 @@ def test_run_command_serves_chat_and_ctrl_c_leaves_no_process(tmp_path: Path) ->
     assert refused.status_code == 401  # no key
     assert response.status_code == 200 and events[-1].event == "done"
     assert admin_key in output  # printed for the operator, with where it is kept
+    # Redis asks for the password kept in the data directory (owner-only, like the admin key), which
+    # is on no command line; FerretDB's socket directory is owner-only.
+    assert stat.S_IMODE((tmp_path / "redis_password").stat().st_mode) == 0o600
+    assert redis_password not in names
+    assert stat.S_IMODE((tmp_path / "sockets").stat().st_mode) == 0o700
     assert api_pids <= {child.pid for child in children}  # /metrics speaks for both API processes
     assert databases.status_code == 200
     assert flower.status_code == 200

@@ -245,6 +245,27 @@ def test_a_deeply_nested_card_is_refused_on_create_and_update(api: httpx.Client,
     assert api.get(f"/characters/{stored['id']}").json()["extensions"] == {}
 
 
+def test_a_stranger_sending_a_big_broken_card_gets_401_before_the_card_is_read(
+    stack: EmbeddedStack, api: httpx.Client
+) -> None:
+    stored = api.post("/characters", json=created_card(f"Deep {uuid.uuid4().hex}", {})).json()
+    broken = b'{"name": "x", "description": "' + b"x" * (MIB + MIB // 2)  # never closed
+    deep = json.dumps(created_card(f"Deep {uuid.uuid4().hex}", nested(600))).encode()
+    json_type = {"Content-Type": "application/json"}
+
+    with httpx.Client(base_url=stack.api_url, timeout=60, headers=json_type) as stranger:
+        answers = [
+            stranger.post("/characters", content=broken),
+            stranger.post("/characters", content=deep),
+            stranger.post("/characters", content=broken, headers={"Authorization": "Bearer not-a-key"}),
+            stranger.put(f"/characters/{stored['id']}", content=broken),
+        ]
+    own_broken = api.post("/characters", content=broken, headers=json_type)
+
+    assert [(a.status_code, a.json()["error"]["code"]) for a in answers] == [(401, "unauthorized")] * 4
+    assert (own_broken.status_code, own_broken.json()["error"]["code"]) == (422, "invalid_card")
+
+
 def test_a_huge_card_is_refused_on_create_and_update(api: httpx.Client, db) -> None:
     name = f"Huge card {uuid.uuid4().hex}"
     stored = api.post("/characters", json=created_card(name, {})).json()

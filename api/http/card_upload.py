@@ -8,13 +8,17 @@ from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
 
 from fastapi import Depends, Request
+from fastapi.exceptions import RequestValidationError
+from pydantic import ValidationError
 from starlette.datastructures import UploadFile
 from starlette.formparsers import MultiPartException, MultiPartParser
 
 from api.http.dependencies import settings_dep
 from api.http.errors import ApiError
+from api.http.openapi_body import inline_schema
 from cards.card_json import load_card_json
 from cards.limits import CardError, CardLimits
+from schemas.characters import CharacterIn
 from settings import Settings
 
 # What a multipart envelope (boundaries, part headers) may add to the file it carries.
@@ -36,6 +40,8 @@ def card_limits(settings: Settings) -> CardLimits:
         max_json_depth=settings.card_max_json_depth,
         max_image_side=settings.card_max_image_side,
         max_image_pixels=settings.card_max_image_pixels,
+        avatar_max_side=settings.avatar_max_side,
+        avatar_max_bytes=settings.avatar_max_bytes,
     )
 
 
@@ -89,9 +95,23 @@ async def uploaded_file(request: Request, limit: int) -> bytes:
     return body
 
 
-async def card_json_within_limits(request: Request, settings: Settings = Depends(settings_dep)) -> None:
-    """A card sent as JSON to POST/PUT /characters meets the import's limits (size, nesting depth)
-    before it is validated or stored. The body is FastAPI's, already read (and bounded by the body
-    limit middleware)."""
+async def card_body(request: Request, settings: Settings = Depends(settings_dep)) -> CharacterIn:
+    """The card of POST/PUT /characters, read here rather than declared as the route's body: FastAPI
+    decodes a declared JSON body before any dependency runs, so a stranger's big or broken body would
+    be parsed (and answered 422) before the router's key check. Here the key comes first, then the
+    import's limits (size, nesting depth), then validation. The body is bounded by the body limit
+    middleware."""
+    raw = await request.body()
     with refusing_bad_cards():
-        load_card_json(await request.body(), card_limits(settings))
+        document = load_card_json(raw, card_limits(settings))
+    try:
+        return CharacterIn.model_validate(document)
+    except ValidationError as exc:
+        raise RequestValidationError(
+            [{**error, "loc": ("body", *error["loc"])} for error in exc.errors(include_url=False)]
+        ) from None
+
+
+CARD_BODY = {
+    "requestBody": {"required": True, "content": {"application/json": {"schema": inline_schema(CharacterIn)}}}
+}

@@ -87,11 +87,16 @@ async def _http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
 
 
 async def _dependency_down(_: Request, exc: Exception) -> JSONResponse:
+    """503 naming the service, not its error: that names the server's address and the driver's
+    internals (timeouts, topology), which are the operator's business, in the log."""
     service = {redis.RedisError: "redis", BrokerError: "redis", PyMongoError: "mongodb"}
     name = next((svc for cls, svc in service.items() if isinstance(exc, cls)), "dependency")
     log.error("%s unavailable: %s", name, exc)
     return error_response(
-        503, f"{name}_unavailable", f"{name} is unavailable: {exc}", headers={"Retry-After": "5"}
+        503,
+        f"{name}_unavailable",
+        f"{name} is unavailable; try again shortly",
+        headers={"Retry-After": "5"},
     )
 
 

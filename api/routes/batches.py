@@ -1,21 +1,22 @@
 """Batch jobs: submit many character dialogue jobs at once, follow their progress, read the results, cancel.
 
-A batch and its items are stored in MongoDB before the items are enqueued, below every interactive
-chat, on their models' queues; the worker keeps each item's result on it. A batch belongs to the
+A batch is stored in MongoDB (its jobs in a few chunks) and answered; its items are then expanded and
+enqueued, below every interactive chat, on their models' queues (api/streams/batch_expansion.py); the
+worker keeps each item's result on it. An `Idempotency-Key` makes a retried submission answer with the
+batch it made. A batch belongs to the
 caller (their API key's user): another user's batch is not found; an admin sees every batch.
 """
 
 import asyncio
 from collections.abc import Iterator
-from typing import Any
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Header, Request
 from fastapi.responses import JSONResponse, StreamingResponse
-from pydantic import BaseModel
 
 from api.http.dependencies import ChatCall, chat_call
 from api.http.errors import ApiError
-from api.streams.enqueue import enqueue_batch_items
+from api.http.openapi_body import inline_schema
+from api.streams.batch_expansion import expand_later
 from api.streams.quotas import take_batch_items
 from api.streams.relay import cancel_jobs
 from api.turns.batch_input import JSONL_TYPES, build_jobs, parse_items
@@ -26,8 +27,8 @@ from mongo.batches import (
     cancel_batch,
     count_items_by_state,
     create_batch,
-    delete_batch,
     find_batch,
+    keyed_batch,
 )
 from schemas.batches import BatchCounts, BatchProgress, BatchRequest, BatchResult
 
@@ -37,25 +38,11 @@ JSONL_MEDIA_TYPE = JSONL_TYPES[0]
 NOT_FOUND = {404: {"description": "no batch of yours has this id"}}
 
 
-def _inline_schema(model: type[BaseModel]) -> dict[str, Any]:
-    """The model's JSON schema with its $defs put in place: the body is read by hand (it may be
-    JSONL), so FastAPI does not add the models to the OpenAPI components for a $ref to find."""
-    schema = model.model_json_schema(ref_template="{model}")
-    defs = schema.pop("$defs", {})
-
-    def resolve(node: Any) -> Any:
-        if isinstance(node, dict):
-            return resolve(defs[node["$ref"]]) if "$ref" in node else {k: resolve(v) for k, v in node.items()}
-        return [resolve(value) for value in node] if isinstance(node, list) else node
-
-    return resolve(schema)
-
-
 SUBMIT_BODY = {
     "requestBody": {
         "required": True,
         "content": {
-            "application/json": {"schema": _inline_schema(BatchRequest)},
+            "application/json": {"schema": inline_schema(BatchRequest)},
             JSONL_MEDIA_TYPE: {
                 "schema": {"type": "string", "description": "one BatchItemRequest (JSON) per line"}
             },
@@ -91,6 +78,13 @@ async def _find(batch_id: str, owner: str | None) -> Batch:
     return batch
 
 
+def _accepted(progress: BatchProgress, replayed: bool) -> JSONResponse:
+    headers = {"Location": f"/batches/{progress.id}"}
+    if replayed:
+        headers["Idempotent-Replayed"] = "true"
+    return JSONResponse(progress.model_dump(mode="json"), status_code=202, headers=headers)
+
+
 @router.post(
     "",
     status_code=202,
@@ -98,31 +92,38 @@ async def _find(batch_id: str, owner: str | None) -> Batch:
     summary="Submit a batch of character dialogue jobs (JSON or JSONL)",
     openapi_extra=SUBMIT_BODY,
     responses={
+        202: {
+            "description": "stored; its items are expanded and queued after this answer. With an "
+            "`Idempotency-Key` header, a retry answers with the batch it made "
+            "(`Idempotent-Replayed: true`)"
+        },
         413: {"description": "more items than BATCH_MAX_ITEMS"},
         429: {"description": "more items than the key's QUOTA_BATCH_ITEMS_PER_DAY leaves for today"},
         415: {"description": "neither application/json nor application/x-ndjson"},
         422: {"description": "an item is invalid (which item or line, which field, why); nothing stored"},
     },
 )
-async def submit_batch(request: Request, call: ChatCall = Depends(chat_call)) -> JSONResponse:
+async def submit_batch(
+    request: Request,
+    key: str | None = Header(
+        default=None,
+        alias="Idempotency-Key",
+        pattern=r"^[\x21-\x7e]{1,255}$",
+        description="the client's name for this submission (1 to 255 visible ASCII characters): "
+        "a retry with the same key answers with the batch it made, never a second one",
+    ),
+    call: ChatCall = Depends(chat_call),
+) -> JSONResponse:
+    if key is not None and (earlier := await asyncio.to_thread(keyed_batch, call.user_id, key)):
+        return _accepted(await asyncio.to_thread(_progress, earlier), replayed=True)
     located = parse_items(
         request.headers.get("content-type", ""), await request.body(), call.settings.batch_max_items
     )
-    registry = get_registry()
-    jobs = await asyncio.to_thread(build_jobs, located, registry, call.settings, call.user_id)
+    jobs = await asyncio.to_thread(build_jobs, located, get_registry(), call.settings, call.user_id)
     await asyncio.to_thread(take_batch_items, call.settings, call.caller.key_prefix, len(jobs))
-    batch = await asyncio.to_thread(create_batch, call.user_id, jobs)
-    try:
-        chat_jobs = [job for job, _ in jobs]
-        celery_app = request.app.state.celery
-        await asyncio.to_thread(enqueue_batch_items, celery_app, str(batch.id), chat_jobs, registry)
-    except BaseException:
-        await asyncio.to_thread(delete_batch, batch)  # items already sent are skipped: unclaimable
-        raise
-    progress = await asyncio.to_thread(_progress, batch)
-    return JSONResponse(
-        progress.model_dump(mode="json"), status_code=202, headers={"Location": f"/batches/{batch.id}"}
-    )
+    batch, chunks = await asyncio.to_thread(create_batch, call.user_id, jobs, key)
+    expand_later(request.app.state.celery, chunks)
+    return _accepted(await asyncio.to_thread(_progress, batch), replayed=not chunks)
 
 
 @router.get("/{batch_id}", response_model=BatchProgress, summary="A batch's progress", responses=NOT_FOUND)

@@ -10,7 +10,8 @@ from fastapi.responses import JSONResponse, Response
 
 from api.http.auth import Caller, caller_dep
 from api.http.card_upload import (
-    card_json_within_limits,
+    CARD_BODY,
+    card_body,
     card_limits,
     refusing_bad_cards,
     upload_body,
@@ -94,7 +95,7 @@ def _attachment(name: str, extension: str) -> dict[str, str]:
     }
 
 
-CARD_JSON = {"dependencies": [Depends(card_json_within_limits)]}
+CARD_JSON = {"openapi_extra": CARD_BODY}
 JSON_REFUSALS = {
     409: REFUSALS[409],
     413: {"description": "the card JSON is over CARD_MAX_JSON_BYTES"},
@@ -103,7 +104,9 @@ JSON_REFUSALS = {
 
 
 @router.post("", status_code=201, summary="Create a character", responses=JSON_REFUSALS, **CARD_JSON)
-async def create(body: CharacterIn, caller: Caller = Depends(caller_dep)) -> CharacterOut:
+async def create(
+    body: CharacterIn = Depends(card_body), caller: Caller = Depends(caller_dep)
+) -> CharacterOut:
     return await _saved(caller, create_character, caller.user_id, body, body.visibility)
 
 
@@ -156,7 +159,7 @@ async def read(character_id: ObjectIdStr, caller: Caller = Depends(caller_dep)) 
     **CARD_JSON,
 )
 async def update(
-    character_id: ObjectIdStr, body: CharacterIn, caller: Caller = Depends(caller_dep)
+    character_id: ObjectIdStr, body: CharacterIn = Depends(card_body), caller: Caller = Depends(caller_dep)
 ) -> CharacterOut:
     character = await _changeable(character_id, caller)
     return await _saved(caller, update_character, character, body, body.visibility)

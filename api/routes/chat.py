@@ -29,11 +29,16 @@ async def lumimaid_stream(body: LumimaidRequest, call: ChatCall = Depends(chat_c
     conversation_id = ObjectId()
 
     def store_turn(job_id: str) -> None:
-        upsert_character(
+        character_id = upsert_character(
             call.user_id, body.character_name, body.context, body.greeting, body.image, body.access_level
         )
         start_conversation(
-            call.user_id, spec.name, body.character_name, body.greeting, conversation_id=conversation_id
+            call.user_id,
+            spec.name,
+            body.character_name,
+            body.greeting,
+            character_id=character_id,
+            conversation_id=conversation_id,
         )
         add_user_message(conversation_id, body.input_data, job_id)
 

@@ -9,32 +9,39 @@ an hour). Every SWEEP_EVERY_S the API looks at the unfinished items of the batch
   lost too, its unacked message given back to its queue if it is still held.
 
 An item is acted on only when two sweeps in a row found it lost (a message moves between a queue and
-the unacked set in a moment that a sweep could catch). Running an item again is safe: a worker
+the unacked set in a moment that a sweep could catch). A submission's chunk that its API did not
+expand within STALE_CHUNK_S (it stopped meanwhile) is expanded here (api/streams/batch_expansion.py).
+When every live batch's unfinished items (by the counts kept on it) have as many messages queued
+or held by live workers, nothing can be lost and the items are not read at all; otherwise the sweep
+reads only their ids, batch, state and model, and a lost item's job only to enqueue it again. Running an item again is safe: a worker
 claims an item before running it and never runs a finished one (mongo/batches.py).
 """
 
 import asyncio
+import base64
 import contextlib
 import json
 import logging
 import time
-from collections import defaultdict
+from collections import Counter, defaultdict
 
 import redis
 from celery import Celery
 
+from api.streams.batch_expansion import expand_chunks
 from api.streams.enqueue import enqueue_batch_items
 from model_registry import get_registry
-from mongo.batches import Batch, BatchItem
+from mongo.batches import Batch, BatchItem, counts_of, stale_chunks, unexpanded
 from schemas.events import JobEvent
 from schemas.job_log import EVENT_FIELD
-from schemas.jobs import ChatJob
+from schemas.jobs import BATCH_ITEM_TASK, ChatJob
 from schemas.redis_keys import job_log_key, queue_keys, workers_key
 from settings import Settings
 
 log = logging.getLogger(__name__)
 
 SWEEP_EVERY_S = 15.0
+STALE_CHUNK_S = 60.0
 UNACKED_KEY = "unacked"  # kombu's Redis transport: delivery tag -> [message, exchange, routing key]
 
 
@@ -46,11 +53,20 @@ def _task_id(payload: dict) -> str | None:
 
 
 def _unfinished_items() -> list[BatchItem]:
-    items = list(
-        BatchItem.objects(state__in=("pending", "running")).only("job_id", "batch_id", "state", "job")
-    )
+    """Without their jobs (but each job's model): thousands of them are read every sweep."""
+    projection = {"batch_id": 1, "state": 1, "job.model": 1}
+    found = BatchItem._get_collection().find({"state": {"$in": ["pending", "running"]}}, projection)
+    items = [
+        BatchItem(job_id=doc["_id"], batch_id=doc["batch_id"], state=doc["state"], job=doc["job"])
+        for doc in found
+    ]
     live = set(Batch.objects(id__in={item.batch_id for item in items}, cancelled_at=None).scalar("id"))
     return [item for item in items if item.batch_id in live]
+
+
+def _jobs_of(items: list[BatchItem]) -> dict[str, ChatJob]:
+    found = BatchItem.objects(job_id__in=[item.job_id for item in items]).only("job_id", "job")
+    return {item.job_id: ChatJob.model_validate(item.job) for item in found}
 
 
 def _worker_gone(client: redis.Redis, job_id: str, queue: str, lost_after_s: float) -> bool:
@@ -71,31 +87,62 @@ def _worker_gone(client: redis.Redis, job_id: str, queue: str, lost_after_s: flo
     return beat is None or time.time() - beat > lost_after_s
 
 
+def _batch_of(message: dict) -> str | None:
+    """The batch id of a batch item's kombu message (its first argument); None for another task."""
+    if message.get("headers", {}).get("task") != BATCH_ITEM_TASK:
+        return None
+    with contextlib.suppress(ValueError, TypeError, KeyError, IndexError):
+        return json.loads(base64.b64decode(message["body"]))[0][0]
+    return None
+
+
+def _messages(client: redis.Redis, queues: set[str]) -> tuple[dict, dict]:
+    """Task id -> batch id of the queued messages; task id -> (tag, queue, batch id) of the held."""
+    queued = {}
+    for queue in queues:
+        for key in queue_keys(queue):
+            for raw in client.lrange(key, 0, -1):
+                message = json.loads(raw)
+                queued[_task_id(message)] = _batch_of(message)
+    held = {}
+    for tag, raw in client.hgetall(UNACKED_KEY).items():
+        message, _exchange, routing_key = json.loads(raw)
+        held[_task_id(message)] = (tag, routing_key, _batch_of(message))
+    return queued, held
+
+
+def _all_accounted(client: redis.Redis, queued: dict, held: dict, settings: Settings) -> bool:
+    """Every unfinished item of every live batch has a message, queued or held by a live worker,
+    going by the batches' counts: then the items need not be read (thousands, on every sweep)."""
+    messages = Counter(queued.values()) + Counter(batch for _tag, _queue, batch in held.values())
+    waiting = unexpanded()  # items not stored yet have no message yet
+    for batch_id, counts in counts_of(list(Batch.objects(cancelled_at=None).only("id", "counts"))).items():
+        if counts["pending"] + counts["running"] - waiting[batch_id] > messages[str(batch_id)]:
+            return False
+    return not any(
+        _worker_gone(client, job_id, queue, settings.worker_lost_after_s)
+        for job_id, (_tag, queue, batch) in held.items()
+        if batch is not None
+    )
+
+
 def lost_items(app: Celery, settings: Settings) -> dict[str, tuple[BatchItem, str | None]]:
     """Items lost now, by job id, with the delivery tag of the message a dead worker still holds."""
-    items = _unfinished_items()
-    if not items:
-        return {}
     registry = get_registry()
     with app.connection_for_write() as connection:
         client: redis.Redis = connection.default_channel.client
-        queued: set[str] = set()
-        for queue in {spec.queue for spec in registry.values()}:
-            for key in queue_keys(queue):
-                queued.update(_task_id(json.loads(raw)) for raw in client.lrange(key, 0, -1))
-        held = {}
-        for tag, raw in client.hgetall(UNACKED_KEY).items():
-            message, _exchange, _routing_key = json.loads(raw)
-            held[_task_id(message)] = tag
+        queued, held = _messages(client, {spec.queue for spec in registry.values()})
+        if _all_accounted(client, queued, held, settings):
+            return {}
         lost = {}
-        for item in items:
+        for item in _unfinished_items():
             if item.job_id in queued:
                 continue
             queue = registry[item.job["model"]].queue
             if item.state == "running" and _worker_gone(
                 client, item.job_id, queue, settings.worker_lost_after_s
             ):
-                lost[item.job_id] = (item, held.get(item.job_id))
+                lost[item.job_id] = (item, held[item.job_id][0] if item.job_id in held else None)
             elif item.state == "pending" and item.job_id not in held:
                 lost[item.job_id] = (item, None)
         return lost
@@ -108,16 +155,22 @@ def recover(app: Celery, settings: Settings, suspects: set[str]) -> set[str]:
     if again:
         registry = get_registry()
         by_batch: dict[str, list[ChatJob]] = defaultdict(list)
+        jobs = _jobs_of([item for item, tag in again if tag is None])
         with app.connection_for_write() as connection:
             for item, tag in again:
                 if tag is not None:  # its dead worker's message goes back to the queue
                     connection.default_channel.qos.restore_by_tag(tag, leftmost=True)
-                else:
-                    by_batch[str(item.batch_id)].append(ChatJob.model_validate(item.job))
+                elif item.job_id in jobs:
+                    by_batch[str(item.batch_id)].append(jobs[item.job_id])
         for batch_id, jobs in by_batch.items():
             enqueue_batch_items(app, batch_id, jobs, {job.model: registry[job.model] for job in jobs})
         log.warning("enqueued again %d batch item(s) whose message was lost", len(again))
     return set(lost) - {item.job_id for item, _ in again}
+
+
+def sweep(app: Celery, settings: Settings, suspects: set[str]) -> set[str]:
+    expand_chunks(app, stale_chunks(STALE_CHUNK_S))
+    return recover(app, settings, suspects)
 
 
 async def recover_forever(app: Celery, settings: Settings) -> None:
@@ -125,6 +178,6 @@ async def recover_forever(app: Celery, settings: Settings) -> None:
     while True:
         await asyncio.sleep(SWEEP_EVERY_S)
         try:
-            suspects = await asyncio.to_thread(recover, app, settings, suspects)
+            suspects = await asyncio.to_thread(sweep, app, settings, suspects)
         except Exception:  # Redis or MongoDB down: the next sweep tries again
             log.warning("batch recovery sweep failed", exc_info=True)

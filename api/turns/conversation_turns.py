@@ -88,8 +88,22 @@ def _history(messages: list[Message]) -> list[ChatMessage]:
     return [ChatMessage(role=message.role, content=message.content) for message in messages]
 
 
+def conversation_card(conversation: Conversation, owner: str | None) -> Character:
+    """The card the conversation was opened with, while its user may still see it: 409 once its
+    owner deleted it or made it private (an admin, `owner` None, sees every card)."""
+    character = conversation_character(conversation)
+    if character is None:
+        raise ApiError(409, "character_deleted", "the character of this conversation was deleted")
+    if owner is not None and character.owner != conversation.user_id and character.visibility != "public":
+        raise ApiError(
+            409, "character_private", "the character of this conversation was made private by its owner"
+        )
+    return character
+
+
 def _prompt(
     conversation: Conversation,
+    owner: str | None,
     history: list[ChatMessage],
     settings: Settings,
     continuing: bool,
@@ -98,9 +112,7 @@ def _prompt(
     """`assistant_system` replaces the assistant's system prompt (a grounded turn brings passages)."""
     if conversation.character_id is None and conversation.character_name is None:
         return assistant_prompt(assistant_system or settings.assistant_system_prompt, history, continuing)
-    character = conversation_character(conversation)
-    if character is None:
-        raise ApiError(409, "character_deleted", "the character of this conversation was deleted")
+    character = conversation_card(conversation, owner)
     return character_prompt(card_data(character), history, conversation.user_name, continuing)
 
 
@@ -127,7 +139,7 @@ def next_turn(
     def store_turn(job_id: str) -> None:
         add_user_message(conversation.id, text, job_id)
 
-    prompt = _prompt(conversation, history, settings, False, assistant_system)
+    prompt = _prompt(conversation, owner, history, settings, False, assistant_system)
     return Turn(conversation.model, prompt, conversation_id, store_turn)
 
 
@@ -171,7 +183,7 @@ def regenerate_turn(owner: str | None, conversation_id: str, settings: Settings)
             "conflict",
             "the greeting is not a generated reply: open a conversation with another greeting",
         )
-    prompt = _prompt(conversation, _history(messages[:-1]), settings, False)
+    prompt = _prompt(conversation, owner, _history(messages[:-1]), settings, False)
     target = ReplyTarget(message_id=str(reply.id), mode="swipe")
     return Turn(conversation.model, prompt, conversation_id, lambda _: None, target)
 
@@ -180,6 +192,6 @@ def continue_turn(owner: str | None, conversation_id: str, settings: Settings) -
     """More of the last reply (one cut short by max_tokens, or a stop): the model goes on from its end."""
     conversation = owned_conversation(owner, conversation_id)
     messages, reply = _last_reply(conversation_id)
-    prompt = _prompt(conversation, _history(messages), settings, True)
+    prompt = _prompt(conversation, owner, _history(messages), settings, True)
     target = ReplyTarget(message_id=str(reply.id), mode="continue")
     return Turn(conversation.model, prompt, conversation_id, lambda _: None, target)

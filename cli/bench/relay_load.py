@@ -167,7 +167,6 @@ def with_api_processes(workers: int, stream_counts: list[int], tokens: int, ramp
     config = StackConfig(
         data_dir=Path(tempfile.mkdtemp(prefix="relay-load-")),
         redis_port=free_port(),
-        mongo_port=free_port(),
         api_port=free_port(),
         api_workers=workers,
         queues=["synthetic"],

@@ -108,7 +108,6 @@ class Stack:
             StackConfig(
                 data_dir=Path(tempfile.mkdtemp(prefix="bench-stack-")),
                 redis_port=free_port(),
-                mongo_port=free_port(),
                 api_port=free_port(),
                 queues=["cpu"],
                 extra_env=env,
