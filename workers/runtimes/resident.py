@@ -42,7 +42,9 @@ def _load(spec: ModelSpec, settings: Settings) -> ChatRuntime:
     from workers.runtimes.transformers import TransformersRuntime
 
     weights = verified_weights(spec, settings.model_cache_dir) if is_weights_file(spec) else None
-    return TransformersRuntime(spec, weights, settings.model_cache_dir)
+    runtime = TransformersRuntime(spec, weights, settings.model_cache_dir)
+    runtime.engine()  # its thread and first forward pass now, not on the first job
+    return runtime
 
 
 def load_models(specs: list[ModelSpec], settings: Settings) -> None:

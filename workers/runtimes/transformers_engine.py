@@ -1,8 +1,9 @@
 """Continuous batching for one transformers model: one decode loop over every active sequence.
 
-Each step of the loop (its own thread, workers/runtimes/sequences.py) prefills at most one waiting
-prompt, alone (a batch of one, so a prompt's logits never depend on what else runs), and then decodes
-the next token of every decoding sequence in one forward pass. The decoding sequences share one KV
+Each step of the loop (its own thread, workers/runtimes/sequences.py) prefills the waiting prompts,
+each alone (a batch of one, so a prompt's logits never depend on what else runs), up to
+`PREFILL_TOKENS` in all, and then decodes the next token of every decoding sequence in one forward
+pass. The decoding sequences share one KV
 cache (a `DynamicCache`, a row per sequence): each row holds its sequence's tokens at its right end,
 left-padded to the longest, and the attention mask hides the padding; each token's position id is
 its place in its own sequence, so neither RoPE nor the sliding-window layers see the padding. A
@@ -30,6 +31,11 @@ from workers.runtimes.sequences import EngineThread, ReplyText, Sequence, TextPi
 from workers.runtimes.transformers_sampling import SequenceSampler
 
 log = logging.getLogger(__name__)
+
+# Prompt tokens a step prefills before its decode pass (one prompt at least, however long): clients
+# that arrive together (a closed loop of equal requests does) all get their first token after one
+# step, while a burst of long prompts holds the running streams for no more than about this many.
+PREFILL_TOKENS = 512
 
 
 class _Row:
@@ -83,7 +89,9 @@ class TransformersEngine(EngineThread):
                         waiting.remove(row)
                         self._finish(row, "cancelled")
                     self._leave(rows, [r for r in rows if not r.seq.cancelled.is_set()], "cancelled")
-                    if waiting:
+                    budget = PREFILL_TOKENS
+                    while waiting and budget > 0:
+                        budget -= len(waiting[0].seq.prompt)
                         self._prefill(waiting.pop(0), rows)
                     if rows:
                         self._decode(rows)
