@@ -100,6 +100,9 @@ class TransformersRuntime:
         kwargs = model_kwargs(spec, torch.cuda.is_available())
         log.info("loading %s from %s with %s", spec.name, source, kwargs)
         self._tokenizer = AutoTokenizer.from_pretrained(source)
+        # The tokenizer switches a flag of its Rust core on each call (`split_special_tokens`): task
+        # threads tokenizing prompts at once, and the engine decoding, take turns with it.
+        self._tokenizer_lock = threading.Lock()
         model = AutoModelForCausalLM.from_pretrained(source, **kwargs)
         if spec.params.get("adapter"):
             from peft import PeftModel
@@ -149,7 +152,8 @@ class TransformersRuntime:
 
     def text_tokens(self, text: str, special: bool = False) -> list[int]:
         """The token ids of `text` without a BOS: plain text, or with `special` control tokens as markup."""
-        return self._tokenizer(text, add_special_tokens=False, split_special_tokens=not special).input_ids
+        with self._tokenizer_lock:
+            return self._tokenizer(text, add_special_tokens=False, split_special_tokens=not special).input_ids
 
     def prompt_tokens(self, messages: list[ChatMessage]) -> list[int]:
         return self._template.tokens(messages, lambda text, markup: self.text_tokens(text, special=markup))
@@ -170,7 +174,12 @@ class TransformersRuntime:
         with self._engine_lock:
             if self._engine is None:
                 self._engine = TransformersEngine(
-                    self._model, self._tokenizer, self._stop_ids, self.max_sequences, self.name
+                    self._model,
+                    self._tokenizer,
+                    self._tokenizer_lock,
+                    self._stop_ids,
+                    self.max_sequences,
+                    self.name,
                 )
             return self._engine
 

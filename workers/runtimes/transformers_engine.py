@@ -55,14 +55,19 @@ class _Row:
 
 
 class TransformersEngine(EngineThread):
-    def __init__(self, model, tokenizer, stop_ids: list[int], max_sequences: int, name: str = "") -> None:
+    def __init__(
+        self, model, tokenizer, tokenizer_lock, stop_ids: list[int], max_sequences: int, name: str = ""
+    ) -> None:
+        """`tokenizer_lock` is held around each use of the tokenizer, which its other users share."""
         self._model = model
         self._tokenizer = tokenizer
+        self._tokenizer_lock = tokenizer_lock
         self._stop_ids = set(stop_ids)
         self.max_sequences = max_sequences
         self._name = name  # the metrics' label
         self._n_vocab = model.config.get_text_config().vocab_size
         self._cache_arg = _cache_argument(model)
+        self._pad_id = tokenizer.pad_token_id or 0  # under the attention mask: any token would do
         self._cache: DynamicCache | None = None  # the decoding rows' KV, a row each
         super().__init__("transformers-engine")
 
@@ -89,10 +94,8 @@ class TransformersEngine(EngineThread):
                         waiting.remove(row)
                         self._finish(row, "cancelled")
                     self._leave(rows, [r for r in rows if not r.seq.cancelled.is_set()], "cancelled")
-                    budget = PREFILL_TOKENS
-                    while waiting and budget > 0:
-                        budget -= len(waiting[0].seq.prompt)
-                        self._prefill(waiting.pop(0), rows)
+                    if waiting:
+                        self._prefill(_prefill_batch(waiting), rows)
                     if rows:
                         self._decode(rows)
             finally:
@@ -123,18 +126,37 @@ class TransformersEngine(EngineThread):
         )
         return output.logits[:, -1].float().cpu()
 
-    def _prefill(self, row: _Row, rows: list[_Row]) -> None:
+    def _prefill(self, new: list[_Row], rows: list[_Row]) -> None:
+        """Prefill prompts in one pass, left-padded as the batch cache is; those that go on join it."""
+        width = max(len(row.seq.prompt) for row in new)
+        tokens = torch.full((len(new), width), self._pad_id)
+        mask = torch.zeros(len(new), width, dtype=torch.long)
+        positions = torch.zeros(len(new), width, dtype=torch.long)
+        for i, row in enumerate(new):
+            row.length = len(row.seq.prompt)
+            tokens[i, width - row.length :] = torch.tensor(row.seq.prompt)
+            mask[i, width - row.length :] = 1
+            positions[i, width - row.length :] = torch.arange(row.length)
         cache = DynamicCache()
-        prompt = row.seq.prompt
         try:
-            logits = self._forward(torch.tensor([prompt]), cache, attention_mask=torch.ones(1, len(prompt)))
-            row.length = len(prompt)
-            if self._take(row, logits[0]):
-                self._join(cache)
-                rows.append(row)
-        except Exception as exc:  # this prompt's failure is its own
+            logits = self._forward(tokens, cache, attention_mask=mask, position_ids=positions)
+        except Exception as exc:  # these prompts' failure is their own
             log.exception("prefill failed")
-            self._fail(row, exc)
+            for row in new:
+                self._fail(row, exc)
+            return
+        staying = []
+        for i, row in enumerate(new):
+            try:
+                if self._take(row, logits[i]):
+                    staying.append(i)
+            except Exception as exc:
+                log.exception("a sequence failed")
+                self._fail(row, exc)
+        if staying:
+            _keep_rows(cache, staying, max(new[i].length for i in staying))
+            self._join(cache)
+            rows += [new[i] for i in staying]
 
     def _decode(self, rows: list[_Row]) -> None:
         """One step: the next token of every row, in one pass."""
@@ -177,7 +199,7 @@ class TransformersEngine(EngineThread):
         row.unreported += 1
         row.next_token = token
         row.reply_tokens.append(token)
-        text = self._tokenizer.decode(row.reply_tokens, skip_special_tokens=True)
+        text = self._text(row.reply_tokens)
         if not text.endswith("\ufffd"):  # else a character is incomplete: wait for its other tokens
             self._emit(row, row.reply.add(text[len(row.decoded) :]))
             row.decoded = text
@@ -190,7 +212,11 @@ class TransformersEngine(EngineThread):
         return True
 
     def _piece(self, token: int) -> bytes:
-        return self._tokenizer.decode([token]).encode("utf-8")
+        return self._text([token], skip_special_tokens=False).encode("utf-8")
+
+    def _text(self, tokens: list[int], skip_special_tokens: bool = True) -> str:
+        with self._tokenizer_lock:
+            return self._tokenizer.decode(tokens, skip_special_tokens=skip_special_tokens)
 
     # --- the batch cache -------------------------------------------------------------------------
 
@@ -219,12 +245,8 @@ class TransformersEngine(EngineThread):
         if not staying:
             self._cache = None
         else:
-            index = torch.tensor([i for i, row in enumerate(rows) if row in staying])
-            width = max(row.length for row in staying)
-            for layer in self._cache.layers:
-                index = index.to(layer.keys.device)
-                layer.keys = layer.keys.index_select(0, index)[:, :, -width:]
-                layer.values = layer.values.index_select(0, index)[:, :, -width:]
+            kept = [i for i, row in enumerate(rows) if row in staying]
+            _keep_rows(self._cache, kept, max(row.length for row in staying))
         rows[:] = staying
 
     # --- a sequence's end ------------------------------------------------------------------------
@@ -237,7 +259,7 @@ class TransformersEngine(EngineThread):
 
     def _finish(self, row: _Row, reason: str) -> None:
         if reason != "cancelled":
-            text = self._tokenizer.decode(row.reply_tokens, skip_special_tokens=True)
+            text = self._text(row.reply_tokens)
             self._emit(row, row.reply.rest(text[len(row.decoded) :]))
         metrics.ACTIVE_SEQUENCES.labels(self._name).dec()
         row.seq.events.put(GenerationResult(reason, len(row.seq.prompt), row.generated))
@@ -245,6 +267,25 @@ class TransformersEngine(EngineThread):
     def _fail(self, row: _Row, error: BaseException) -> None:
         metrics.ACTIVE_SEQUENCES.labels(self._name).dec()
         row.seq.events.put(error)
+
+
+def _prefill_batch(waiting: list[_Row]) -> list[_Row]:
+    """The waiting prompts this step prefills, taken from `waiting`: in arrival order, up to
+    `PREFILL_TOKENS` padded tokens in all (the first one whatever its length)."""
+    taken = [waiting.pop(0)]
+    while (
+        waiting and max(len(r.seq.prompt) for r in [*taken, waiting[0]]) * (len(taken) + 1) <= PREFILL_TOKENS
+    ):
+        taken.append(waiting.pop(0))
+    return taken
+
+
+def _keep_rows(cache: DynamicCache, kept: list[int], width: int) -> None:
+    """Keep only the rows `kept` of `cache`, and their last `width` columns."""
+    for layer in cache.layers:
+        index = torch.tensor(kept, device=layer.keys.device)
+        layer.keys = layer.keys.index_select(0, index)[:, :, -width:]
+        layer.values = layer.values.index_select(0, index)[:, :, -width:]
 
 
 def _left_pad(tensor: torch.Tensor, width: int) -> torch.Tensor:
