@@ -1,20 +1,19 @@
 """Continuous batching for one transformers model: one decode loop over every active sequence.
 
-Each step of the loop (its own thread, workers/runtimes/sequences.py) prefills the waiting prompts,
-each alone (a batch of one, so a prompt's logits never depend on what else runs), up to
-`PREFILL_TOKENS` in all, and then decodes the next token of every decoding sequence in one forward
-pass. The decoding sequences share one KV
-cache (a `DynamicCache`, a row per sequence): each row holds its sequence's tokens at its right end,
-left-padded to the longest, and the attention mask hides the padding; each token's position id is
-its place in its own sequence, so neither RoPE nor the sliding-window layers see the padding. A
-prefilled prompt's cache joins as a new row (the batch is padded on the left when it is longer); a
-sequence that finishes, is cancelled or fails leaves at once, and the columns no row needs any more
-are cut. Each sequence picks its token with its own processors and generator
+Each step of the loop (its own thread, workers/runtimes/sequences.py) prefills the prompts waiting
+to start, together in one forward pass (left-padded, up to `PREFILL_TOKENS` padded tokens), and then
+decodes the next token of every decoding sequence in one forward pass. The decoding sequences share
+one KV cache (a `DynamicCache`, a row per sequence): each row holds its sequence's tokens at its
+right end, left-padded to the longest, and the attention mask hides the padding; each token's
+position id is its place in its own sequence, so neither RoPE nor the sliding-window layers see the
+padding. Prefilled prompts' rows join the batch (the narrower side is padded on the left); a sequence
+that finishes, is cancelled or fails leaves at once, and the columns no row needs any more are cut.
+Each sequence picks its token with its own processors and generator
 (workers/runtimes/transformers_sampling.py).
 
 Why not transformers' `ContinuousBatchingManager`: its sampling is one `GenerationConfig` for every
 request (temperature, top-k and top-p per request at most: no seed, penalty, logit bias, logprobs or
-stop string of a job's own), and on this CPU it was slower than this loop (README).
+stop string of a job's own); on this CPU it was no faster (README).
 """
 
 import inspect
@@ -32,9 +31,9 @@ from workers.runtimes.transformers_sampling import SequenceSampler
 
 log = logging.getLogger(__name__)
 
-# Prompt tokens a step prefills before its decode pass (one prompt at least, however long): clients
-# that arrive together (a closed loop of equal requests does) all get their first token after one
-# step, while a burst of long prompts holds the running streams for no more than about this many.
+# Padded prompt tokens a step prefills before its decode pass (one prompt at least, however long):
+# clients that arrive together (a closed loop of equal requests does) get their first tokens after
+# one pass, while a burst of long prompts holds the running streams for no more than about this many.
 PREFILL_TOKENS = 512
 
 
