@@ -26,7 +26,7 @@ class ModelSpec(BaseModel):
     chat_format: str = "chatml"
     params: dict[str, Any] = Field(default_factory=dict)
     max_sequences: int = Field(
-        default=1, ge=1, description="sequences the model generates at once (llama.cpp: its engine's slots)"
+        default=1, ge=1, description="sequences the model generates at once (its engine's slots)"
     )
 
     @field_validator("device")

@@ -1,5 +1,6 @@
-"""One worker serves many streams at once (llama.cpp engine, continuous batching), through the whole
-stack: real Redis, the real worker with the real Gemma GGUF, the API."""
+"""One worker serves many streams at once (continuous batching: the llama.cpp engine, and the
+transformers one for `llama`), through the whole stack: real Redis, the real worker with the real
+Gemma GGUF, the API."""
 
 import json
 import threading
@@ -29,9 +30,9 @@ QUESTIONS = [
 ]
 
 
-def completion_body(question: str, max_tokens: int) -> dict:
+def completion_body(question: str, max_tokens: int, model: str = "lumimaid") -> dict:
     return {
-        "model": "lumimaid",
+        "model": model,
         "messages": [{"role": "user", "content": question}],
         "max_tokens": max_tokens,
         "temperature": 0,
@@ -64,12 +65,12 @@ def job(api: httpx.Client, job_id: str) -> dict:
     return api.get(f"/jobs/{job_id}").json()
 
 
-def wait_engine_idle(stack) -> None:
+def wait_engine_idle(stack, model: str = "lumimaid") -> None:
     """Until no sequence is in the worker's engine: a job an earlier test left ending (a cancelled
     detached chat) would share the decode steps with what must run alone."""
     metrics_url = f"http://127.0.0.1:{stack.worker_metrics_ports['cpu']}/metrics"
     wait_until(
-        lambda: value(samples(httpx.get(metrics_url).text), ACTIVE, model="lumimaid"),
+        lambda: value(samples(httpx.get(metrics_url).text), ACTIVE, model=model),
         lambda active: active == 0,
         what="the engine to be idle",
     )
@@ -97,6 +98,23 @@ def test_eight_streams_at_once_all_finish_with_the_greedy_text_each_gets_alone(
     assert all(j["state"] == "done" for j in jobs)
     assert len({j["worker"] for j in jobs}) == 1
     assert last_start < first_end  # all eight ran at once on the one worker
+
+
+def test_llama_streams_at_once_all_finish_with_the_greedy_text_each_gets_alone(
+    api: httpx.Client, stack
+) -> None:
+    """`llama` is the transformers runtime: its engine decodes every stream in one pass per step."""
+    questions = QUESTIONS[:4]
+    wait_engine_idle(stack, "llama")
+    alone = [stream_tokens(api, completion_body(q, 16, "llama"))[2] for q in questions]
+    with ThreadPoolExecutor(len(questions)) as pool:
+        together = list(pool.map(lambda q: stream_tokens(api, completion_body(q, 16, "llama")), questions))
+
+    jobs = [job(api, job_id) for job_id, _, _ in together]
+    assert [text for _, _, text in together] == alone  # prompts prefilled alone, padding masked out
+    assert all(j["state"] == "done" and j["usage"]["completion_tokens"] == 16 for j in jobs)
+    # All four had their first token before any ended: none waited for another to finish.
+    assert max(j["timings"]["first_token_at"] for j in jobs) < min(j["timings"]["finished_at"] for j in jobs)
 
 
 def test_a_cancelled_stream_stops_within_a_few_tokens_while_the_others_go_on(api: httpx.Client) -> None:

@@ -52,8 +52,9 @@ def main() -> int:
         return 3
 
     # A synthetic queue only sleeps between tokens, so threads serve many jobs. A queue whose models
-    # batch several sequences (llama.cpp's engine) takes that many jobs at once on a thread pool: each
-    # task thread hands its job to the engine and relays its tokens. Otherwise one job at a time.
+    # batch several sequences (the llama.cpp or transformers engine) takes that many jobs at once on a
+    # thread pool: each task thread hands its job to the engine and relays its tokens. Otherwise one
+    # job at a time.
     synthetic = bool(specs) and all(spec.runtime == "synthetic" for spec in specs)
     slots = max((spec.max_sequences for spec in specs), default=1)
     if synthetic:

@@ -13,7 +13,9 @@ import typer
 
 RESULTS = Path(__file__).parent / "results"
 
-app = typer.Typer(help="Benchmarks: this stack against llama.cpp alone and its server; the relay under load.")
+app = typer.Typer(
+    help="Benchmarks: this stack against llama.cpp or transformers alone and their servers; the relay under load."
+)
 
 
 def _log_progress() -> None:
@@ -66,6 +68,33 @@ def workers(
 
     _log_progress()
     asyncio.run(workers_bench(max_tokens, requests, clients, out))
+
+
+@app.command()
+def transformers(
+    max_tokens: int = 32,
+    requests: Annotated[
+        int, typer.Option(help="requests per system and round (at least one per client)")
+    ] = 16,
+    clients: Annotated[
+        list[int] | None, typer.Option(help="concurrent clients, a round each (default: 1 4 8)")
+    ] = None,
+    systems: Annotated[
+        str,
+        typer.Option(
+            help="which to run, by letter: f transformers generate() in-process, g our stack (model: llama), "
+            "h transformers serve --continuous-batching"
+        ),
+    ] = "fgh",
+    out: Path = RESULTS / "transformers",
+) -> None:
+    """The `llama` model (transformers runtime): generate() alone in-process, our stack's engine over
+    /v1/chat/completions, and `transformers serve`, a round per client count; our stack's scaling from 1
+    client; results.json, results.md and results.png under --out."""
+    from cli.bench.transformers_round import transformers_bench
+
+    _log_progress()
+    asyncio.run(transformers_bench(max_tokens, requests, clients or [1, 4, 8], out, systems))
 
 
 @app.command(name="relay-load")

@@ -18,8 +18,9 @@ from settings import get_settings
 from workers.cpu_share import threads_per_worker
 from workers.runtimes.batch_invariance import decodes_alike
 from workers.runtimes.chat_template import ChatTemplate
-from workers.runtimes.llama_cpp_engine import EngineConfig, LlamaCppEngine, Sequence
+from workers.runtimes.llama_cpp_engine import EngineConfig, LlamaCppEngine
 from workers.runtimes.protocol import GenerationResult, OnText, PromptTooLongError
+from workers.runtimes.sequences import Sequence
 
 log = logging.getLogger(__name__)
 

@@ -11,17 +11,14 @@ holds, so a later prompt that starts with the same tokens (a character's pinned 
 conversation's earlier turns) prefills only the rest (prefix reuse, as llama-server's
 `cache_prompt`).
 
-Callers (Celery task threads) submit a `Sequence` and read its events from a queue, so publishing
-a token (a Redis round trip) never holds up the loop.
+Callers (Celery task threads) submit a `Sequence` and follow its events (workers/runtimes/sequences.py,
+shared with the transformers engine), so publishing a token never holds up the loop.
 """
 
 import codecs
 import ctypes
 import logging
-import queue
-import threading
-from collections import deque
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import llama_cpp
 from llama_cpp._internals import LlamaTokenDataArray
@@ -30,7 +27,8 @@ from schemas.events import TokenLogprob
 from workers import metrics
 from workers.runtimes.llama_cpp_sampling import sample_token, sampler_chain, step_logprobs
 from workers.runtimes.logprobs import token_logprob
-from workers.runtimes.protocol import GenerationResult, OnText
+from workers.runtimes.protocol import GenerationResult
+from workers.runtimes.sequences import EngineThread, ReplyText, Sequence, TextPiece
 
 log = logging.getLogger(__name__)
 
@@ -64,26 +62,6 @@ class EngineConfig:
     lora_path: str | None = None
 
 
-@dataclass
-class TextPiece:
-    text: str
-    tokens: int  # how many generated tokens this text completes
-    logprobs: list[TokenLogprob] | None = None  # theirs, when the job asked for logprobs
-
-
-@dataclass
-class Sequence:
-    """One job's generation, shared by the engine (which fills `events`) and the task that waits on it."""
-
-    prompt: list[int]
-    sampling: object  # schemas.jobs.SamplingParams
-    max_tokens: int
-    events: "queue.SimpleQueue[TextPiece | GenerationResult | BaseException]" = field(
-        default_factory=queue.SimpleQueue
-    )
-    cancelled: threading.Event = field(default_factory=threading.Event)
-
-
 class _Slot:
     """The engine's side of a sequence: its KV stream, position, sampler and text state."""
 
@@ -97,8 +75,7 @@ class _Slot:
         self.generated = 0
         self.unreported = 0  # generated tokens whose text was not sent yet
         self.decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
-        self.held = ""  # text that may be the start of a stop string
-        self.stops = stops
+        self.reply = ReplyText(stops)
         self.logprobs: list[TokenLogprob] = []  # of the generated tokens whose text was not sent yet
 
     @property
@@ -106,66 +83,16 @@ class _Slot:
         return self.fed < len(self.seq.prompt)
 
 
-class LlamaCppEngine:
+class LlamaCppEngine(EngineThread):
     def __init__(self, model, config: EngineConfig) -> None:
         self._model = model  # a llama_model pointer, kept alive by its owner
         self._vocab = llama_cpp.llama_model_get_vocab(model)
         self._candidates = LlamaTokenDataArray(n_vocab=llama_cpp.llama_vocab_n_tokens(self._vocab))
         self.config = config
-        self._incoming: deque[Sequence] = deque()
-        self._wake = threading.Condition()
-        self._stopping = False
-        self._ready = threading.Event()
-        self._startup_error: BaseException | None = None
         self._lora = None
         # What each KV stream still holds from its last sequence, reused by a prompt that starts alike.
         self._cached: list[list[int]] = [[] for _ in range(config.max_sequences)]
-        self._thread = threading.Thread(target=self._run, name="llama-cpp-engine", daemon=True)
-        self._thread.start()
-        self._ready.wait()
-        if self._startup_error is not None:
-            raise self._startup_error
-
-    # --- callers' side ---------------------------------------------------------------------------
-
-    def submit(self, seq: Sequence) -> Sequence:
-        with self._wake:
-            self._incoming.append(seq)
-            self._wake.notify()
-        return seq
-
-    def wake(self) -> None:
-        """Let the loop notice a cancel flag even when it is idle."""
-        with self._wake:
-            self._wake.notify()
-
-    def follow(self, seq: Sequence, on_text: OnText) -> GenerationResult:
-        """Pass a submitted sequence's text to `on_text` until it ends; False from `on_text` cancels it.
-
-        A cancelled sequence's usage counts the tokens published before the cancel."""
-        published = 0
-        while True:
-            event = seq.events.get()
-            if isinstance(event, TextPiece):
-                if seq.cancelled.is_set():
-                    continue
-                published += event.tokens
-                sent = on_text(event.text) if event.logprobs is None else on_text(event.text, event.logprobs)
-                if not sent:
-                    seq.cancelled.set()
-                    self.wake()
-            elif isinstance(event, GenerationResult):
-                if seq.cancelled.is_set():
-                    return GenerationResult("cancelled", event.prompt_tokens, published)
-                return event
-            else:
-                raise event
-
-    def close(self) -> None:
-        with self._wake:
-            self._stopping = True
-            self._wake.notify()
-        self._thread.join()
+        super().__init__("llama-cpp-engine")
 
     # --- the engine thread -----------------------------------------------------------------------
 
@@ -198,18 +125,15 @@ class LlamaCppEngine:
             self._batch = llama_cpp.llama_batch_init(self.config.n_batch, 0, 1)
             self._warm_up()
         except BaseException as exc:  # reported to the constructor's caller
-            self._startup_error = exc
-            self._ready.set()
+            self._started(exc)
             return
-        self._ready.set()
+        self._started()
         slots: list[_Slot] = []
         free_ids = list(range(self.config.max_sequences))
         try:
             while True:
                 with self._wake:
-                    while not self._stopping and not slots and not self._incoming:
-                        self._wake.wait()
-                    if self._stopping:
+                    if not self._wait_for_work(bool(slots)):
                         break
                     while self._incoming and free_ids:
                         active_ids = [s.seq_id for s in slots]
@@ -328,15 +252,10 @@ class LlamaCppEngine:
         slot.generated += 1
         slot.unreported += 1
         slot.next_token = token
-        slot.held += slot.decoder.decode(self._piece(token))
-        stop_at = min((i for i in (slot.held.find(s) for s in slot.stops) if i >= 0), default=-1)
-        if stop_at >= 0:
-            slot.held = slot.held[:stop_at]
+        self._emit(slot, slot.reply.add(slot.decoder.decode(self._piece(token))))
+        if slot.reply.stopped:
             self._finish(slot, "stop", slots, free_ids)
             return
-        keep = _stop_prefix_length(slot.held, slot.stops)
-        self._emit(slot, slot.held[: len(slot.held) - keep])
-        slot.held = slot.held[len(slot.held) - keep :]
         if slot.generated >= slot.seq.max_tokens:
             self._finish(slot, "length", slots, free_ids)
 
@@ -356,8 +275,7 @@ class LlamaCppEngine:
 
     def _finish(self, slot: _Slot, reason: str, slots: list[_Slot], free_ids: list[int]) -> None:
         if reason != "cancelled":
-            held = slot.held + slot.decoder.decode(b"", final=True)
-            self._emit(slot, held)
+            self._emit(slot, slot.reply.rest(slot.decoder.decode(b"", final=True)))
         self._release(slot, slots, free_ids)
         slot.seq.events.put(GenerationResult(reason, len(slot.seq.prompt), slot.generated))
 
@@ -417,14 +335,3 @@ def _runs(ids: list[int]) -> int:
     """How many runs of consecutive numbers `ids` makes: [0, 1, 3] makes 2."""
     present = set(ids)
     return sum(1 for i in present if i - 1 not in present)
-
-
-def _stop_prefix_length(text: str, stops: list[str]) -> int:
-    """The length of the longest end of `text` that could begin a stop string (held back for now)."""
-    best = 0
-    for stop in stops:
-        for size in range(min(len(stop) - 1, len(text)), best, -1):
-            if text.endswith(stop[:size]):
-                best = size
-                break
-    return best

@@ -1,6 +1,5 @@
 """What every model runtime offers the chat task, whatever engine is behind it."""
 
-import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
@@ -41,21 +40,3 @@ class ChatRuntime(Protocol):
     ) -> GenerationResult:
         """Stream a reply to `messages` through `on_text`; blocks until done or stopped."""
         ...
-
-
-class OneAtATime:
-    """A runtime that generates for one job at a time, shared by a worker's task threads (which wait
-    their turn here) when another model of the same worker serves several at once."""
-
-    def __init__(self, runtime: ChatRuntime) -> None:
-        self._runtime = runtime
-        self._lock = threading.Lock()
-
-    def __getattr__(self, name: str):
-        return getattr(self._runtime, name)
-
-    def generate(
-        self, messages: list[ChatMessage], sampling: SamplingParams, on_text: OnText
-    ) -> GenerationResult:
-        with self._lock:
-            return self._runtime.generate(messages, sampling, on_text)

@@ -13,7 +13,7 @@ from settings import Settings
 from workers.metrics import MODEL_LOAD_SECONDS
 from workers.runtimes.llama_cpp import LlamaCppRuntime
 from workers.runtimes.model_files import is_weights_file, verified_weights
-from workers.runtimes.protocol import ChatRuntime, OneAtATime
+from workers.runtimes.protocol import ChatRuntime
 from workers.runtimes.synthetic import SyntheticRuntime
 
 log = logging.getLogger(__name__)
@@ -42,7 +42,9 @@ def _load(spec: ModelSpec, settings: Settings) -> ChatRuntime:
     from workers.runtimes.transformers import TransformersRuntime
 
     weights = verified_weights(spec, settings.model_cache_dir) if is_weights_file(spec) else None
-    return OneAtATime(TransformersRuntime(spec, weights, settings.model_cache_dir))
+    runtime = TransformersRuntime(spec, weights, settings.model_cache_dir)
+    runtime.engine()  # its thread and first forward pass now, not on the first job
+    return runtime
 
 
 def load_models(specs: list[ModelSpec], settings: Settings) -> None:

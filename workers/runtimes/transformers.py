@@ -3,24 +3,25 @@
 On CUDA with `load_in_4bit` it is quantized by bitsandbytes (double quant, fp16 compute), as the
 original served Llama 3.1 8B; on the CPU, where bitsandbytes cannot run, it loads in float32 (or the
 `dtype` param). A GGUF is de-quantized by transformers (`gguf_file=`, ~30 s) and the result saved
-under the model cache, so later starts load it in well under a second. Generation runs in the
-calling thread and streams token by token through a streamer that calls `on_text` directly.
+under the model cache, so later starts load it in well under a second. Generation goes through its
+continuous-batching engine (workers/runtimes/transformers_engine.py: `max_sequences` at once), started
+on the first job, so a process that only tokenizes or trains never starts its thread.
 """
 
 import logging
+import threading
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import torch
-from transformers import AutoModelForCausalLM, AutoTokenizer, BitsAndBytesConfig, StoppingCriteria
-from transformers.generation.streamers import BaseStreamer
+from transformers import AutoModelForCausalLM, AutoTokenizer, BitsAndBytesConfig
 
 from model_registry import ModelSpec
 from schemas.jobs import ChatMessage, SamplingParams
 from workers.runtimes.chat_template import ChatTemplate
-from workers.runtimes.logprobs import token_logprob
 from workers.runtimes.protocol import GenerationResult, OnText, PromptTooLongError
-from workers.runtimes.transformers_sampling import StepLogprobs, logits_processors
+from workers.runtimes.sequences import Sequence
+from workers.runtimes.transformers_engine import TransformersEngine
 
 if TYPE_CHECKING:
     from peft import LoraConfig, PeftModel
@@ -35,101 +36,6 @@ TRANSFORMERS_PARAMS = {
     "bnb_4bit_compute_dtype",
     "adapter",
 }
-
-
-class TokenStreamer(BaseStreamer):
-    """Hands each new token's text to `on_text` and remembers why generation should stop.
-
-    It holds back an incomplete UTF-8 character and any tail that may begin a stop string, so a
-    stop string never reaches the client (as with llama.cpp and OpenAI): the text before it does,
-    and generation ends there. `cancelled` when `on_text` asked to stop, `hit_stop` at a stop string.
-    With a `recorder`, each piece goes with the logprobs of the tokens it completes (`top_n` each).
-    """
-
-    def __init__(
-        self,
-        tokenizer,
-        on_text: OnText,
-        stops: list[str],
-        recorder: StepLogprobs | None = None,
-        top_n: int = 0,
-    ) -> None:
-        self.tokenizer = tokenizer
-        self.recorder = recorder
-        self.top_n = top_n
-        self.logprobs: list = []  # of the tokens whose text was not sent yet
-        self.on_text = on_text
-        self.stops = [stop for stop in stops if stop]
-        self.ids: list[int] = []
-        self.text = ""
-        self.sent = 0
-        self.pieces = 0
-        self.cancelled = False
-        self.hit_stop = False
-        self._prompt_seen = False
-
-    @property
-    def stopped(self) -> bool:
-        return self.cancelled or self.hit_stop
-
-    def put(self, value: torch.Tensor) -> None:
-        if not self._prompt_seen:  # generate() first hands over the prompt
-            self._prompt_seen = True
-            return
-        if self.stopped:  # generate() may produce one more token before it sees the stop
-            return
-        new = value.reshape(-1).tolist()
-        self.ids.extend(new)
-        if self.recorder is not None:
-            self.logprobs += [
-                token_logprob(self.recorder.last, token, self.top_n, self._piece) for token in new
-            ]
-        self.text = self.tokenizer.decode(self.ids, skip_special_tokens=True)
-        if self.text.endswith("\ufffd"):
-            return
-        hits = [at for stop in self.stops if (at := self.text.find(stop, self.sent)) >= 0]
-        if hits:
-            self.hit_stop = True
-            self._send(min(hits))
-        else:
-            self._send(len(self.text) - self._held_back())
-
-    def end(self) -> None:
-        """Generation ended without a stop string: what was held back is the reply's tail."""
-        if not self.stopped:
-            self._send(len(self.text))
-
-    def _held_back(self) -> int:
-        """The length of the longest tail of the text that begins a stop string."""
-        return max(
-            (size for stop in self.stops for size in range(1, len(stop)) if self.text.endswith(stop[:size])),
-            default=0,
-        )
-
-    def _send(self, upto: int) -> None:
-        if upto <= self.sent:
-            return
-        piece, self.sent = self.text[self.sent : upto], upto
-        self.pieces += 1
-        if self.recorder is None:
-            sent = self.on_text(piece)
-        else:
-            sent, self.logprobs = self.on_text(piece, self.logprobs), []
-        if not sent:
-            self.cancelled = True
-
-    def _piece(self, token: int) -> bytes:
-        return self.tokenizer.decode([token]).encode("utf-8")
-
-
-class StopWhenAsked(StoppingCriteria):
-    def __init__(self, streamer: TokenStreamer) -> None:
-        self.streamer = streamer
-
-    def __call__(self, input_ids: torch.Tensor, scores: torch.Tensor, **kwargs) -> torch.Tensor:
-        return torch.full(
-            (input_ids.shape[0],), self.streamer.stopped, dtype=torch.bool, device=input_ids.device
-        )
 
 
 def _converted_dir(gguf: Path, cache_dir: Path) -> Path:
@@ -182,7 +88,10 @@ def model_kwargs(spec: ModelSpec, cuda: bool) -> dict:
 
 class TransformersRuntime:
     """Besides the chat runtime protocol, what LoRA training on top of it needs: `text_tokens`,
-    `end_of_turn`, `pad_token_id`, `lora_model` and `gguf_base_dir`."""
+    `end_of_turn`, `pad_token_id`, `lora_model` and `gguf_base_dir`; and `close`.
+
+    Its `adapter` (a PEFT LoRA directory, registry param) is the model's, one for every sequence it
+    generates: another adapter is another registry model."""
 
     def __init__(self, spec: ModelSpec, weights: Path | None, cache_dir: Path) -> None:
         self.name = spec.name
@@ -191,6 +100,9 @@ class TransformersRuntime:
         kwargs = model_kwargs(spec, torch.cuda.is_available())
         log.info("loading %s from %s with %s", spec.name, source, kwargs)
         self._tokenizer = AutoTokenizer.from_pretrained(source)
+        # The tokenizer switches a flag of its Rust core on each call (`split_special_tokens`): task
+        # threads tokenizing prompts at once, and the engine decoding, take turns with it.
+        self._tokenizer_lock = threading.Lock()
         model = AutoModelForCausalLM.from_pretrained(source, **kwargs)
         if spec.params.get("adapter"):
             from peft import PeftModel
@@ -208,6 +120,9 @@ class TransformersRuntime:
         # The token that closes an assistant turn (what a fine-tune teaches the model to emit).
         self.end_of_turn: int = markers[0] if markers else self._tokenizer.eos_token_id
         self._stop_ids = sorted({self._tokenizer.eos_token_id, *markers} - {None})
+        self.max_sequences = spec.max_sequences
+        self._engine: TransformersEngine | None = None
+        self._engine_lock = threading.Lock()
 
     @property
     def pad_token_id(self) -> int | None:
@@ -237,7 +152,8 @@ class TransformersRuntime:
 
     def text_tokens(self, text: str, special: bool = False) -> list[int]:
         """The token ids of `text` without a BOS: plain text, or with `special` control tokens as markup."""
-        return self._tokenizer(text, add_special_tokens=False, split_special_tokens=not special).input_ids
+        with self._tokenizer_lock:
+            return self._tokenizer(text, add_special_tokens=False, split_special_tokens=not special).input_ids
 
     def prompt_tokens(self, messages: list[ChatMessage]) -> list[int]:
         return self._template.tokens(messages, lambda text, markup: self.text_tokens(text, special=markup))
@@ -249,35 +165,27 @@ class TransformersRuntime:
         room = self.n_ctx - len(prompt)
         if room < 1:
             raise PromptTooLongError(f"the prompt is {len(prompt)} tokens, the context window {self.n_ctx}")
-        max_new_tokens = min(sampling.max_tokens, room)
-        recorder = StepLogprobs() if sampling.logprobs is not None else None
-        processors = logits_processors(sampling, self._model.config.get_text_config().vocab_size, recorder)
-        streamer = TokenStreamer(self._tokenizer, on_text, sampling.stop, recorder, sampling.logprobs or 0)
-        sample = sampling.temperature > 0
-        if sampling.seed is not None:
-            torch.manual_seed(sampling.seed)
-        with torch.inference_mode():
-            output = self._model.generate(
-                torch.tensor([prompt], device=self._model.device),
-                attention_mask=torch.ones((1, len(prompt)), dtype=torch.long, device=self._model.device),
-                max_new_tokens=max_new_tokens,
-                do_sample=sample,
-                temperature=sampling.temperature if sample else None,
-                top_p=sampling.top_p if sample else None,
-                top_k=None,
-                eos_token_id=self._stop_ids,
-                pad_token_id=self._tokenizer.pad_token_id or self._tokenizer.eos_token_id,
-                streamer=streamer,
-                logits_processor=processors,
-                stopping_criteria=[StopWhenAsked(streamer)],
-            )
-        generated = output.shape[1] - len(prompt)
-        if streamer.cancelled:
-            finish_reason = "cancelled"
-        elif streamer.hit_stop:
-            finish_reason = "stop"
-        elif generated >= max_new_tokens and int(output[0, -1]) not in self._stop_ids:
-            finish_reason = "length"
-        else:
-            finish_reason = "stop"
-        return GenerationResult(finish_reason, len(prompt), streamer.pieces)
+        engine = self.engine()
+        return engine.follow(
+            engine.submit(Sequence(prompt, sampling, min(sampling.max_tokens, room))), on_text
+        )
+
+    def engine(self) -> TransformersEngine:
+        with self._engine_lock:
+            if self._engine is None:
+                self._engine = TransformersEngine(
+                    self._model,
+                    self._tokenizer,
+                    self._tokenizer_lock,
+                    self._stop_ids,
+                    self.max_sequences,
+                    self.name,
+                )
+            return self._engine
+
+    def close(self) -> None:
+        """Stop the engine's thread (its sequences fail)."""
+        with self._engine_lock:
+            if self._engine is not None:
+                self._engine.close()
+                self._engine = None

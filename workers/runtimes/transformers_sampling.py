@@ -1,14 +1,21 @@
-"""What a transformers generation adds to `generate`'s own sampling (temperature, top-p): the logit
-bias and the penalties as logits processors (transformers' own where it has one), and a recorder of
-each step's logprobs. The recorder comes first, so logprobs are the model's own distribution, before
-any penalty, bias or warper, as on llama.cpp."""
+"""How one sequence of the transformers engine picks its next token: the job's logit bias and
+penalties as logits processors (transformers' own where it has one), then greedy, or transformers'
+temperature, top-k, top-p and min-p warpers and a draw from the sequence's own seeded generator; and a
+recorder of each step's logprobs. The recorder comes first, so logprobs are the model's own
+distribution, before any penalty, bias or warper, as on llama.cpp."""
+
+import random
 
 import torch
 from transformers import (
     LogitsProcessor,
     LogitsProcessorList,
+    MinPLogitsWarper,
     RepetitionPenaltyLogitsProcessor,
     SequenceBiasLogitsProcessor,
+    TemperatureLogitsWarper,
+    TopKLogitsWarper,
+    TopPLogitsWarper,
 )
 
 from schemas.jobs import PENALTY_LAST_N, SamplingParams
@@ -59,3 +66,35 @@ def logits_processors(
     if sampling.presence_penalty or sampling.frequency_penalty:
         processors.append(PresenceFrequencyPenalty(sampling.presence_penalty, sampling.frequency_penalty))
     return processors
+
+
+class SequenceSampler:
+    """One sequence's sampling, over its own tokens (prompt, then reply) and its own random generator:
+    a seed gives the same draws whatever else is in the batch."""
+
+    def __init__(self, sampling: SamplingParams, n_vocab: int, prompt: list[int]) -> None:
+        self.recorder = StepLogprobs() if sampling.logprobs is not None else None
+        self.processors = logits_processors(sampling, n_vocab, self.recorder)
+        self.tokens = list(prompt)
+        self.generator = None
+        if sampling.temperature > 0:
+            self.processors.append(TemperatureLogitsWarper(sampling.temperature))
+            if sampling.top_k > 0:
+                self.processors.append(TopKLogitsWarper(sampling.top_k))
+            self.processors.append(TopPLogitsWarper(sampling.top_p))
+            if sampling.min_p > 0:
+                self.processors.append(MinPLogitsWarper(sampling.min_p))
+            seed = sampling.seed if sampling.seed is not None else random.getrandbits(63)
+            self.generator = torch.Generator().manual_seed(seed)
+
+    def __call__(self, logits: torch.Tensor) -> int:
+        """The next token, from this step's logits (one row, on the CPU); it joins the sequence's tokens."""
+        scores = logits[None]
+        if self.processors:
+            scores = self.processors(torch.tensor([self.tokens]), scores)
+        if self.generator is None:
+            token = int(scores[0].argmax())
+        else:
+            token = int(torch.multinomial(scores[0].softmax(-1), 1, generator=self.generator))
+        self.tokens.append(token)
+        return token
