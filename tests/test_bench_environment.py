@@ -35,7 +35,10 @@ def test_the_cpu_record_names_the_model_and_the_kernel_flags(tmp_path) -> None:
 def test_the_worker_spins_briefly_unless_the_environment_chose(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("OMP_WAIT_POLICY", raising=False)
     monkeypatch.delenv("GOMP_SPINCOUNT", raising=False)
-    assert openmp.spin_briefly() == {"GOMP_SPINCOUNT": str(openmp.DEFAULT_SPIN_COUNT)}
+    assert openmp.spin_briefly() == {
+        "OMP_WAIT_POLICY": "ACTIVE",
+        "GOMP_SPINCOUNT": str(openmp.DEFAULT_SPIN_COUNT),
+    }
 
     monkeypatch.delenv("GOMP_SPINCOUNT")
     monkeypatch.setenv("OMP_WAIT_POLICY", "PASSIVE")  # an operator's choice is kept as it is
