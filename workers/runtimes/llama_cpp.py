@@ -114,9 +114,11 @@ class LlamaCppRuntime:
         llm = _internals.LlamaModel(
             path_model=str(weights), params=_model_params(kwargs, self.repacked), verbose=False
         )
-        # Only flash attention makes answers batch-invariant at all, and only the CPU repacks.
+        # Only flash attention makes answers batch-invariant at all, and only the CPU repacks. One
+        # thread: each of ggml's CPU kernels computes an output whole on one thread, so the count
+        # changes no bits, and a lone thread never spins at a barrier on a crowded host.
         probe = setting is None and kwargs.get("flash_attn", True) and not kwargs.get("n_gpu_layers")
-        if probe and not decodes_alike(llm.model, kwargs["n_threads"], flash_attn=True):
+        if probe and not decodes_alike(llm.model, n_threads=1, flash_attn=True):
             log.warning("%s: repacked weights decode a batch differently here: loading without", self.name)
             llm.close()
             self.repacked = False
