@@ -157,6 +157,14 @@ def _swipes_with(message: Message, text: str, continuing: bool) -> tuple[list[st
     return [*swipes, text], len(swipes)
 
 
+def choose_swipe(message: Message, swipe_id: int) -> Message:
+    """Make swipe `swipe_id` the message's content: the one shown, continued, and in later prompts."""
+    swipes = list(message.swipes) or [message.content]
+    Message.objects(id=message.id).update_one(set__content=swipes[swipe_id], set__swipe_id=swipe_id)
+    message.reload()
+    return message
+
+
 def _store_into(
     target: ReplyTarget, job_id: str, content: str, status: str, finish_reason: str, usage: dict
 ) -> str | None:

@@ -16,6 +16,7 @@ from tests.browser import DEADLINE_MS, PHONE, Tab, letters, open_tab
 from tests.browser import browser as browser  # noqa: F401  (session fixtures)
 from tests.browser import playwright as playwright  # noqa: F401
 from tests.cards_fixtures import SERAPHINA_V2, card_png, named, sillytavern_png
+from tests.sse import post_stream
 
 LONG_STORY = "Tell me a very long story about the forest, the river and the old mill, with every detail."
 
@@ -175,6 +176,28 @@ def test_a_chat_streams_stops_regenerates_and_continues(tab: Tab, api: httpx.Cli
     assert letters(last_reply_text(tab)) == letters(continued["content"])
     assert letters(continued["content"]).startswith(letters(second))
     tab.screenshot("chat")
+
+
+def test_the_alternative_shown_stays_chosen_after_a_reload(tab: Tab, api: httpx.Client) -> None:
+    character = new_character(api)
+    conversation = api.post("/conversations", json={"character_id": character["id"]}).json()
+    path = f"/conversations/{conversation['id']}"
+    post_stream(api, f"{path}/messages", {"input_data": "Hi", "max_tokens": 3, "temperature": 0})
+    for max_tokens in (6, 9):
+        post_stream(api, f"{path}/regenerate", {"max_tokens": max_tokens, "temperature": 0})
+    alternatives = api.get(path).json()["messages"][-1]["swipes"]
+    page = tab.page
+    page.goto(f"/#/chat/{character['id']}/{conversation['id']}")
+    expect(page.locator(".swipe-count")).to_have_text("3/3")
+
+    for shown in ("2/3", "1/3"):
+        page.get_by_role("button", name="Previous alternative").click()
+        expect(page.locator(".swipe-count")).to_have_text(shown)
+    page.reload()
+
+    expect(page.locator(".swipe-count")).to_have_text("1/3")
+    assert letters(last_reply_text(tab)) == letters(alternatives[0])
+    assert api.get(path).json()["messages"][-1]["swipe_id"] == 0
 
 
 def test_a_reload_in_the_middle_of_a_reply_finishes_it_without_repeating(

@@ -1,4 +1,5 @@
-"""A user's conversations with characters: open, list, read, delete; chat on, regenerate, continue.
+"""A user's conversations with characters: open, list, read, delete; chat on, regenerate, continue,
+choose the current alternative (swipe) of the last reply.
 
 A conversation belongs to the user whose API key opened it; anyone else gets 404 (an admin sees all). The three chat routes
 stream like `/Lumimaid_stream` (SSE or text/plain), with the stored history as the prompt.
@@ -24,7 +25,7 @@ from mongo.conversations import (
 )
 from schemas.chat import GenerationParams
 from schemas.common import ObjectIdStr, Page, PageNumber, PageSize
-from schemas.conversations import ConversationCreate, ConversationOut, MessageOut, TurnRequest
+from schemas.conversations import ConversationCreate, ConversationOut, MessageOut, SwipeChoice, TurnRequest
 from settings import Settings
 
 router = APIRouter(prefix="/conversations", tags=["conversations"])
@@ -107,6 +108,18 @@ async def say(
         turns.next_turn, call.caller.owner_filter, conversation_id, body.input_data, call.settings
     )
     return await stream_turn(call, turn, body)
+
+
+@router.put(
+    "/{conversation_id}/swipe",
+    summary="Choose which alternative of the last reply is current: shown, continued, and in the next prompt",
+    responses={409: {"description": "the conversation does not end with a reply"}},
+)
+async def choose_swipe(
+    conversation_id: ObjectIdStr, body: SwipeChoice, caller: Caller = Depends(caller_dep)
+) -> MessageOut:
+    reply = await asyncio.to_thread(turns.chosen_swipe, caller.owner_filter, conversation_id, body.swipe_id)
+    return message_out(reply)
 
 
 def _reply_route(action: str, prepare: Callable[[str | None, str, Settings], Turn], summary: str) -> None:

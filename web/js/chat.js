@@ -15,7 +15,6 @@ const state = {
   conversation: null, // with its messages
   job: null, // {id, mode: "message"|"regenerate"|"continue", characterId, conversationId, base, text, lastEventId}
   requesting: false, // a reply asked for, its response not yet here
-  swipeShown: new Map(), // message id -> index of the swipe shown
 };
 
 const PENDING_FIELDS = ["id", "mode", "characterId", "conversationId", "base", "text", "lastEventId"];
@@ -50,14 +49,25 @@ function messageElement(role, { id = "", status = "" } = {}) {
 
 const userTurns = () => state.conversation.messages.some((message) => message.role === "user");
 
+// Make alternative `index` of the last reply the current one, on the server: the one a reload shows,
+// Continue goes on from and the next turn's prompt holds (as SillyTavern keeps the one shown).
+async function chooseSwipe(message, index) {
+  try {
+    const path = `/conversations/${state.conversation.id}/swipe`;
+    const chosen = await getJson(path, { method: "PUT", json: { swipe_id: index } });
+    const messages = state.conversation.messages;
+    messages[messages.indexOf(message)] = chosen;
+    renderLog();
+  } catch (error) {
+    showError(error);
+  }
+}
+
 // The < n/m > arrows of the last reply; > on the last alternative asks for a new one (Regenerate).
 function swipeControls(message) {
-  const shown = state.swipeShown.get(message.id) ?? message.swipe_id;
+  const shown = message.swipe_id;
   const total = message.swipes.length;
-  const go = (index) => {
-    state.swipeShown.set(message.id, index);
-    renderLog();
-  };
+  const go = (index) => chooseSwipe(message, index);
   const busy = Boolean(state.job) || state.requesting;
   return el(
     "div",
@@ -84,8 +94,7 @@ function renderLog() {
   const job = state.job;
   const elements = messages.map((message, index) => {
     const element = messageElement(message.role, message);
-    const shown = state.swipeShown.get(message.id) ?? message.swipe_id;
-    const text = message.swipes[shown] ?? message.content;
+    const text = message.content;
     const isLast = index === lastIndex && message.role === "assistant";
     if (isLast && job && job.mode !== "message") {
       element.classList.add("streaming");
@@ -125,7 +134,6 @@ function updateButtons() {
 async function reloadConversation() {
   if (!state.conversation) return;
   state.conversation = await getJson(`/conversations/${state.conversation.id}`);
-  state.swipeShown.clear();
   renderLog();
 }
 
@@ -324,7 +332,6 @@ export async function showChat(characterId, conversationId) {
       location.hash = `#/chat/${characterId}/${conversations[0].id}`;
       return;
     }
-    state.swipeShown.clear();
     renderLog();
     if (state.conversation) $("#chat-input").focus();
   } catch (error) {
