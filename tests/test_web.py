@@ -40,7 +40,7 @@ def new_character(api: httpx.Client, **fields) -> dict:
 def set_max_tokens(tab: Tab, count: int) -> None:
     """Through the page's own settings, as a person would."""
     page = tab.page
-    page.get_by_text("Settings").click()
+    page.get_by_text("Account", exact=True).click()
     page.locator("#max-tokens").fill(str(count))
     page.locator("#account-form button[type=submit]").click()
 

@@ -1,6 +1,7 @@
 // Batches: submit a JSONL file of dialogue jobs, watch its progress, download the results.
 
 import { download, getJson, request } from "./api.js";
+import { t } from "./i18n.js";
 import { $, clearBanner, el, showError } from "./ui.js";
 
 const STORE = "chatbot.batches"; // the ids this browser submitted, newest first
@@ -15,20 +16,20 @@ function row(batch) {
   const finished = batch.counts.complete + batch.counts.error + batch.counts.cancelled;
   const counts = Object.entries(batch.counts)
     .filter(([, count]) => count)
-    .map(([state, count]) => `${count} ${state}`)
+    .map(([state, count]) => t("batch.count", { count, state: t(`state.${state}`) }))
     .join(", ");
   const open = batch.state === "queued" || batch.state === "running";
   return el(
     "li",
     { className: "batch", dataset: { id: batch.id, state: batch.state } },
-    el("div", { className: "batch-head" }, el("code", { textContent: batch.id }), el("span", { className: "badge", textContent: batch.state })),
-    el("progress", { max: batch.total, value: finished, attrs: { "aria-label": `batch ${batch.id}: ${finished} of ${batch.total} done` } }),
-    el("p", { className: "hint", textContent: `${finished}/${batch.total} done${counts ? ` — ${counts}` : ""}` }),
+    el("div", { className: "batch-head" }, el("code", { textContent: batch.id }), el("span", { className: "badge", textContent: t(`state.${batch.state}`) })),
+    el("progress", { max: batch.total, value: finished, attrs: { "aria-label": t("batch.progressLabel", { id: batch.id, finished, total: batch.total }) } }),
+    el("p", { className: "hint", textContent: `${t("batch.done", { finished, total: batch.total })}${counts ? ` — ${counts}` : ""}` }),
     el(
       "div",
       { className: "row" },
-      el("button", { type: "button", textContent: "Download results", onclick: () => download(`/batches/${batch.id}/results`, `batch-${batch.id}.jsonl`).catch(showError) }),
-      open ? el("button", { type: "button", className: "danger", textContent: "Cancel", onclick: () => cancel(batch.id) }) : null,
+      el("button", { type: "button", textContent: t("batch.download"), onclick: () => download(`/batches/${batch.id}/results`, `batch-${batch.id}.jsonl`).catch(showError) }),
+      open ? el("button", { type: "button", className: "danger", textContent: t("batch.cancel"), onclick: () => cancel(batch.id) }) : null,
     ),
   );
 }

@@ -2,6 +2,7 @@
 // conversation list; a reply still streaming when the page reloads is resumed where it was.
 
 import { account, getJson, request } from "./api.js";
+import { t } from "./i18n.js";
 import { isLeaving, jobFailure, stopJob, streamJob } from "./jobs.js";
 import { renderRoleplay, streamRenderer } from "./render.js";
 import { resumeJob } from "./sse.js";
@@ -34,16 +35,16 @@ const log = () => $("#chat-log");
 const nearBottom = (box) => box.scrollHeight - box.scrollTop - box.clientHeight < 80;
 
 function speaker(role) {
-  if (role === "assistant") return state.conversation?.character_name || state.character?.name || "Character";
-  return state.conversation?.user_name || "You";
+  if (role === "assistant") return state.conversation?.character_name || state.character?.name || t("chat.character");
+  return state.conversation?.user_name || t("chat.you");
 }
 
 function messageElement(role, { id = "", status = "" } = {}) {
   const body = el("div", { className: "msg-body" });
   const picture = role === "assistant" && state.character ? avatar(state.character, "small") : null;
   const head = el("div", { className: "msg-head" }, picture, el("span", { className: "msg-name", textContent: speaker(role) }));
-  if (status === "cancelled") head.append(el("span", { className: "badge", textContent: "stopped" }));
-  if (status === "error") head.append(el("span", { className: "badge error", textContent: "failed" }));
+  if (status === "cancelled") head.append(el("span", { className: "badge", textContent: t("chat.stopped") }));
+  if (status === "error") head.append(el("span", { className: "badge error", textContent: t("chat.failed") }));
   return el("article", { className: `msg ${role}`, dataset: { id, role } }, head, body);
 }
 
@@ -72,7 +73,7 @@ function swipeControls(message) {
   return el(
     "div",
     { className: "swipes" },
-    el("button", { type: "button", className: "swipe-prev", textContent: "<", disabled: busy || shown === 0, onclick: () => go(shown - 1), attrs: { "aria-label": "Previous alternative" } }),
+    el("button", { type: "button", className: "swipe-prev", textContent: "<", disabled: busy || shown === 0, onclick: () => go(shown - 1), attrs: { "aria-label": t("chat.previous") } }),
     el("span", { className: "swipe-count", textContent: `${shown + 1}/${total}` }),
     el("button", {
       type: "button",
@@ -80,9 +81,9 @@ function swipeControls(message) {
       textContent: ">",
       disabled: busy,
       onclick: () => (shown + 1 < total ? go(shown + 1) : regenerate()),
-      attrs: { "aria-label": shown + 1 < total ? "Next alternative" : "New alternative" },
+      attrs: { "aria-label": t(shown + 1 < total ? "chat.next" : "chat.newAlternative") },
     }),
-    el("button", { type: "button", className: "regenerate", textContent: "Regenerate", disabled: busy, onclick: regenerate }),
+    el("button", { type: "button", className: "regenerate", textContent: t("chat.regenerate"), disabled: busy, onclick: regenerate }),
   );
 }
 
@@ -253,8 +254,8 @@ async function listConversations() {
         el("button", {
           type: "button",
           className: "small danger",
-          textContent: "Delete",
-          attrs: { "aria-label": `Delete the conversation of ${when}` },
+          textContent: t("chat.deleteConversation"),
+          attrs: { "aria-label": t("chat.deleteLabel", { when }) },
           onclick: () => removeConversation(conversation.id, when),
         }),
       );
@@ -264,7 +265,7 @@ async function listConversations() {
 }
 
 async function removeConversation(conversationId, when) {
-  if (!(await confirmDelete(`Delete the conversation of ${when}?`))) return;
+  if (!(await confirmDelete(t("chat.confirmDelete", { when })))) return;
   try {
     await request(`/conversations/${conversationId}`, { method: "DELETE" });
     if (state.conversation?.id === conversationId) location.hash = `#/chat/${state.character.id}`;
@@ -294,7 +295,7 @@ function showCharacter(character) {
   select.replaceChildren(
     ...greetings(character).map((text, index) => {
       const preview = text.replaceAll("{{char}}", character.name).replaceAll("{{user}}", "User").slice(0, 60);
-      const label = `${index === 0 ? "First message" : `Alternate ${index}`}: ${preview}`;
+      const label = index === 0 ? t("chat.firstMessage", { preview }) : t("chat.alternate", { n: index, preview });
       return el("option", { value: String(index), textContent: label });
     }),
   );
@@ -313,7 +314,7 @@ export async function showChat(characterId, conversationId) {
       state.character = null;
       state.conversation = null;
       $("#new-chat-button").disabled = true;
-      $("#chat-character").replaceChildren(el("p", { className: "hint", textContent: "Pick a character in Characters to chat." }));
+      $("#chat-character").replaceChildren(el("p", { className: "hint", textContent: t("chat.pickCharacter") }));
       $("#conversation-list").replaceChildren();
       renderLog();
     }

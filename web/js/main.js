@@ -6,6 +6,7 @@ import { initAssistant } from "./assistant.js";
 import { initBatches, showBatches } from "./batches.js";
 import { initCharacters, showEditor, showGallery } from "./characters.js";
 import { initChat, pendingReply, resumePending, showChat } from "./chat.js";
+import { initLanguageSwitch, t, translatePage } from "./i18n.js";
 import { $, clearBanner } from "./ui.js";
 
 function showView(name, nav = name) {
@@ -39,8 +40,8 @@ async function route() {
 function initAccount() {
   const describe = () => {
     $("#account-state").textContent = account.apiKey
-      ? "Signed in with an API key (kept in this browser)."
-      : "No API key yet: enter yours (`make run` prints the first admin's; an admin makes more).";
+      ? t("account.signedIn")
+      : t("account.noKey");
     if (!account.apiKey) $("#api-key").closest("details").open = true;
   };
   $("#api-key").value = account.apiKey;
@@ -61,6 +62,8 @@ function initAccount() {
   });
 }
 
+translatePage();
+initLanguageSwitch($("#lang-select"));
 initAccount();
 initCharacters();
 initChat();
