@@ -243,6 +243,23 @@ def test_markup_in_a_card_and_in_messages_stays_inert(tab: Tab, api: httpx.Clien
     expect(page.locator("#gallery .tag", has_text="<b>bold</b>")).to_be_visible()
 
 
+def test_the_missing_key_banner_goes_once_a_key_is_saved(
+    browser: Browser, stack: EmbeddedStack, api_key: str
+) -> None:
+    tab = open_tab(browser, stack.api_url, "")
+    page = tab.page
+    page.goto("/")
+    expect(page.locator("#banner")).to_contain_text('under "Account"')
+    expect(page.locator("details.account")).to_have_attribute("open", "")
+
+    page.locator("#api-key").fill(api_key)
+    page.locator("#account-form button[type=submit]").click()
+
+    expect(page.locator("#banner")).to_be_hidden()
+    expect(page.locator("#account-state")).to_contain_text("Signed in")
+    tab.page.context.close()
+
+
 def test_a_field_refused_by_the_server_is_named(tab: Tab, api: httpx.Client) -> None:
     page = tab.page
     page.goto("/")

@@ -52,6 +52,7 @@ function initAccount() {
     account.apiKey = $("#api-key").value.trim();
     account.maxTokens = parseInt($("#max-tokens").value, 10) || null;
     describe();
+    clearBanner(); // what a missing key caused is asked again with the new one
     event.target.closest("details").open = false;
     route();
   });
