@@ -81,6 +81,13 @@ def find_batch(batch_id: str, owner: str | None) -> Batch | None:
     return (query if owner is None else query.filter(user_id=owner)).first()
 
 
+def list_batches(user_id: str, page: int, page_size: int) -> tuple[list[Batch], int]:
+    """The user's batches, newest first, one page of them, and how many there are."""
+    query = Batch.objects(user_id=user_id)
+    found = query.order_by("-created_at", "-id").skip((page - 1) * page_size).limit(page_size)
+    return list(found), query.count()
+
+
 def count_items_by_state(batch: Batch) -> dict[str, int]:
     pipeline = [{"$match": {"batch_id": batch.id}}, {"$group": {"_id": "$state", "n": {"$sum": 1}}}]
     counts = {row["_id"]: row["n"] for row in BatchItem.objects.aggregate(pipeline)}

@@ -13,8 +13,6 @@ from playwright.sync_api import Browser, expect
 
 from embedded.stack import EmbeddedStack
 from tests.browser import DEADLINE_MS, PHONE, Tab, letters, open_tab
-from tests.browser import browser as browser  # noqa: F401  (session fixtures)
-from tests.browser import playwright as playwright  # noqa: F401
 from tests.cards_fixtures import SERAPHINA_V2, card_png, named, sillytavern_png
 from tests.sse import post_stream
 
@@ -258,6 +256,22 @@ def test_the_missing_key_banner_goes_once_a_key_is_saved(
     expect(page.locator("#banner")).to_be_hidden()
     expect(page.locator("#account-state")).to_contain_text("Signed in")
     tab.page.context.close()
+
+
+def test_the_batch_list_shows_the_callers_batches_from_the_server(tab: Tab, api: httpx.Client) -> None:
+    item = {
+        "character": {"name": "Rachel"},
+        "messages": [{"role": "user", "content": "Hi"}],
+        "params": {"max_tokens": 1},
+    }
+    batch = api.post("/batches", json={"items": [item]}).json()  # not through this page: another browser
+    page = tab.page
+    page.goto("/#/batches")
+
+    row = page.locator(f"#batch-list .batch[data-id='{batch['id']}']")
+    expect(row).to_have_attribute("data-state", "completed")
+    page.reload()
+    expect(row).to_contain_text("1/1 done")
 
 
 def test_a_field_refused_by_the_server_is_named(tab: Tab, api: httpx.Client) -> None:

@@ -3,7 +3,6 @@ the switch keeps the choice; and no English string of the strings table (web/js/
 anywhere in the Korean page, view after view (its text and its attributes: placeholders, labels,
 titles), nor in what it writes of an API's refusal."""
 
-import json
 import re
 import uuid
 from collections.abc import Iterator
@@ -14,8 +13,6 @@ from playwright.sync_api import Browser, expect
 
 from embedded.stack import EmbeddedStack
 from tests.browser import Tab, open_tab
-from tests.browser import browser as browser  # noqa: F401  (session fixtures)
-from tests.browser import playwright as playwright  # noqa: F401
 from tests.sse import post_stream
 
 # The page's own text and attributes, outside what people and the model wrote (.msg-body).
@@ -122,7 +119,6 @@ def test_no_english_string_of_the_table_is_left_in_any_korean_view(korean: Tab, 
     assert batch.status_code == 202, batch.text
     page = korean.page
     page.goto("/")
-    page.evaluate(f"localStorage.setItem('chatbot.batches', {json.dumps(json.dumps([batch.json()['id']]))})")
     fragments = english_fragments(korean)
     views = {
         "gallery": lambda: expect(page.locator("#gallery .card")).not_to_have_count(0),
@@ -144,7 +140,7 @@ def test_no_english_string_of_the_table_is_left_in_any_korean_view(korean: Tab, 
         "assistant": lambda: (page.keyboard.press("Escape"), page.goto("/#/assistant")),
         "batches": lambda: (
             page.goto("/#/batches"),
-            expect(page.locator("#batch-list .batch")).to_have_count(1),
+            expect(page.locator(f"#batch-list .batch[data-id='{batch.json()['id']}']")).to_have_count(1),
         ),
         "a refused import": lambda: (
             page.goto("/#/characters"),

@@ -1,14 +1,12 @@
-// Batches: submit a JSONL file of dialogue jobs, watch its progress, download the results.
+// Batches: submit a JSONL file of dialogue jobs; the caller's batches (GET /batches, so a reload or
+// another browser shows them too) with their progress, results to download, cancel.
 
 import { download, getJson, request } from "./api.js";
 import { t } from "./i18n.js";
 import { $, clearBanner, el, showError } from "./ui.js";
 
-const STORE = "chatbot.batches"; // the ids this browser submitted, newest first
 const POLL_MS = 1000;
-
-const known = () => JSON.parse(localStorage.getItem(STORE) || "[]");
-const remember = (id) => localStorage.setItem(STORE, JSON.stringify([id, ...known().filter((other) => other !== id)].slice(0, 20)));
+const SHOWN = 20; // the caller's newest batches (GET /batches), wherever they were submitted
 
 let timer = null;
 
@@ -45,15 +43,9 @@ async function cancel(id) {
 
 async function refresh() {
   clearTimeout(timer);
-  const batches = [];
-  for (const id of known()) {
-    try {
-      batches.push(await getJson(`/batches/${id}`));
-    } catch (error) {
-      if (error.status !== 404) throw error;
-    }
-  }
+  const batches = (await getJson(`/batches?page_size=${SHOWN}`)).items;
   $("#batch-list").replaceChildren(...batches.map(row));
+  $("#batch-none").hidden = batches.length > 0;
   if (batches.some((batch) => batch.state === "queued" || batch.state === "running") && !$("#view-batches").hidden) {
     timer = setTimeout(() => refresh().catch(showError), POLL_MS);
   }
@@ -65,8 +57,7 @@ async function submit(event) {
   if (!file) return;
   clearBanner();
   try {
-    const batch = await getJson("/batches", { method: "POST", body: file, extraHeaders: { "Content-Type": "application/x-ndjson" } });
-    remember(batch.id);
+    await getJson("/batches", { method: "POST", body: file, extraHeaders: { "Content-Type": "application/x-ndjson" } });
     $("#batch-file").value = "";
     await refresh();
   } catch (error) {
