@@ -117,6 +117,10 @@ def conversation_messages(conversation_id: str) -> list[Message]:
     return list(Message.objects(conversation_id=ObjectId(conversation_id)).order_by("created_at", "id"))
 
 
+def last_message(conversation_id: ObjectId) -> Message | None:
+    return Message.objects(conversation_id=conversation_id).order_by("-created_at", "-id").first()
+
+
 def add_user_message(conversation_id: ObjectId, content: str, job_id: str) -> Message:
     return Message(conversation_id=conversation_id, role="user", content=content, job_id=job_id).save()
 

@@ -46,3 +46,6 @@ class ConversationOut(BaseModel):
     created_at: datetime
     updated_at: datetime
     messages: list[MessageOut] | None = Field(default=None, description="oldest first; in listings left out")
+    preview: str | None = Field(
+        default=None, description="in listings: the start of the last message, to tell conversations apart"
+    )

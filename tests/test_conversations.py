@@ -173,6 +173,22 @@ def test_choosing_an_alternative_that_is_not_there_is_refused(
     assert stored(api, conversation, user)[-1]["swipe_id"] == 0
 
 
+def test_the_conversation_list_previews_each_last_message(
+    api: httpx.Client, seraphina: dict, user: dict
+) -> None:
+    quiet = open_conversation(api, seraphina, user, user_name="Alex")
+    talked = open_conversation(api, seraphina, user, user_name="Alex")
+    reply = streamed_text(say(api, talked, "Where am I?", user))
+
+    listed = api.get("/conversations", params={"character_id": seraphina["id"]}, headers=user).json()["items"]
+
+    previews = {conversation["id"]: conversation["preview"] for conversation in listed}
+    greeting = stored(api, quiet, user)[0]["content"]
+    assert previews[quiet["id"]] == " ".join(greeting.split())[:80]
+    assert previews[talked["id"]] == " ".join(reply.split())[:80]
+    assert [conversation["id"] for conversation in listed][:2] == [talked["id"], quiet["id"]]
+
+
 def test_continue_appends_to_a_cut_off_reply(api: httpx.Client, seraphina: dict, user: dict) -> None:
     conversation = open_conversation(api, seraphina, user)
     cut = say(

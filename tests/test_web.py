@@ -195,6 +195,11 @@ def test_the_alternative_shown_stays_chosen_after_a_reload(tab: Tab, api: httpx.
 
     expect(page.locator(".swipe-count")).to_have_text("1/3")
     assert letters(last_reply_text(tab)) == letters(alternatives[0])
+    # The conversation list tells conversations apart by their last message, not only their time.
+    preview = page.locator(f"#conversation-list li[data-id='{conversation['id']}'] .preview")
+    assert (
+        letters(preview.inner_text()) == letters(alternatives[0])[: len(letters(preview.inner_text()))] != ""
+    )
     assert api.get(path).json()["messages"][-1]["swipe_id"] == 0
 
 

@@ -21,6 +21,7 @@ from mongo.conversations import (
     Message,
     conversation_messages,
     delete_conversation,
+    last_message,
     list_conversations,
 )
 from schemas.chat import GenerationParams
@@ -29,6 +30,8 @@ from schemas.conversations import ConversationCreate, ConversationOut, MessageOu
 from settings import Settings
 
 router = APIRouter(prefix="/conversations", tags=["conversations"])
+
+PREVIEW_CHARS = 80
 
 
 def message_out(message: Message) -> MessageOut:
@@ -57,6 +60,13 @@ def conversation_out(conversation: Conversation, messages: list[Message] | None 
     )
 
 
+def _with_preview(conversation: Conversation) -> ConversationOut:
+    last = last_message(conversation.id)
+    text = " ".join(last.content.split()) if last is not None else ""
+    preview = text if len(text) <= PREVIEW_CHARS else text[: PREVIEW_CHARS - 1] + "…"
+    return conversation_out(conversation).model_copy(update={"preview": preview})
+
+
 def _opened(caller: Caller, body: ConversationCreate) -> ConversationOut:
     character = turns.existing_character(body.character_id, caller.owner_filter)
     conversation = turns.open_conversation(caller.user_id, character, body.greeting_index, body.user_name)
@@ -80,9 +90,11 @@ async def list_(
     page_size: PageSize = 20,
     caller: Caller = Depends(caller_dep),
 ) -> Page[ConversationOut]:
-    owner = caller.owner_filter
-    found, total = await asyncio.to_thread(list_conversations, owner, character_id, page, page_size)
-    items = [conversation_out(conversation) for conversation in found]
+    def listed() -> tuple[list[ConversationOut], int]:
+        found, total = list_conversations(caller.owner_filter, character_id, page, page_size)
+        return [_with_preview(conversation) for conversation in found], total
+
+    items, total = await asyncio.to_thread(listed)
     return Page[ConversationOut](items=items, total=total, page=page, page_size=page_size)
 
 

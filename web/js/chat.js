@@ -250,7 +250,12 @@ async function listConversations() {
       return el(
         "li",
         { className: current ? "current" : "", dataset: { id: conversation.id } },
-        el("a", { href: `#/chat/${state.character.id}/${conversation.id}`, textContent: when, attrs: current ? { "aria-current": "true" } : {} }),
+        el(
+          "a",
+          { href: `#/chat/${state.character.id}/${conversation.id}`, attrs: current ? { "aria-current": "true" } : {} },
+          el("span", { className: "preview", textContent: conversation.preview || t("chat.noMessages") }),
+          el("time", { className: "when", dateTime: conversation.updated_at, textContent: when }),
+        ),
         el("button", {
           type: "button",
           className: "small danger",
