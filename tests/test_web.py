@@ -161,12 +161,16 @@ def test_a_chat_streams_stops_regenerates_and_continues(tab: Tab, api: httpx.Cli
     page.get_by_role("button", name="Regenerate", exact=True).click()
     expect(page.locator(".swipe-count")).to_have_text("2/2")
     second = last_reply_text(tab)
+    badge = page.locator("#chat-log .msg.assistant").last.locator(".badge")
+    expect(badge).to_have_count(0)
     page.get_by_role("button", name="Previous alternative").click()
     expect(page.locator(".swipe-count")).to_have_text("1/2")
     assert letters(last_reply_text(tab)) == letters(stopped["content"])
+    expect(badge).to_have_text("stopped")  # the stopped alternative is still shown as stopped
     page.get_by_role("button", name="Next alternative").click()
     expect(page.locator(".swipe-count")).to_have_text("2/2")
     assert last_reply_text(tab) == second
+    expect(badge).to_have_count(0)
 
     page.get_by_role("button", name="Continue").click()
     wait_reply_done(tab)
