@@ -1,10 +1,14 @@
-"""The original's request filters, on the real middleware."""
+"""The original's request filters, on the real middleware; the API's access log."""
+
+import uuid
 
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from api.http.middleware import ClientFilterMiddleware, load_blocked_agents
+from embedded.stack import EmbeddedStack
 from settings import PROJECT_ROOT
+from tests.waiting import wait_until
 
 
 def filtered_app(allowlist: list[str], client_address: str) -> TestClient:
@@ -53,3 +57,21 @@ def test_allowed_addresses_reach_chat_routes() -> None:
     client = filtered_app(["127.0.0.0/8", "10.0.0.0/8"], client_address="127.0.0.1")
 
     assert client.get("/Llama_stream").status_code == 200
+
+
+def test_every_request_gets_a_line_in_the_api_log_without_its_key(
+    stack: EmbeddedStack, api, api_key: str
+) -> None:
+    missing = f"/characters/{uuid.uuid4().hex[:24]}"
+    api.get(missing)
+    api.get("/health", headers={"User-Agent": "Googlebot/2.1"})
+
+    def lines() -> list[str]:
+        text = (stack.log_dir / "api.log").read_text(errors="replace")
+        return [line for line in text.splitlines() if "api.access" in line]
+
+    logged = wait_until(
+        lines, lambda found: any(f'"GET {missing}" 404' in line for line in found), what="access log"
+    )
+    assert any('127.0.0.1 "GET /health" 403' in line for line in logged)
+    assert not any(api_key in line for line in logged)
