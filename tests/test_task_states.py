@@ -2,6 +2,7 @@
 reads them (celery.events.state): a job its client cancelled ends CANCELLED, never SUCCESS; a job that
 ran to its end is SUCCESS."""
 
+import json
 import threading
 from collections.abc import Iterator
 
@@ -54,3 +55,26 @@ def test_a_cancelled_chat_is_not_shown_as_a_success(api: httpx.Client, task_stat
         lambda state: state == "CANCELLED",
         what="the cancelled job's state",
     )
+
+
+def test_a_running_item_of_a_cancelled_batch_is_not_shown_as_a_success(
+    api: httpx.Client, task_states: State
+) -> None:
+    item = {
+        "character": {"name": "Rachel"},
+        "messages": [{"role": "user", "content": "Tell me a long story."}],
+    }
+    batch = api.post("/batches", json={"items": [{**item, "params": {"max_tokens": 1500}}]}).json()
+
+    def lines() -> list[dict]:
+        return [json.loads(line) for line in api.get(f"/batches/{batch['id']}/results").text.splitlines()]
+
+    (running,) = wait_until(lines, lambda found: found[0]["state"] == "running", what="the item to run")
+    api.post(f"/batches/{batch['id']}/cancel")
+
+    assert wait_until(
+        lambda: task_state(task_states, running["job_id"]),
+        lambda state: state == "CANCELLED",
+        what="the item's state",
+    )
+    assert lines()[0]["state"] == "cancelled"
