@@ -104,7 +104,8 @@ class Settings(BaseSettings):
         default=900, ge=1, description="A job's event log (resume, /jobs/{id}) lives this long after its end."
     )
     openai_character_model: str = Field(
-        default="lumimaid", description="The registry model that answers `character:<name>` on /v1."
+        default="lumimaid",
+        description="The registry model that answers `character:<name>` on /v1, and a text completion naming none.",
     )
 
     # Datasets

@@ -5,7 +5,7 @@ from typing import Annotated
 
 import typer
 
-from cli.shared import connect, fail
+from cli.shared import connect, database_options, fail
 from mongo.accounts import (
     ROLES,
     UserExists,
@@ -17,8 +17,10 @@ from mongo.accounts import (
     revoke_key,
 )
 
-users = typer.Typer(help="Users: create and list them.", no_args_is_help=True)
-keys = typer.Typer(help="API keys: create (shown once), list, revoke.", no_args_is_help=True)
+users = typer.Typer(help="Users: create and list them.", no_args_is_help=True, callback=database_options)
+keys = typer.Typer(
+    help="API keys: create (shown once), list, revoke.", no_args_is_help=True, callback=database_options
+)
 
 UserName = Annotated[str, typer.Argument(help="the user's name")]
 

@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from cli.shared import connect, fail
+from cli.shared import connect, database_options, fail
 from mongo import datasets as store
 from qa_datasets import service
 from qa_datasets.describe import length_plot_png
@@ -17,7 +17,9 @@ from qa_datasets.validation import validate
 from settings import get_settings
 
 app = typer.Typer(
-    help="QA datasets: import, validate, split, describe and export them.", no_args_is_help=True
+    help="QA datasets: import, validate, split, describe and export them.",
+    no_args_is_help=True,
+    callback=database_options,
 )
 
 InstructionColumn = Annotated[str, typer.Option(help="column holding the question/instruction")]

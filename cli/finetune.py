@@ -7,13 +7,14 @@ from typing import Annotated
 
 import typer
 
-from cli.shared import connect
+from cli.shared import connect, database_options
 from mongo.adapters import list_adapters, register_adapter
 from settings import get_settings
 
 app = typer.Typer(
     help="LoRA fine-tuning: train an adapter on a stored dataset, register it, list adapters.",
     no_args_is_help=True,
+    callback=database_options,
 )
 
 

@@ -228,6 +228,13 @@ def counts_of(batches: list[Batch]) -> dict[ObjectId, Counter]:
     return counts
 
 
+def list_batches(user_id: str, page: int, page_size: int) -> tuple[list[Batch], int]:
+    """The user's batches, newest first, one page of them, and how many there are."""
+    query = Batch.objects(user_id=user_id)
+    found = query.order_by("-created_at", "-id").skip((page - 1) * page_size).limit(page_size)
+    return list(found), query.count()
+
+
 def count_items_by_state(batch: Batch) -> dict[str, int]:
     counts = {state: n for state, n in counts_of([batch])[batch.id].items() if n}
     if batch.cancelled_at is not None:  # its pending items will never run

@@ -50,6 +50,9 @@ class Message(Document):
     # Alternative replies (regenerated ones, or a character's greetings); `content` is swipes[swipe_id].
     swipes = ListField(StringField())
     swipe_id = IntField(default=0)
+    # How each swipe ended ({"status", "finish_reason"}), so choosing one brings its own status back
+    # (a stopped alternative stays stopped); missing entries (older messages, greetings): see _ends.
+    swipe_ends = ListField(DictField())
 
 
 def start_conversation(
@@ -117,6 +120,10 @@ def conversation_messages(conversation_id: str) -> list[Message]:
     return list(Message.objects(conversation_id=ObjectId(conversation_id)).order_by("created_at", "id"))
 
 
+def last_message(conversation_id: ObjectId) -> Message | None:
+    return Message.objects(conversation_id=conversation_id).order_by("-created_at", "-id").first()
+
+
 def add_user_message(conversation_id: ObjectId, content: str, job_id: str) -> Message:
     return Message(conversation_id=conversation_id, role="user", content=content, job_id=job_id).save()
 
@@ -157,6 +164,37 @@ def _swipes_with(message: Message, text: str, continuing: bool) -> tuple[list[st
     return [*swipes, text], len(swipes)
 
 
+def _ends(message: Message, count: int) -> list[dict]:
+    """How each of the message's `count` swipes ended: the stored record, else the message's own
+    status for the current one, else complete."""
+    current = {"status": message.status, "finish_reason": message.finish_reason}
+    stored = list(message.swipe_ends)
+    return [
+        stored[i]
+        if i < len(stored)
+        else current
+        if i == message.swipe_id
+        else {"status": "complete", "finish_reason": None}
+        for i in range(count)
+    ]
+
+
+def choose_swipe(message: Message, swipe_id: int) -> Message:
+    """Make swipe `swipe_id` the message's content: the one shown, continued, and in later prompts,
+    with the status it ended with."""
+    swipes = list(message.swipes) or [message.content]
+    ends = _ends(message, len(swipes))
+    Message.objects(id=message.id).update_one(
+        set__content=swipes[swipe_id],
+        set__swipe_id=swipe_id,
+        set__swipe_ends=ends,
+        set__status=ends[swipe_id]["status"],
+        set__finish_reason=ends[swipe_id]["finish_reason"],
+    )
+    message.reload()
+    return message
+
+
 def _store_into(
     target: ReplyTarget, job_id: str, content: str, status: str, finish_reason: str, usage: dict
 ) -> str | None:
@@ -167,10 +205,13 @@ def _store_into(
     if message.job_id == job_id:  # this job's reply is already in (a write again from the outbox)
         return target.message_id
     swipes, index = _swipes_with(message, content, target.mode == "continue")
+    ends = _ends(message, len(swipes))
+    ends[index] = {"status": status, "finish_reason": finish_reason}
     Message.objects(id=message.id).update_one(
         set__content=swipes[index],
         set__swipes=swipes,
         set__swipe_id=index,
+        set__swipe_ends=ends,
         set__job_id=job_id,
         set__status=status,
         set__finish_reason=finish_reason,

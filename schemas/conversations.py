@@ -22,6 +22,10 @@ class TurnRequest(GenerationParams):
     input_data: str = Field(min_length=1, max_length=500, description="the user's message")
 
 
+class SwipeChoice(BaseModel):
+    swipe_id: int = Field(ge=0, description="which alternative of the last reply becomes current")
+
+
 class MessageOut(BaseModel):
     id: str
     role: str
@@ -42,3 +46,6 @@ class ConversationOut(BaseModel):
     created_at: datetime
     updated_at: datetime
     messages: list[MessageOut] | None = Field(default=None, description="oldest first; in listings left out")
+    preview: str | None = Field(
+        default=None, description="in listings: the start of the last message, to tell conversations apart"
+    )

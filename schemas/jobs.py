@@ -26,6 +26,11 @@ class ChatMessage(BaseModel):
         default=False,
         description="last message only: the start of the reply, which the model continues (no turn closed or opened)",
     )
+    raw: bool = Field(
+        default=False,
+        description="only message: a text completion's whole prompt, sent as it is (no chat template; "
+        "control tokens in it are read as such, since the caller writes its own template)",
+    )
 
 
 # How many recent tokens (the end of the prompt, then the reply) the presence, frequency and

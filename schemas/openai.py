@@ -54,22 +54,21 @@ class ResponseFormat(BaseModel):
     json_schema: JsonSchemaFormat | None = None
 
 
-class ChatCompletionRequest(BaseModel):
+class SamplingRequest(BaseModel):
+    """What /v1/chat/completions and /v1/completions both take: the model, the reply's length, the
+    sampling knobs and streaming."""
+
     model_config = ConfigDict(extra="allow")
 
     model: str = Field(
         min_length=1, description="a registry model, or `character:<name>` of a stored character"
     )
-    messages: list[RequestMessage] = Field(min_length=1)
     max_tokens: int | None = Field(default=None, ge=1, le=4096)
-    max_completion_tokens: int | None = Field(default=None, ge=1, le=4096, description="wins over max_tokens")
     temperature: float | None = Field(default=None, ge=0.0, le=2.0)
     top_p: float | None = Field(default=None, gt=0.0, le=1.0)
     stop: list[str] = Field(default_factory=list, max_length=4)
     seed: int | None = Field(default=None, ge=0, le=2**32 - 1)
     n: int = Field(default=1, ge=1, le=8, description="choices, each its own job (seed + i with a seed)")
-    logprobs: bool = False
-    top_logprobs: int | None = Field(default=None, ge=0, le=20, description="needs logprobs: true")
     # Beyond OpenAI's own: what llama.cpp's server and text-generation-webui take, and SillyTavern sends.
     top_k: int | None = Field(default=None, ge=0, le=1000, description="0: off")
     min_p: float | None = Field(default=None, ge=0.0, le=1.0)
@@ -79,7 +78,6 @@ class ChatCompletionRequest(BaseModel):
     logit_bias: dict[int, Annotated[float, Field(ge=-100, le=100)]] | None = Field(
         default=None, max_length=300, description="token id -> bias added to its logit"
     )
-    response_format: ResponseFormat | None = None
     stream: bool = False
     stream_options: StreamOptions | None = None
     user: str | None = None
@@ -97,6 +95,31 @@ class ChatCompletionRequest(BaseModel):
         if any(not item for item in value):
             raise ValueError("stop sequences must not be empty")
         return value
+
+    @property
+    def reply_tokens(self) -> int | None:
+        return self.max_tokens
+
+    @property
+    def top_logprob_count(self) -> int | None:
+        """None: no logprobs; else each token's logprob and this many top candidates."""
+        return None
+
+
+class ChatCompletionRequest(SamplingRequest):
+    messages: list[RequestMessage] = Field(min_length=1)
+    max_completion_tokens: int | None = Field(default=None, ge=1, le=4096, description="wins over max_tokens")
+    logprobs: bool = False
+    top_logprobs: int | None = Field(default=None, ge=0, le=20, description="needs logprobs: true")
+    response_format: ResponseFormat | None = None
+
+    @property
+    def reply_tokens(self) -> int | None:
+        return self.max_completion_tokens or self.max_tokens
+
+    @property
+    def top_logprob_count(self) -> int | None:
+        return (self.top_logprobs or 0) if self.logprobs else None
 
 
 class AssistantMessage(BaseModel):

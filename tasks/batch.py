@@ -9,6 +9,7 @@ from celery import Task
 from schemas.jobs import BATCH_ITEM_TASK, ChatJob
 from settings import get_settings
 from tasks.app import app
+from tasks.chat import end_as
 from workers import process_state
 from workers.batch_job import run_batch_item
 
@@ -16,7 +17,7 @@ from workers.batch_job import run_batch_item
 @app.task(name=BATCH_ITEM_TASK, bind=True, acks_late=True, reject_on_worker_lost=True)
 def generate_batch_item(self: Task, batch_id: str, job: dict) -> None:
     settings = get_settings()
-    run_batch_item(
+    finish_reason = run_batch_item(
         batch_id,
         ChatJob.model_validate(job),
         process_state.redis_client(),
@@ -24,3 +25,4 @@ def generate_batch_item(self: Task, batch_id: str, job: dict) -> None:
         settings.job_log_ttl_s,
         settings.job_max_attempts,
     )
+    end_as(self, finish_reason)

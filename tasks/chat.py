@@ -3,9 +3,14 @@
 Acked late and rejected (so requeued) when its worker process dies: a detached job runs again from
 the start (at most JOB_MAX_ATTEMPTS times); an interactive one, whose client was told `worker_lost`,
 is not run again (see workers/chat_job.py).
+
+A job cancelled by its client (or a batch item of a cancelled batch) ends as `CANCELLED` in Celery's task events (what Flower shows), not
+`SUCCESS`: the task sends a `task-cancelled` event and ends with `Ignore` (acked, no success event,
+no result stored), since a success event would outrank any other state in Flower.
 """
 
 from celery import Task
+from celery.exceptions import Ignore
 
 from model_registry import get_registry
 from schemas.jobs import CHAT_TASK, ChatJob
@@ -25,4 +30,11 @@ def generate_chat(self: Task, job: dict) -> None:
         process_state.redis_client(), chat_job.job_id, settings.job_log_ttl_s, queue, chat_job.quota
     )
     attempts = settings.job_max_attempts if chat_job.detach else 1
-    run_chat_job(chat_job, publisher, "chat", self.request.hostname or "", attempts)
+    end_as(self, run_chat_job(chat_job, publisher, "chat", self.request.hostname or "", attempts))
+
+
+def end_as(task: Task, finish_reason: str | None) -> None:
+    """A cancelled job's task ends CANCELLED in the task events, instead of SUCCESS."""
+    if finish_reason == "cancelled":
+        task.send_event("task-cancelled")
+        raise Ignore()

@@ -83,9 +83,12 @@ def browser(playwright: Playwright) -> Iterator[Browser]:
     browser.close()
 
 
-def open_tab(browser: Browser, origin: str, api_key: str, viewport: dict[str, int] = DESKTOP) -> Tab:
-    """A fresh browser tab whose page has the user's API key, as if they had entered it once."""
-    context = browser.new_context(base_url=origin, viewport=viewport)
+def open_tab(
+    browser: Browser, origin: str, api_key: str, viewport: dict[str, int] = DESKTOP, locale: str = "en-US"
+) -> Tab:
+    """A fresh browser tab whose page has the user's API key, as if they had entered it once, in a
+    browser whose language is `locale` (navigator.language, Accept-Language)."""
+    context = browser.new_context(base_url=origin, viewport=viewport, locale=locale)
     context.add_init_script(f"localStorage.setItem('chatbot.apiKey', {json.dumps(api_key)})")
     context.set_default_timeout(DEADLINE_MS)
     page = context.new_page()

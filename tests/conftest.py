@@ -16,6 +16,8 @@ from embedded.processes import free_port
 from embedded.stack import EmbeddedStack, StackConfig
 from model_registry import get_registry, queues
 from settings import get_settings
+from tests.browser import browser as browser  # noqa: F401  (session fixtures: one browser for every module)
+from tests.browser import playwright as playwright  # noqa: F401
 from workers.runtimes.llama_cpp import LlamaCppRuntime
 from workers.runtimes.model_files import verified_weights
 

@@ -204,6 +204,39 @@ def test_the_cli_makes_users_and_keys_and_revokes_them(stack: EmbeddedStack) -> 
     assert chatbot(stack, "users", "create", name).returncode == 1  # names are unique
 
 
+def test_the_cli_names_its_database_option_and_says_when_it_cannot_reach_it(stack: EmbeddedStack) -> None:
+    nowhere = f"mongodb://127.0.0.1:{free_port()}/"
+    env = {key: value for key, value in os.environ.items() if key not in ("MONGO_URI", "MONGO_DB")}
+
+    def run(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run(
+            [sys.executable, "-m", "cli", *args], capture_output=True, text=True, env=env, timeout=120
+        )
+
+    unreachable = run("users", "--mongo-uri", nowhere, "create", "dave")
+    name = f"erin-{uuid.uuid4().hex[:6]}"
+    elsewhere = run(
+        "users",
+        "--mongo-uri",
+        stack.mongo_uri,
+        "--mongo-db",
+        stack.config.extra_env["MONGO_DB"],
+        "create",
+        name,
+    )
+
+    assert "--mongo-uri" in run("users", "--help").stdout
+    assert unreachable.returncode == 1 and "Traceback" not in unreachable.stderr
+    assert f"cannot reach MongoDB at {nowhere}" in unreachable.stderr
+    assert elsewhere.returncode == 0, elsewhere.stderr
+    assert (
+        name
+        in run(
+            "users", "--mongo-uri", stack.mongo_uri, "--mongo-db", stack.config.extra_env["MONGO_DB"], "list"
+        ).stdout
+    )
+
+
 @pytest.fixture(scope="module")
 def quota_api(stack: EmbeddedStack, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A second API process on the session's Redis and MongoDB with small per-key quotas."""

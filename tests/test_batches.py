@@ -15,7 +15,7 @@ from httpx_sse import connect_sse
 
 from embedded.stack import EmbeddedStack
 from model_registry import get_registry
-from tests.conftest import RACHEL
+from tests.conftest import RACHEL, bearer, new_user_key
 from tests.jobs import job_status
 from tests.sse import iter_events
 from tests.waiting import wait_until
@@ -237,6 +237,26 @@ def test_a_batch_is_visible_to_its_owner_only(api: httpx.Client, another_user: h
     assert api.get("/batches/not-an-id").status_code == 404
     assert api.get(f"/batches/{batch['id']}").status_code == 200
     wait_until_settled(api, batch["id"])
+
+
+def test_a_user_lists_their_own_batches_newest_first_in_pages(
+    stack: EmbeddedStack, another_user: httpx.Client
+) -> None:
+    with httpx.Client(
+        base_url=stack.api_url, timeout=120, headers=bearer(new_user_key(stack.api_url))
+    ) as owner:
+        ids = [submit(owner, dialogue_items(1, max_tokens=1))["id"] for _ in range(3)]
+
+        first = owner.get("/batches", params={"page_size": 2}).json()
+        second = owner.get("/batches", params={"page_size": 2, "page": 2}).json()
+
+        assert first["total"] == second["total"] == 3
+        assert [batch["id"] for batch in first["items"] + second["items"]] == ids[::-1]
+        assert {"state", "total", "counts"} <= set(first["items"][0])
+        assert ids[0] not in {batch["id"] for batch in another_user.get("/batches").json()["items"]}
+        assert owner.get("/batches", params={"page_size": 1000}).status_code == 422
+        for batch_id in ids:
+            wait_until_settled(owner, batch_id)
 
 
 def test_cli_submits_a_file_and_writes_the_results(

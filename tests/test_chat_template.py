@@ -139,3 +139,15 @@ def test_a_template_made_without_tokens_renders_them_empty() -> None:
     assert ChatTemplate.for_model({"tokenizer.chat_template": source}, "gemma", "<s>", "</s>").segments(
         [CHAT[1]]
     ) == [Segment("<s>", is_markup=True), Segment("Hi", is_markup=False), Segment("</s>", is_markup=True)]
+
+
+def test_a_raw_prompt_is_the_whole_prompt_after_one_bos() -> None:
+    gemma = template("gemma")
+    raw = "<start_of_turn>user\nHi<end_of_turn>\n"
+
+    assert gemma.segments([ChatMessage(role="user", content=raw, raw=True)]) == [
+        Segment("<BOS>" + raw, is_markup=True)
+    ]
+    assert gemma.segments([ChatMessage(role="user", content="<BOS>" + raw, raw=True)]) == [
+        Segment("<BOS>" + raw, is_markup=True)
+    ]

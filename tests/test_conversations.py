@@ -132,6 +132,63 @@ def test_regenerate_keeps_both_replies_as_swipes(api: httpx.Client, seraphina: d
     assert second[-1].data["usage"]["prompt_tokens"] == first[-1].data["usage"]["prompt_tokens"]
 
 
+def test_the_chosen_alternative_is_the_one_the_next_turn_and_continue_build_on(
+    api: httpx.Client, gemma: LlamaCppRuntime, seraphina: dict, user: dict
+) -> None:
+    conversation = open_conversation(api, seraphina, user, user_name="Alex")
+    say(api, conversation, "Who are you?", user, max_tokens=3)
+    for max_tokens in (6, 9):  # alternatives of different lengths, so the prompts tell them apart
+        chat(
+            api, f"/conversations/{conversation['id']}/regenerate", {**GREEDY, "max_tokens": max_tokens}, user
+        )
+    alternatives = stored(api, conversation, user)[-1]["swipes"]
+    assert len(alternatives) == 3 and stored(api, conversation, user)[-1]["swipe_id"] == 2
+
+    chosen = api.put(f"/conversations/{conversation['id']}/swipe", json={"swipe_id": 0}, headers=user)
+
+    assert chosen.status_code == 200, chosen.text
+    assert (chosen.json()["swipe_id"], chosen.json()["content"]) == (0, alternatives[0])
+    history = stored(api, conversation, user)
+    assert history[-1]["content"] == alternatives[0]
+    events = say(api, conversation, "Tell me more.", user)
+    with_first = [*history, {"role": "user", "content": "Tell me more."}]
+    with_last = [*history[:-1], {**history[-1], "content": alternatives[2]}, with_first[-1]]
+    expected = expected_prompt_tokens(api, gemma, seraphina, with_first)
+    assert expected != expected_prompt_tokens(api, gemma, seraphina, with_last)
+    assert events[-1].data["usage"]["prompt_tokens"] == expected
+    assert stored(api, conversation, user)[-3]["content"] == alternatives[0]
+
+
+def test_choosing_an_alternative_that_is_not_there_is_refused(
+    api: httpx.Client, seraphina: dict, user: dict, another_user: httpx.Client
+) -> None:
+    conversation = open_conversation(api, seraphina, user)
+    say(api, conversation, "Hi", user)
+    path = f"/conversations/{conversation['id']}/swipe"
+
+    refused = api.put(path, json={"swipe_id": 1}, headers=user)
+    assert refused.status_code == 400 and "0 to 0" in refused.json()["error"]["message"]
+    assert another_user.put(path, json={"swipe_id": 0}).status_code == 404
+    assert api.put(path, json={"swipe_id": -1}, headers=user).status_code == 422
+    assert stored(api, conversation, user)[-1]["swipe_id"] == 0
+
+
+def test_the_conversation_list_previews_each_last_message(
+    api: httpx.Client, seraphina: dict, user: dict
+) -> None:
+    quiet = open_conversation(api, seraphina, user, user_name="Alex")
+    talked = open_conversation(api, seraphina, user, user_name="Alex")
+    reply = streamed_text(say(api, talked, "Where am I?", user))
+
+    listed = api.get("/conversations", params={"character_id": seraphina["id"]}, headers=user).json()["items"]
+
+    previews = {conversation["id"]: conversation["preview"] for conversation in listed}
+    greeting = stored(api, quiet, user)[0]["content"]
+    assert previews[quiet["id"]] == " ".join(greeting.split())[:80]
+    assert previews[talked["id"]] == " ".join(reply.split())[:80]
+    assert [conversation["id"] for conversation in listed][:2] == [talked["id"], quiet["id"]]
+
+
 def test_continue_appends_to_a_cut_off_reply(api: httpx.Client, seraphina: dict, user: dict) -> None:
     conversation = open_conversation(api, seraphina, user)
     cut = say(

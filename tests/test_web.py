@@ -13,9 +13,8 @@ from playwright.sync_api import Browser, expect
 
 from embedded.stack import EmbeddedStack
 from tests.browser import DEADLINE_MS, PHONE, Tab, letters, open_tab
-from tests.browser import browser as browser  # noqa: F401  (session fixtures)
-from tests.browser import playwright as playwright  # noqa: F401
 from tests.cards_fixtures import SERAPHINA_V2, card_png, named, sillytavern_png
+from tests.sse import post_stream
 
 LONG_STORY = "Tell me a very long story about the forest, the river and the old mill, with every detail."
 
@@ -39,7 +38,7 @@ def new_character(api: httpx.Client, **fields) -> dict:
 def set_max_tokens(tab: Tab, count: int) -> None:
     """Through the page's own settings, as a person would."""
     page = tab.page
-    page.get_by_text("Settings").click()
+    page.get_by_text("Account", exact=True).click()
     page.locator("#max-tokens").fill(str(count))
     page.locator("#account-form button[type=submit]").click()
 
@@ -162,12 +161,16 @@ def test_a_chat_streams_stops_regenerates_and_continues(tab: Tab, api: httpx.Cli
     page.get_by_role("button", name="Regenerate", exact=True).click()
     expect(page.locator(".swipe-count")).to_have_text("2/2")
     second = last_reply_text(tab)
+    badge = page.locator("#chat-log .msg.assistant").last.locator(".badge")
+    expect(badge).to_have_count(0)
     page.get_by_role("button", name="Previous alternative").click()
     expect(page.locator(".swipe-count")).to_have_text("1/2")
     assert letters(last_reply_text(tab)) == letters(stopped["content"])
+    expect(badge).to_have_text("stopped")  # the stopped alternative is still shown as stopped
     page.get_by_role("button", name="Next alternative").click()
     expect(page.locator(".swipe-count")).to_have_text("2/2")
     assert last_reply_text(tab) == second
+    expect(badge).to_have_count(0)
 
     page.get_by_role("button", name="Continue").click()
     wait_reply_done(tab)
@@ -175,6 +178,33 @@ def test_a_chat_streams_stops_regenerates_and_continues(tab: Tab, api: httpx.Cli
     assert letters(last_reply_text(tab)) == letters(continued["content"])
     assert letters(continued["content"]).startswith(letters(second))
     tab.screenshot("chat")
+
+
+def test_the_alternative_shown_stays_chosen_after_a_reload(tab: Tab, api: httpx.Client) -> None:
+    character = new_character(api)
+    conversation = api.post("/conversations", json={"character_id": character["id"]}).json()
+    path = f"/conversations/{conversation['id']}"
+    post_stream(api, f"{path}/messages", {"input_data": "Hi", "max_tokens": 3, "temperature": 0})
+    for max_tokens in (6, 9):
+        post_stream(api, f"{path}/regenerate", {"max_tokens": max_tokens, "temperature": 0})
+    alternatives = api.get(path).json()["messages"][-1]["swipes"]
+    page = tab.page
+    page.goto(f"/#/chat/{character['id']}/{conversation['id']}")
+    expect(page.locator(".swipe-count")).to_have_text("3/3")
+
+    for shown in ("2/3", "1/3"):
+        page.get_by_role("button", name="Previous alternative").click()
+        expect(page.locator(".swipe-count")).to_have_text(shown)
+    page.reload()
+
+    expect(page.locator(".swipe-count")).to_have_text("1/3")
+    assert letters(last_reply_text(tab)) == letters(alternatives[0])
+    # The conversation list tells conversations apart by their last message, not only their time.
+    preview = page.locator(f"#conversation-list li[data-id='{conversation['id']}'] .preview")
+    assert (
+        letters(preview.inner_text()) == letters(alternatives[0])[: len(letters(preview.inner_text()))] != ""
+    )
+    assert api.get(path).json()["messages"][-1]["swipe_id"] == 0
 
 
 def test_a_reload_in_the_middle_of_a_reply_finishes_it_without_repeating(
@@ -218,6 +248,39 @@ def test_markup_in_a_card_and_in_messages_stays_inert(tab: Tab, api: httpx.Clien
     assert page.locator("#chat-log script, #chat-log img[src=x], #gallery b").count() == 0
     page.goto("/#/characters")
     expect(page.locator("#gallery .tag", has_text="<b>bold</b>")).to_be_visible()
+
+
+def test_the_missing_key_banner_goes_once_a_key_is_saved(
+    browser: Browser, stack: EmbeddedStack, api_key: str
+) -> None:
+    tab = open_tab(browser, stack.api_url, "")
+    page = tab.page
+    page.goto("/")
+    expect(page.locator("#banner")).to_contain_text('under "Account"')
+    expect(page.locator("details.account")).to_have_attribute("open", "")
+
+    page.locator("#api-key").fill(api_key)
+    page.locator("#account-form button[type=submit]").click()
+
+    expect(page.locator("#banner")).to_be_hidden()
+    expect(page.locator("#account-state")).to_contain_text("Signed in")
+    tab.page.context.close()
+
+
+def test_the_batch_list_shows_the_callers_batches_from_the_server(tab: Tab, api: httpx.Client) -> None:
+    item = {
+        "character": {"name": "Rachel"},
+        "messages": [{"role": "user", "content": "Hi"}],
+        "params": {"max_tokens": 1},
+    }
+    batch = api.post("/batches", json={"items": [item]}).json()  # not through this page: another browser
+    page = tab.page
+    page.goto("/#/batches")
+
+    row = page.locator(f"#batch-list .batch[data-id='{batch['id']}']")
+    expect(row).to_have_attribute("data-state", "completed")
+    page.reload()
+    expect(row).to_contain_text("1/1 done")
 
 
 def test_a_field_refused_by_the_server_is_named(tab: Tab, api: httpx.Client) -> None:

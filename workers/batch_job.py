@@ -46,8 +46,11 @@ def _claimed(batch_id: str, job_id: str, worker: str) -> bool:
 
 def run_batch_item(
     batch_id: str, job: ChatJob, client: redis.Redis, worker: str, log_ttl_s: int, max_attempts: int
-) -> None:
+) -> str | None:
+    """The item's finish reason; None when it was skipped."""
     if not _claimed(batch_id, job.job_id, worker):
         log.info("batch item %s skipped: cancelled or already finished", job.job_id)
-        return
-    run_chat_job(job, BatchItemPublisher(client, job.job_id, log_ttl_s), "batch_item", worker, max_attempts)
+        return None
+    return run_chat_job(
+        job, BatchItemPublisher(client, job.job_id, log_ttl_s), "batch_item", worker, max_attempts
+    )

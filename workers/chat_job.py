@@ -40,8 +40,9 @@ STORE_BACKOFF_S = (0.5, 1.0)
 
 def run_chat_job(
     job: ChatJob, publisher: EventPublisher, store: str, worker: str, max_attempts: int = 1
-) -> None:
-    """`store` names where the reply goes (reply_outbox.STORES): a chat's conversation, a batch item."""
+) -> str | None:
+    """`store` names where the reply goes (reply_outbox.STORES): a chat's conversation, a batch item.
+    The job's finish reason (`error` for a failure), None when it was not run."""
     admission = publisher.admit(max_attempts)
     if admission is Admission.ENDED:
         log.info("job %s has already ended: not run again", job.job_id)
@@ -50,7 +51,7 @@ def run_chat_job(
         text = publisher.continue_log()
         message = f"the job lost its worker {max_attempts} time(s); it is not run again"
         _finish_with_error(job, publisher, store, "worker_lost", message, text)
-        return
+        return "error"
     cancelled_while_queued = publisher.started(worker, process_member())
     pieces: list[str] = []
 
@@ -73,7 +74,7 @@ def run_chat_job(
         )
         log.exception("job %s failed (%s)", job.job_id, code)
         _finish_with_error(job, publisher, store, code, str(exc), "".join(pieces))
-        return
+        return "error"
 
     metrics.GENERATION_SECONDS.labels(job.model).observe(time.perf_counter() - started)
     metrics.TOKENS.labels(job.model).inc(result.completion_tokens)
@@ -87,6 +88,7 @@ def run_chat_job(
     status = "cancelled" if result.finish_reason == "cancelled" else "complete"
     message_id = _store(publisher, store, job, "".join(pieces), status, result.finish_reason, usage)
     publisher.done(result.finish_reason, usage, message_id, job.sources)
+    return result.finish_reason
 
 
 def _finish_with_error(

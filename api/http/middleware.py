@@ -10,6 +10,7 @@ from fastapi.middleware.cors import CORSMiddleware
 from starlette.types import ASGIApp, Receive, Scope, Send
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
+from api.http.access_log import AccessLogMiddleware
 from api.http.body_limit import BodyLimitMiddleware
 from api.http.errors import error_response
 from settings import Settings
@@ -61,7 +62,8 @@ class ClientFilterMiddleware:
 
 
 def install_middleware(app: FastAPI, settings: Settings) -> None:
-    """Outermost last: forwarded headers are read first, then CORS, the filters, the body limit.
+    """Outermost last: forwarded headers are read first, then the access log, CORS, the filters,
+    the body limit.
 
     uvicorn is started with --no-proxy-headers (its own default trusts 127.0.0.1, so any local
     client could claim any address); the client's address is taken from X-Forwarded-For only when
@@ -79,5 +81,6 @@ def install_middleware(app: FastAPI, settings: Settings) -> None:
         allow_headers=CORS_HEADERS,
         expose_headers=["X-Job-Id", "X-Conversation-Id", "Retry-After"],
     )
+    app.add_middleware(AccessLogMiddleware)
     if settings.forwarded_allow_ips:
         app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=settings.forwarded_allow_ips)

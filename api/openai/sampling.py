@@ -1,4 +1,4 @@
-"""A /v1/chat/completions request's sampling surface, translated into what a chat job carries: penalties,
+"""A /v1/chat/completions or text completion request's sampling surface, translated into what a chat job carries: penalties,
 logit bias, logprobs and a grammar for `response_format`; and the refusal, by name, of every request
 field this service does not implement (`tools`, `audio`, ...), so nothing a client asks for is
 silently ignored."""
@@ -8,24 +8,33 @@ from typing import Any
 
 from api.http.errors import ApiError
 from model_registry import ModelSpec
-from schemas.openai import ChatCompletionRequest, ResponseFormat
+from schemas.openai import ChatCompletionRequest, ResponseFormat, SamplingRequest
 
 
-def refuse_unsupported(body: ChatCompletionRequest) -> None:
+def refuse_unsupported(body: SamplingRequest) -> None:
     """400 naming the fields the route does not implement."""
     unknown = sorted(body.model_extra or {})
     if unknown:
         raise ApiError(
             400,
             "unsupported_parameter",
-            f"not supported by this server: {', '.join(unknown)}",
+            f"not supported by this server: {', '.join(_named(body, unknown))}",
             fields=unknown,
         )
-    if body.top_logprobs is not None and not body.logprobs:
+    if isinstance(body, ChatCompletionRequest) and body.top_logprobs is not None and not body.logprobs:
         raise ApiError(400, "invalid_parameter", "top_logprobs needs logprobs: true", fields=["top_logprobs"])
 
 
-def job_sampling(body: ChatCompletionRequest, spec: ModelSpec) -> dict[str, Any]:
+def _named(body: SamplingRequest, names: list[str]) -> list[str]:
+    """Each field's name, and its value where it is a short scalar (`typical_p=0.9`): a client that
+    sends every sampler at once learns which value to change."""
+    extra = body.model_extra or {}
+    return [
+        f"{name}={extra[name]!r}" if isinstance(extra[name], int | float | bool) else name for name in names
+    ]
+
+
+def job_sampling(body: SamplingRequest, spec: ModelSpec) -> dict[str, Any]:
     """The SamplingParams fields the request sets beyond the common ones (temperature, top_p, seed, stop)."""
     fields: dict[str, Any] = {
         name: value
@@ -36,8 +45,10 @@ def job_sampling(body: ChatCompletionRequest, spec: ModelSpec) -> dict[str, Any]
     }
     if body.repetition_penalty is not None:
         fields["repeat_penalty"] = body.repetition_penalty
-    if body.logprobs:
-        fields["logprobs"] = body.top_logprobs or 0
+    if body.top_logprob_count is not None:
+        fields["logprobs"] = body.top_logprob_count
+    if not isinstance(body, ChatCompletionRequest):
+        return fields
     grammar = _grammar(body.response_format)
     if grammar is not None:
         if spec.runtime != "llama_cpp":

@@ -29,8 +29,10 @@ from mongo.batches import (
     create_batch,
     find_batch,
     keyed_batch,
+    list_batches,
 )
 from schemas.batches import BatchCounts, BatchProgress, BatchRequest, BatchResult
+from schemas.common import Page, PageNumber, PageSize
 
 router = APIRouter(prefix="/batches", tags=["batches"])
 
@@ -124,6 +126,18 @@ async def submit_batch(
     batch, chunks = await asyncio.to_thread(create_batch, call.user_id, jobs, key)
     expand_later(request.app.state.celery, chunks)
     return _accepted(await asyncio.to_thread(_progress, batch), replayed=not chunks)
+
+
+@router.get("", summary="The caller's batches with their progress, newest first")
+async def batches(
+    page: PageNumber = 1, page_size: PageSize = 20, call: ChatCall = Depends(chat_call)
+) -> Page[BatchProgress]:
+    def listed() -> tuple[list[BatchProgress], int]:
+        found, total = list_batches(call.user_id, page, page_size)
+        return [_progress(batch) for batch in found], total
+
+    items, total = await asyncio.to_thread(listed)
+    return Page[BatchProgress](items=items, total=total, page=page, page_size=page_size)
 
 
 @router.get("/{batch_id}", response_model=BatchProgress, summary="A batch's progress", responses=NOT_FOUND)

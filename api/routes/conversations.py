@@ -1,4 +1,5 @@
-"""A user's conversations with characters: open, list, read, delete; chat on, regenerate, continue.
+"""A user's conversations with characters: open, list, read, delete; chat on, regenerate, continue,
+choose the current alternative (swipe) of the last reply.
 
 A conversation belongs to the user whose API key opened it; anyone else gets 404 (an admin sees all). The three chat routes
 stream like `/Lumimaid_stream` (SSE or text/plain), with the stored history as the prompt.
@@ -20,14 +21,17 @@ from mongo.conversations import (
     Message,
     conversation_messages,
     delete_conversation,
+    last_message,
     list_conversations,
 )
 from schemas.chat import GenerationParams
 from schemas.common import ObjectIdStr, Page, PageNumber, PageSize
-from schemas.conversations import ConversationCreate, ConversationOut, MessageOut, TurnRequest
+from schemas.conversations import ConversationCreate, ConversationOut, MessageOut, SwipeChoice, TurnRequest
 from settings import Settings
 
 router = APIRouter(prefix="/conversations", tags=["conversations"])
+
+PREVIEW_CHARS = 80
 
 
 def message_out(message: Message) -> MessageOut:
@@ -56,6 +60,13 @@ def conversation_out(conversation: Conversation, messages: list[Message] | None 
     )
 
 
+def _with_preview(conversation: Conversation) -> ConversationOut:
+    last = last_message(conversation.id)
+    text = " ".join(last.content.split()) if last is not None else ""
+    preview = text if len(text) <= PREVIEW_CHARS else text[: PREVIEW_CHARS - 1] + "…"
+    return conversation_out(conversation).model_copy(update={"preview": preview})
+
+
 def _opened(caller: Caller, body: ConversationCreate) -> ConversationOut:
     character = turns.existing_character(body.character_id, caller.owner_filter)
     conversation = turns.open_conversation(caller.user_id, character, body.greeting_index, body.user_name)
@@ -79,9 +90,11 @@ async def list_(
     page_size: PageSize = 20,
     caller: Caller = Depends(caller_dep),
 ) -> Page[ConversationOut]:
-    owner = caller.owner_filter
-    found, total = await asyncio.to_thread(list_conversations, owner, character_id, page, page_size)
-    items = [conversation_out(conversation) for conversation in found]
+    def listed() -> tuple[list[ConversationOut], int]:
+        found, total = list_conversations(caller.owner_filter, character_id, page, page_size)
+        return [_with_preview(conversation) for conversation in found], total
+
+    items, total = await asyncio.to_thread(listed)
     return Page[ConversationOut](items=items, total=total, page=page, page_size=page_size)
 
 
@@ -107,6 +120,18 @@ async def say(
         turns.next_turn, call.caller.owner_filter, conversation_id, body.input_data, call.settings
     )
     return await stream_turn(call, turn, body)
+
+
+@router.put(
+    "/{conversation_id}/swipe",
+    summary="Choose which alternative of the last reply is current: shown, continued, and in the next prompt",
+    responses={409: {"description": "the conversation does not end with a reply"}},
+)
+async def choose_swipe(
+    conversation_id: ObjectIdStr, body: SwipeChoice, caller: Caller = Depends(caller_dep)
+) -> MessageOut:
+    reply = await asyncio.to_thread(turns.chosen_swipe, caller.owner_filter, conversation_id, body.swipe_id)
+    return message_out(reply)
 
 
 def _reply_route(action: str, prepare: Callable[[str | None, str, Settings], Turn], summary: str) -> None:

@@ -1,26 +1,25 @@
 """OpenAI-compatible routes, so the openai SDK and SillyTavern connect unmodified:
-`GET /v1/models` and `POST /v1/chat/completions` (streamed or not). Errors in OpenAI's shape."""
+`GET /v1/models`, `POST /v1/chat/completions` and `POST /v1/completions` (streamed or not). Errors in
+OpenAI's shape."""
 
 import asyncio
 
 from fastapi import APIRouter, Depends
-from fastapi.responses import JSONResponse
-from sse_starlette import EventSourceResponse
 from starlette.responses import Response
 
 from api.http.auth import Caller, caller_dep
 from api.http.dependencies import ChatCall, chat_call
-from api.http.disconnect import CLIENT_CLOSED_REQUEST, unless_disconnected
 from api.http.errors import ApiError
-from api.openai.chat import CompletionWriter, completion_jobs, resolve_model
+from api.openai.answer import answer
+from api.openai.chat import ChatWriter, completion_jobs, resolve_model
 from api.openai.errors import OpenAIRoute
 from api.openai.sampling import job_sampling, refuse_unsupported
-from api.streams.job_start import serving_spec, start_job
-from api.streams.relay import JobStream
-from model_registry import ModelSpec, get_registry
+from api.openai.text import TextWriter, refuse_text_unsupported, text_jobs, text_model
+from api.streams.job_start import serving_spec
+from model_registry import get_registry
 from mongo.characters import characters_brief
-from schemas.jobs import ChatJob
 from schemas.openai import CHARACTER_PREFIX, ChatCompletion, ChatCompletionRequest, Model, ModelList
+from schemas.text_completion import Completion, CompletionRequest
 
 router = APIRouter(prefix="/v1", tags=["OpenAI-compatible"], route_class=OpenAIRoute)
 
@@ -65,32 +64,35 @@ async def chat_completions(body: ChatCompletionRequest, call: ChatCall = Depends
     model, card = await resolve_model(body.model, call.settings, call.user_id)
     spec = await serving_spec(call.client, call.settings, model)
     jobs = completion_jobs(body, model, card, job_sampling(body, spec), call.settings)
-    streams = await _start_jobs(call, spec, jobs)
-    writer = CompletionWriter(jobs[0].job_id, body.model, body.n, body.logprobs)
-    # X-Job-Id: the first choice's job (its log: GET /jobs/{id}); X-Job-Ids: every choice's, in order.
-    headers = {"X-Job-Id": jobs[0].job_id, "X-Job-Ids": ",".join(job.job_id for job in jobs)}
-    if body.stream:
-        include_usage = bool(body.stream_options and body.stream_options.include_usage)
-        return EventSourceResponse(writer.chunks(streams, include_usage), headers=headers)
-    completion = await unless_disconnected(call.request, writer.completion(streams))
-    if completion is None:  # the client has gone, and with it the job
-        return Response(status_code=CLIENT_CLOSED_REQUEST)
-    return JSONResponse(completion.model_dump(), headers=headers)
+    writer = ChatWriter(jobs[0].job_id, body.model, body.n, body.logprobs)
+    return await answer(call, spec, jobs, writer, body.stream, _include_usage(body))
 
 
-async def _start_jobs(call: ChatCall, spec: ModelSpec, jobs: list[ChatJob]) -> list[JobStream]:
-    """Start every choice's job, or none: a refusal (429, 400) cancels those already started."""
-    streams: list[JobStream] = []
-    try:
-        for job in jobs:
-            streams.append(await start_job(call, spec, job, detach=False))
-    except BaseException:
-        for stream in streams:
-            await stream.close()
-        raise
-    return streams
+@router.post(
+    "/completions",
+    summary="A text completion of a raw prompt (no chat template): `text_completion`, streamed with `stream: true`",
+    response_model=None,
+    responses={200: {"model": Completion, "content": {"text/event-stream": {}}}},
+)
+async def completions(body: CompletionRequest, call: ChatCall = Depends(chat_call)) -> Response:
+    refuse_unsupported(body)
+    refuse_text_unsupported(body)
+    model = text_model(body, call.settings)
+    await resolve_model(model, call.settings, call.user_id)
+    spec = await serving_spec(call.client, call.settings, model)
+    jobs = text_jobs(body, model, job_sampling(body, spec), call.settings)
+    writer = TextWriter(jobs[0].job_id, model, body.logprobs is not None)
+    return await answer(call, spec, jobs, writer, body.stream, _include_usage(body))
+
+
+def _include_usage(body: ChatCompletionRequest | CompletionRequest) -> bool:
+    return bool(body.stream_options and body.stream_options.include_usage)
 
 
 @router.api_route("/{path:path}", methods=["GET", "POST", "PUT", "PATCH", "DELETE"], include_in_schema=False)
 async def not_served(path: str) -> None:
-    raise ApiError(404, "not_found", f"/v1/{path} is not served here (have /v1/models, /v1/chat/completions)")
+    raise ApiError(
+        404,
+        "not_found",
+        f"/v1/{path} is not served here (have /v1/models, /v1/chat/completions, /v1/completions)",
+    )

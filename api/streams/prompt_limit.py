@@ -25,7 +25,7 @@ _counting = ThreadPoolExecutor(max_workers=1, thread_name_prefix="prompt-count")
 _loads: dict[str, asyncio.Future[Vocabulary | None]] = {}
 
 
-def _vocabulary(spec: ModelSpec, settings: Settings) -> asyncio.Future[Vocabulary | None]:
+def vocabulary_of(spec: ModelSpec, settings: Settings) -> asyncio.Future[Vocabulary | None]:
     """The model's vocabulary, loaded once per process (in the background from the first call)."""
     if spec.name not in _loads:
         loop = asyncio.get_running_loop()
@@ -36,7 +36,7 @@ def _vocabulary(spec: ModelSpec, settings: Settings) -> asyncio.Future[Vocabular
 def preload_vocabularies(settings: Settings) -> None:
     """Start loading every model's vocabulary, so the first chat does not wait for it."""
     for spec in get_registry().values():
-        _vocabulary(spec, settings)
+        vocabulary_of(spec, settings)
 
 
 def _too_long(vocabulary: Vocabulary, job: ChatJob) -> str | None:
@@ -53,11 +53,21 @@ def _too_long(vocabulary: Vocabulary, job: ChatJob) -> str | None:
 
 
 async def ensure_prompt_fits(job: ChatJob, spec: ModelSpec, settings: Settings) -> None:
-    """400 `prompt_too_long` when even the shortest prompt the worker could make leaves no room
-    for a single token of reply."""
-    vocabulary = await _vocabulary(spec, settings)
+    """400 `max_tokens_too_large` when the reply asked for cannot fit the context window with any
+    prompt (as OpenAI refuses it; else it would silently fill the window), and `prompt_too_long`
+    when even the shortest prompt the worker could make leaves no room for a single token of reply."""
+    vocabulary = await vocabulary_of(spec, settings)
     if vocabulary is None:  # a runtime without a tokenizer (the synthetic one)
         return
+    if job.sampling.max_tokens >= vocabulary.n_ctx:
+        raise ApiError(
+            400,
+            "max_tokens_too_large",
+            f"max_tokens {job.sampling.max_tokens} is past the context window of {spec.name!r}: "
+            f"{vocabulary.n_ctx} tokens for the prompt and the reply together; ask for at most "
+            f"{vocabulary.n_ctx - 1}",
+            fields=["max_tokens"],
+        )
     loop = asyncio.get_running_loop()
     reason = await loop.run_in_executor(_counting, _too_long, vocabulary, job)
     if reason:

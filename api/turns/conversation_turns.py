@@ -19,6 +19,7 @@ from mongo.conversations import (
     Conversation,
     Message,
     add_user_message,
+    choose_swipe,
     conversation_messages,
     start_conversation,
     user_conversation,
@@ -186,6 +187,21 @@ def regenerate_turn(owner: str | None, conversation_id: str, settings: Settings)
     prompt = _prompt(conversation, owner, _history(messages[:-1]), settings, False)
     target = ReplyTarget(message_id=str(reply.id), mode="swipe")
     return Turn(conversation.model, prompt, conversation_id, lambda _: None, target)
+
+
+def chosen_swipe(owner: str | None, conversation_id: str, swipe_id: int) -> Message:
+    """The last reply with alternative `swipe_id` made current, as SillyTavern keeps the one shown."""
+    owned_conversation(owner, conversation_id)
+    _, reply = _last_reply(conversation_id)
+    count = len(reply.swipes) or 1
+    if swipe_id >= count:
+        raise ApiError(
+            400,
+            "invalid_parameter",
+            f"the last reply has {count} alternative(s): swipe_id is 0 to {count - 1}",
+            fields=["swipe_id"],
+        )
+    return choose_swipe(reply, swipe_id)
 
 
 def continue_turn(owner: str | None, conversation_id: str, settings: Settings) -> Turn:

@@ -1,6 +1,8 @@
 // Calls to the API: who the caller is (their API key, kept in this browser), and errors turned into
 // sentences people understand (401 asking for a key, 429 with its Retry-After, 503 naming what is down,
-// 422 naming the field).
+// 422 naming the field), in the page's language.
+
+import { t } from "./i18n.js";
 
 const KEY_STORE = "chatbot.apiKey";
 const MAX_TOKENS_STORE = "chatbot.maxTokens";
@@ -26,6 +28,19 @@ export const account = {
   },
 };
 
+// The strings table's sentence for an error code, else for a status.
+const EXPLANATIONS = {
+  prompt_too_long: "error.promptTooLong",
+  max_tokens_too_large: "error.maxTokens",
+  401: "error.key",
+  403: "error.forbidden",
+  404: "error.notFound",
+  409: "error.conflict",
+  413: "error.tooLarge",
+  429: "error.busy",
+  503: "error.down",
+};
+
 export class ApiError extends Error {
   constructor(status, code, message, { fields = [], retryAfter = null } = {}) {
     super(message);
@@ -35,16 +50,17 @@ export class ApiError extends Error {
     this.retryAfter = retryAfter;
   }
 
-  // What to tell the person; the countdown of a 429 is the banner's job (it has retryAfter).
+  // What to tell the person, in the page's language: a sentence for the kind of refusal, then the
+  // server's own message (its details: the field, the limit). The countdown of a 429 is the
+  // banner's job (it has retryAfter).
   get explanation() {
-    if (this.status === 401) return `Please enter your API key under "Account": ${this.message}`;
-    if (this.status === 429) return `Too many requests right now: ${this.message}`;
-    if (this.status === 503) return `A service is down: ${this.message}`;
+    const message = this.message;
+    if (this.status === 0) return message;
     if (this.status === 422 && this.fields.length) {
-      return `Please check ${this.fields.map((field) => `"${field}"`).join(", ")}: ${this.message}`;
+      return t("error.fields", { fields: this.fields.map((field) => `"${field}"`).join(", "), message });
     }
-    if (this.status === 0) return this.message;
-    return `${this.message} (${this.status})`;
+    const key = EXPLANATIONS[this.code] || EXPLANATIONS[this.status];
+    return key ? t(key, { message }) : t("error.other", { message, status: this.status });
   }
 }
 
@@ -82,7 +98,7 @@ export async function request(path, { method = "GET", body, json, signal, accept
     response = await fetch(path, { method, body, signal, headers: headers(extra) });
   } catch (error) {
     if (error.name === "AbortError") throw error;
-    throw new ApiError(0, "network", "The server cannot be reached: is it running?");
+    throw new ApiError(0, "network", t("error.network"));
   }
   if (!response.ok) throw await errorFrom(response);
   return response;

@@ -2,6 +2,7 @@
 // sources a grounded answer was given.
 
 import { account, request } from "./api.js";
+import { t } from "./i18n.js";
 import { jobFailure, stopJob, streamJob } from "./jobs.js";
 import { renderRoleplay, streamRenderer } from "./render.js";
 import { $, clearBanner, el, showError } from "./ui.js";
@@ -12,7 +13,7 @@ let jobId = null;
 function bubble(role, text) {
   const body = el("div", { className: "msg-body" });
   renderRoleplay(body, text);
-  const element = el("article", { className: `msg ${role}` }, el("div", { className: "msg-head" }, el("span", { className: "msg-name", textContent: role === "user" ? "You" : "Assistant" })), body);
+  const element = el("article", { className: `msg ${role}` }, el("div", { className: "msg-head" }, el("span", { className: "msg-name", textContent: role === "user" ? t("chat.you") : t("assistant.name") })), body);
   $("#assistant-log").append(element);
   element.scrollIntoView({ block: "end" });
   return element;
@@ -22,12 +23,12 @@ function sourcesList(sources) {
   return el(
     "details",
     { className: "sources", open: true },
-    el("summary", { textContent: `Sources (${sources.length})` }),
+    el("summary", { textContent: t("assistant.sources", { n: sources.length }) }),
     el(
       "ol",
       {},
       ...sources.map((source) =>
-        el("li", { textContent: `${source.title} — ${source.dataset}, row ${source.row} (score ${Number(source.score).toFixed(2)})` }),
+        el("li", { textContent: t("assistant.source", { title: source.title, dataset: source.dataset, row: source.row, score: Number(source.score).toFixed(2) }) }),
       ),
     ),
   );
@@ -66,7 +67,7 @@ async function ask(event) {
   try {
     const final = await streamJob(job, response, () => renderer.set(job.text));
     if (final?.event === "error") showError(jobFailure(final.data));
-    if (final?.data.finish_reason === "cancelled") answer.querySelector(".msg-head").append(el("span", { className: "badge", textContent: "stopped" }));
+    if (final?.data.finish_reason === "cancelled") answer.querySelector(".msg-head").append(el("span", { className: "badge", textContent: t("chat.stopped") }));
     if (final?.data.sources?.length) answer.append(sourcesList(final.data.sources));
   } catch (error) {
     showError(error);

@@ -2,6 +2,7 @@
 // (every card field, lorebook entries as a list), export as PNG or JSON, delete with a confirmation.
 
 import { download, getJson, request } from "./api.js";
+import { t } from "./i18n.js";
 import { $, avatar, clearBanner, confirmDelete, el, showError } from "./ui.js";
 
 const TEXT_FIELDS = [
@@ -26,23 +27,23 @@ function cardFor(character) {
   const actions = el(
     "div",
     { className: "card-actions" },
-    el("button", { type: "button", textContent: "Chat", onclick: open }),
-    character.mine ? el("button", { type: "button", textContent: "Edit", onclick: () => (location.hash = `#/edit/${character.id}`) }) : null,
+    el("button", { type: "button", textContent: t("card.chat"), onclick: open }),
+    character.mine ? el("button", { type: "button", textContent: t("card.edit"), onclick: () => (location.hash = `#/edit/${character.id}`) }) : null,
     el("button", {
       type: "button",
       textContent: "PNG",
-      title: "Export as a PNG card",
+      title: t("card.exportPng"),
       onclick: () => download(`/characters/${character.id}/export?format=png`, `${character.name}.png`).catch(showError),
     }),
     el("button", {
       type: "button",
       textContent: "JSON",
-      title: "Export as a JSON card",
+      title: t("card.exportJson"),
       onclick: () => download(`/characters/${character.id}/export?format=json`, `${character.name}.json`).catch(showError),
     }),
-    character.mine ? el("button", { type: "button", className: "danger", textContent: "Delete", onclick: () => remove(character) }) : null,
+    character.mine ? el("button", { type: "button", className: "danger", textContent: t("card.delete"), onclick: () => remove(character) }) : null,
   );
-  const picture = el("button", { type: "button", className: "card-picture", onclick: open, attrs: { "aria-label": `Chat with ${character.name}` } }, avatar(character));
+  const picture = el("button", { type: "button", className: "card-picture", onclick: open, attrs: { "aria-label": t("card.chatWith", { name: character.name }) } }, avatar(character));
   return el(
     "li",
     { className: "card", dataset: { id: character.id } },
@@ -69,7 +70,7 @@ export async function showGallery() {
 }
 
 async function remove(character) {
-  if (!(await confirmDelete(`Delete ${character.name}? Their card is removed; conversations stay readable.`))) return;
+  if (!(await confirmDelete(t("card.confirmDelete", { name: character.name })))) return;
   try {
     await request(`/characters/${character.id}`, { method: "DELETE" });
     await showGallery();
@@ -86,7 +87,7 @@ function contentType(file) {
 async function importCard(file) {
   const status = $("#import-status");
   status.className = "status";
-  status.textContent = `Importing ${file.name}…`;
+  status.textContent = t("import.running", { file: file.name });
   try {
     const response = await request("/characters/import", {
       method: "POST",
@@ -94,11 +95,11 @@ async function importCard(file) {
       extraHeaders: { "Content-Type": contentType(file) },
     });
     const character = await response.json();
-    status.textContent = `Imported ${character.name}.`;
+    status.textContent = t("import.done", { name: character.name });
     await showGallery();
   } catch (error) {
     status.className = "status error";
-    status.textContent = `${file.name} was not imported: ${error.message}`;
+    status.textContent = t("import.failed", { file: file.name, message: error.message });
   }
 }
 
@@ -133,11 +134,11 @@ function wireDropZone() {
 // --- the editor -------------------------------------------------------------------------------
 
 function removable(item) {
-  return el("button", { type: "button", className: "small", textContent: "Remove", onclick: () => item.remove() });
+  return el("button", { type: "button", className: "small", textContent: t("field.remove"), onclick: () => item.remove() });
 }
 
 function greetingItem(text = "") {
-  const item = el("li", {}, el("textarea", { rows: 2, value: text, attrs: { "aria-label": "Alternate greeting" } }));
+  const item = el("li", {}, el("textarea", { rows: 2, value: text, attrs: { "aria-label": t("field.greeting") } }));
   item.append(removable(item));
   return item;
 }
@@ -147,9 +148,9 @@ function loreItem(entry = { keys: [], content: "", enabled: true, insertion_orde
   const item = el(
     "li",
     { className: "lore" },
-    el("label", {}, "Keys (comma-separated) ", el("input", { className: "lore-keys", value: (entry.keys || []).join(", ") })),
-    el("label", {}, "Content ", el("textarea", { className: "lore-content", rows: 2, value: entry.content || "" })),
-    el("label", { className: "inline" }, el("input", { type: "checkbox", className: "lore-enabled", checked: entry.enabled !== false }), " enabled"),
+    el("label", {}, `${t("field.loreKeys")} `, el("input", { className: "lore-keys", value: (entry.keys || []).join(", ") })),
+    el("label", {}, `${t("field.loreContent")} `, el("textarea", { className: "lore-content", rows: 2, value: entry.content || "" })),
+    el("label", { className: "inline" }, el("input", { type: "checkbox", className: "lore-enabled", checked: entry.enabled !== false }), ` ${t("field.loreEnabled")}`),
   );
   item.entry = entry;
   item.append(removable(item));
@@ -195,7 +196,7 @@ export async function showEditor(characterId) {
     }
   }
   const character = editing || { tags: [], alternate_greetings: [], extensions: {}, character_book: null };
-  $("#editor-title").textContent = editing ? `Edit ${editing.name}` : "New character";
+  $("#editor-title").textContent = editing ? t("editor.edit", { name: editing.name }) : t("editor.new");
   for (const field of TEXT_FIELDS) form.elements[field].value = character[field] || "";
   form.elements.tags.value = (character.tags || []).join(", ");
   form.elements.visibility.value = character.visibility || "private";
@@ -213,7 +214,7 @@ async function save(event) {
     card = formCard(event.target);
   } catch {
     status.className = "status error";
-    status.textContent = "Extensions must be a JSON object.";
+    status.textContent = t("editor.badExtensions");
     return;
   }
   try {

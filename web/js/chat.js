@@ -2,6 +2,7 @@
 // conversation list; a reply still streaming when the page reloads is resumed where it was.
 
 import { account, getJson, request } from "./api.js";
+import { t } from "./i18n.js";
 import { isLeaving, jobFailure, stopJob, streamJob } from "./jobs.js";
 import { renderRoleplay, streamRenderer } from "./render.js";
 import { resumeJob } from "./sse.js";
@@ -15,7 +16,6 @@ const state = {
   conversation: null, // with its messages
   job: null, // {id, mode: "message"|"regenerate"|"continue", characterId, conversationId, base, text, lastEventId}
   requesting: false, // a reply asked for, its response not yet here
-  swipeShown: new Map(), // message id -> index of the swipe shown
 };
 
 const PENDING_FIELDS = ["id", "mode", "characterId", "conversationId", "base", "text", "lastEventId"];
@@ -35,34 +35,45 @@ const log = () => $("#chat-log");
 const nearBottom = (box) => box.scrollHeight - box.scrollTop - box.clientHeight < 80;
 
 function speaker(role) {
-  if (role === "assistant") return state.conversation?.character_name || state.character?.name || "Character";
-  return state.conversation?.user_name || "You";
+  if (role === "assistant") return state.conversation?.character_name || state.character?.name || t("chat.character");
+  return state.conversation?.user_name || t("chat.you");
 }
 
 function messageElement(role, { id = "", status = "" } = {}) {
   const body = el("div", { className: "msg-body" });
   const picture = role === "assistant" && state.character ? avatar(state.character, "small") : null;
   const head = el("div", { className: "msg-head" }, picture, el("span", { className: "msg-name", textContent: speaker(role) }));
-  if (status === "cancelled") head.append(el("span", { className: "badge", textContent: "stopped" }));
-  if (status === "error") head.append(el("span", { className: "badge error", textContent: "failed" }));
+  if (status === "cancelled") head.append(el("span", { className: "badge", textContent: t("chat.stopped") }));
+  if (status === "error") head.append(el("span", { className: "badge error", textContent: t("chat.failed") }));
   return el("article", { className: `msg ${role}`, dataset: { id, role } }, head, body);
 }
 
 const userTurns = () => state.conversation.messages.some((message) => message.role === "user");
 
+// Make alternative `index` of the last reply the current one, on the server: the one a reload shows,
+// Continue goes on from and the next turn's prompt holds (as SillyTavern keeps the one shown).
+async function chooseSwipe(message, index) {
+  try {
+    const path = `/conversations/${state.conversation.id}/swipe`;
+    const chosen = await getJson(path, { method: "PUT", json: { swipe_id: index } });
+    const messages = state.conversation.messages;
+    messages[messages.indexOf(message)] = chosen;
+    renderLog();
+  } catch (error) {
+    showError(error);
+  }
+}
+
 // The < n/m > arrows of the last reply; > on the last alternative asks for a new one (Regenerate).
 function swipeControls(message) {
-  const shown = state.swipeShown.get(message.id) ?? message.swipe_id;
+  const shown = message.swipe_id;
   const total = message.swipes.length;
-  const go = (index) => {
-    state.swipeShown.set(message.id, index);
-    renderLog();
-  };
+  const go = (index) => chooseSwipe(message, index);
   const busy = Boolean(state.job) || state.requesting;
   return el(
     "div",
     { className: "swipes" },
-    el("button", { type: "button", className: "swipe-prev", textContent: "<", disabled: busy || shown === 0, onclick: () => go(shown - 1), attrs: { "aria-label": "Previous alternative" } }),
+    el("button", { type: "button", className: "swipe-prev", textContent: "<", disabled: busy || shown === 0, onclick: () => go(shown - 1), attrs: { "aria-label": t("chat.previous") } }),
     el("span", { className: "swipe-count", textContent: `${shown + 1}/${total}` }),
     el("button", {
       type: "button",
@@ -70,9 +81,9 @@ function swipeControls(message) {
       textContent: ">",
       disabled: busy,
       onclick: () => (shown + 1 < total ? go(shown + 1) : regenerate()),
-      attrs: { "aria-label": shown + 1 < total ? "Next alternative" : "New alternative" },
+      attrs: { "aria-label": t(shown + 1 < total ? "chat.next" : "chat.newAlternative") },
     }),
-    el("button", { type: "button", className: "regenerate", textContent: "Regenerate", disabled: busy, onclick: regenerate }),
+    el("button", { type: "button", className: "regenerate", textContent: t("chat.regenerate"), disabled: busy, onclick: regenerate }),
   );
 }
 
@@ -84,8 +95,7 @@ function renderLog() {
   const job = state.job;
   const elements = messages.map((message, index) => {
     const element = messageElement(message.role, message);
-    const shown = state.swipeShown.get(message.id) ?? message.swipe_id;
-    const text = message.swipes[shown] ?? message.content;
+    const text = message.content;
     const isLast = index === lastIndex && message.role === "assistant";
     if (isLast && job && job.mode !== "message") {
       element.classList.add("streaming");
@@ -125,7 +135,6 @@ function updateButtons() {
 async function reloadConversation() {
   if (!state.conversation) return;
   state.conversation = await getJson(`/conversations/${state.conversation.id}`);
-  state.swipeShown.clear();
   renderLog();
 }
 
@@ -241,12 +250,17 @@ async function listConversations() {
       return el(
         "li",
         { className: current ? "current" : "", dataset: { id: conversation.id } },
-        el("a", { href: `#/chat/${state.character.id}/${conversation.id}`, textContent: when, attrs: current ? { "aria-current": "true" } : {} }),
+        el(
+          "a",
+          { href: `#/chat/${state.character.id}/${conversation.id}`, attrs: current ? { "aria-current": "true" } : {} },
+          el("span", { className: "preview", textContent: conversation.preview || t("chat.noMessages") }),
+          el("time", { className: "when", dateTime: conversation.updated_at, textContent: when }),
+        ),
         el("button", {
           type: "button",
           className: "small danger",
-          textContent: "Delete",
-          attrs: { "aria-label": `Delete the conversation of ${when}` },
+          textContent: t("chat.deleteConversation"),
+          attrs: { "aria-label": t("chat.deleteLabel", { when }) },
           onclick: () => removeConversation(conversation.id, when),
         }),
       );
@@ -256,7 +270,7 @@ async function listConversations() {
 }
 
 async function removeConversation(conversationId, when) {
-  if (!(await confirmDelete(`Delete the conversation of ${when}?`))) return;
+  if (!(await confirmDelete(t("chat.confirmDelete", { when })))) return;
   try {
     await request(`/conversations/${conversationId}`, { method: "DELETE" });
     if (state.conversation?.id === conversationId) location.hash = `#/chat/${state.character.id}`;
@@ -286,7 +300,7 @@ function showCharacter(character) {
   select.replaceChildren(
     ...greetings(character).map((text, index) => {
       const preview = text.replaceAll("{{char}}", character.name).replaceAll("{{user}}", "User").slice(0, 60);
-      const label = `${index === 0 ? "First message" : `Alternate ${index}`}: ${preview}`;
+      const label = index === 0 ? t("chat.firstMessage", { preview }) : t("chat.alternate", { n: index, preview });
       return el("option", { value: String(index), textContent: label });
     }),
   );
@@ -305,7 +319,7 @@ export async function showChat(characterId, conversationId) {
       state.character = null;
       state.conversation = null;
       $("#new-chat-button").disabled = true;
-      $("#chat-character").replaceChildren(el("p", { className: "hint", textContent: "Pick a character in Characters to chat." }));
+      $("#chat-character").replaceChildren(el("p", { className: "hint", textContent: t("chat.pickCharacter") }));
       $("#conversation-list").replaceChildren();
       renderLog();
     }
@@ -324,7 +338,6 @@ export async function showChat(characterId, conversationId) {
       location.hash = `#/chat/${characterId}/${conversations[0].id}`;
       return;
     }
-    state.swipeShown.clear();
     renderLog();
     if (state.conversation) $("#chat-input").focus();
   } catch (error) {

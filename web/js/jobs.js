@@ -2,6 +2,7 @@
 // dropped connection (or a reload) picks it up from GET /jobs/{id}/events without repeating text.
 
 import { ApiError, request } from "./api.js";
+import { t } from "./i18n.js";
 import { followJob, resumeJob } from "./sse.js";
 
 // A page being left (reload, navigation) cuts its streams: that is no error, and the job goes on.
@@ -42,5 +43,5 @@ export async function stopJob(jobId) {
 
 // The message a failed job's `error` event carries, as an ApiError the banner can show.
 export function jobFailure(data) {
-  return new ApiError(0, data.code, `The reply failed: ${data.message} (${data.code})`);
+  return new ApiError(0, data.code, t("error.replyFailed", { message: data.message, code: data.code }));
 }

@@ -6,6 +6,7 @@ import { initAssistant } from "./assistant.js";
 import { initBatches, showBatches } from "./batches.js";
 import { initCharacters, showEditor, showGallery } from "./characters.js";
 import { initChat, pendingReply, resumePending, showChat } from "./chat.js";
+import { initLanguageSwitch, t, translatePage } from "./i18n.js";
 import { $, clearBanner } from "./ui.js";
 
 function showView(name, nav = name) {
@@ -39,8 +40,8 @@ async function route() {
 function initAccount() {
   const describe = () => {
     $("#account-state").textContent = account.apiKey
-      ? "Signed in with an API key (kept in this browser)."
-      : "No API key yet: enter yours (`make run` prints the first admin's; an admin makes more).";
+      ? t("account.signedIn")
+      : t("account.noKey");
     if (!account.apiKey) $("#api-key").closest("details").open = true;
   };
   $("#api-key").value = account.apiKey;
@@ -51,6 +52,7 @@ function initAccount() {
     account.apiKey = $("#api-key").value.trim();
     account.maxTokens = parseInt($("#max-tokens").value, 10) || null;
     describe();
+    clearBanner(); // what a missing key caused is asked again with the new one
     event.target.closest("details").open = false;
     route();
   });
@@ -61,6 +63,8 @@ function initAccount() {
   });
 }
 
+translatePage();
+initLanguageSwitch($("#lang-select"));
 initAccount();
 initCharacters();
 initChat();

@@ -2,6 +2,7 @@
 // delete confirmation, avatars.
 
 import { headers } from "./api.js";
+import { t } from "./i18n.js";
 
 export const $ = (selector, root = document) => root.querySelector(selector);
 
@@ -29,10 +30,10 @@ export function showError(error, onReady) {
   if (error.status === 429 && error.retryAfter) {
     let left = error.retryAfter;
     const tick = () => {
-      element.textContent = `${text} — try again in ${left} s`;
+      element.textContent = t("banner.retryIn", { text, seconds: left });
       if (left-- <= 0) {
         clearInterval(countdown);
-        element.textContent = `${text} — you can try again now`;
+        element.textContent = t("banner.retryNow", { text });
         onReady?.();
       }
     };

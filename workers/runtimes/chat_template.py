@@ -74,7 +74,13 @@ class ChatTemplate:
         return cls(source, bos_token, eos_token)
 
     def segments(self, messages: list[ChatMessage], add_generation_prompt: bool = True) -> list[Segment]:
-        """A last message marked `prefill` is left open: no turn opened after it, its end markup cut."""
+        """A last message marked `prefill` is left open: no turn opened after it, its end markup cut.
+        A `raw` message (a text completion's prompt) is the whole prompt, after the BOS (unless it
+        starts with it), read as markup: its writer chose its control tokens."""
+        if messages and messages[0].raw:
+            text = messages[0].content
+            bos = "" if text.startswith(self._bos_token) else self._bos_token
+            return [Segment(bos + text, is_markup=True)] if bos + text else []
         continuing = bool(messages) and messages[-1].prefill
         contents = [message.content.translate(_SENTINEL_CHARS) for message in messages]
         rendered = self._template.render(

@@ -31,6 +31,8 @@ class Vocabulary:
     template: ChatTemplate
     encode: Callable[[str, bool], list[int]]  # (text, is_markup) -> token ids, without a BOS
     longest_token_bytes: int  # no token stands for more bytes of text than this
+    decode: Callable[[list[int]], str]  # token ids (each below n_vocab) -> text, control tokens included
+    n_vocab: int
 
     def prompt_tokens(self, messages: list[ChatMessage]) -> list[int]:
         return self.template.tokens(messages, self.encode)
@@ -52,6 +54,8 @@ def _gguf(spec: ModelSpec, n_ctx: int, cache_dir: Path) -> Vocabulary:
         template,
         lambda text, markup: llm.tokenize(text.encode("utf-8"), add_bos=False, special=markup),
         max(len(llm.detokenize([token])) for token in range(llm.n_vocab())),
+        lambda tokens: llm.detokenize(tokens, special=True).decode("utf-8", errors="replace"),
+        llm.n_vocab(),
     )
 
 
@@ -94,6 +98,8 @@ def _tokenizer_json(spec: ModelSpec, n_ctx: int, cache_dir: Path) -> Vocabulary:
         template,
         lambda text, is_markup: (markup if is_markup else plain).encode(text, add_special_tokens=False).ids,
         longest,
+        lambda tokens: markup.decode(tokens, skip_special_tokens=False),
+        markup.get_vocab_size(),
     )
 
 
