@@ -7,12 +7,10 @@ job's log still holds the reply for a while (`GET /jobs/{X-Job-Id}`).
 """
 
 import asyncio
-import time
 from typing import Any, Literal
 
 from api.http.errors import ApiError
-from api.openai.choices import ChoiceWriter, Finished, total_usage
-from api.openai.errors import openai_error
+from api.openai.choices import Finished, OpenAIWriter, total_usage
 from api.openai.sampling import choice_seeds
 from api.turns.chat_messages import chat_job
 from model_registry import get_registry
@@ -88,16 +86,13 @@ def finish_reason_of(ours: str) -> Literal["stop", "length"]:
     return "length" if ours == "length" else "stop"
 
 
-class ChatWriter(ChoiceWriter):
+class ChatWriter(OpenAIWriter):
     """`chat.completion.chunk`s (a role chunk per choice, one per token, a finish chunk per choice,
     [usage], [DONE]) or one `chat.completion`, with the same id, creation time and model name."""
 
     def __init__(self, job_id: str, model: str, n: int, logprobs: bool) -> None:
-        self.id = f"chatcmpl-{job_id}"
-        self.model = model
+        super().__init__(f"chatcmpl-{job_id}", model, logprobs)
         self.n = n
-        self.logprobs = logprobs
-        self.created = int(time.time())
 
     def _chunk(self, choices: list[ChunkChoice], usage: Usage | None = None) -> str:
         chunk = ChatCompletionChunk(
@@ -118,15 +113,6 @@ class ChatWriter(ChoiceWriter):
     def finish(self, index: int, finish_reason: str, usage: Usage) -> str:
         finish = finish_reason_of(finish_reason)
         return self._chunk([ChunkChoice(index=index, delta=Delta(), finish_reason=finish)])
-
-    def error(self, status: int, code: str, message: str) -> str:
-        return openai_error(status, code, message).model_dump_json()
-
-    def usage(self, usage: Usage) -> str:
-        return self._chunk([], usage)
-
-    def ending(self) -> list[str]:
-        return ["[DONE]"]
 
     def whole(self, choices: list[Finished]) -> ChatCompletion:
         return ChatCompletion(

@@ -5,11 +5,13 @@ llama-server's `/completion`). Each API is a `ChoiceWriter` that only says how i
 
 import asyncio
 import contextlib
+import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 
 from api.http.errors import ApiError
+from api.openai.errors import openai_error
 from api.streams.relay import JobStream
 from schemas.events import DoneData, ErrorData, JobEvent, TokenData, TokenLogprob, Usage
 
@@ -141,3 +143,26 @@ class ChoiceWriter:
         if done < len(streams):
             raise ApiError(500, "internal_error", "a job's stream ended without a final event")
         return self.whole(choices)
+
+
+class OpenAIWriter(ChoiceWriter):
+    """What OpenAI's chat and text completions share: the same id, creation time and model on every
+    chunk, errors as OpenAI's error object, usage as a chunk without choices, and [DONE] last."""
+
+    def __init__(self, completion_id: str, model: str, logprobs: bool) -> None:
+        self.id = completion_id
+        self.model = model
+        self.logprobs = logprobs
+        self.created = int(time.time())
+
+    def _chunk(self, choices: list, usage: Usage | None = None) -> str:
+        raise NotImplementedError
+
+    def error(self, status: int, code: str, message: str) -> str:
+        return openai_error(status, code, message).model_dump_json()
+
+    def usage(self, usage: Usage) -> str:
+        return self._chunk([], usage)
+
+    def ending(self) -> list[str]:
+        return ["[DONE]"]

@@ -8,13 +8,11 @@ chunks, the last one `stop: true`).
 """
 
 import math
-import time
 from typing import Any
 
 from api.http.errors import ApiError
 from api.openai.chat import finish_reason_of
-from api.openai.choices import ChoiceWriter, Finished, total_usage
-from api.openai.errors import openai_error
+from api.openai.choices import ChoiceWriter, Finished, OpenAIWriter, total_usage
 from api.openai.sampling import choice_seeds
 from api.turns.chat_messages import chat_job
 from schemas.errors import ErrorDetail, ErrorResponse
@@ -88,14 +86,11 @@ def text_jobs(
     ]
 
 
-class TextWriter(ChoiceWriter):
+class TextWriter(OpenAIWriter):
     """OpenAI's `text_completion` objects: one chunk per token, a finish chunk per choice, [usage], [DONE]."""
 
     def __init__(self, job_id: str, model: str, logprobs: bool) -> None:
-        self.id = f"cmpl-{job_id}"
-        self.model = model
-        self.logprobs = logprobs
-        self.created = int(time.time())
+        super().__init__(f"cmpl-{job_id}", model, logprobs)
         self._offsets: dict[int, int] = {}  # each choice's text so far, in characters
 
     def _chunk(self, choices: list[CompletionChoice], usage: Usage | None = None) -> str:
@@ -124,15 +119,6 @@ class TextWriter(ChoiceWriter):
     def finish(self, index: int, finish_reason: str, usage: Usage) -> str:
         finish = finish_reason_of(finish_reason)
         return self._chunk([CompletionChoice(text="", index=index, finish_reason=finish)])
-
-    def error(self, status: int, code: str, message: str) -> str:
-        return openai_error(status, code, message).model_dump_json()
-
-    def usage(self, usage: Usage) -> str:
-        return self._chunk([], usage)
-
-    def ending(self) -> list[str]:
-        return ["[DONE]"]
 
     def whole(self, choices: list[Finished]) -> Completion:
         return Completion(
