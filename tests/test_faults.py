@@ -138,7 +138,8 @@ def test_a_batch_item_whose_worker_dies_runs_again_and_completes(
     results = f"/batches/{batch['id']}/results"
 
     def first_item_generating() -> bool:
-        first = json.loads(api.get(results).text.splitlines()[0])
+        lines = api.get(results).text.splitlines()  # none until the batch's items are made
+        first = json.loads(lines[0]) if lines else {"state": "pending"}
         return first["state"] == "running" and api.get(f"/jobs/{first['job_id']}").json()["tokens"] > 2
 
     wait_for(first_item_generating, what="the first item to be generating")
