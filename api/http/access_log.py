@@ -10,35 +10,15 @@ left out (it is not needed to read the log, and keeps it short); API keys never 
 """
 
 import logging
-import time
 
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import Scope
+
+from api.http.answered import AnsweredMiddleware
 
 log = logging.getLogger("api.access")
 
 
-class AccessLogMiddleware:
-    """Pure ASGI, so streamed responses pass through untouched."""
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        started = time.perf_counter()
-        status = 500  # unless an answer starts: an exception that escaped every handler
-
-        async def sending(message: Message) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = message["status"]
-            await send(message)
-
-        try:
-            await self.app(scope, receive, sending)
-        finally:
-            client = (scope.get("client") or ("-", 0))[0]
-            elapsed_ms = (time.perf_counter() - started) * 1000
-            log.info('%s "%s %s" %d %.0fms', client, scope["method"], scope["path"], status, elapsed_ms)
+class AccessLogMiddleware(AnsweredMiddleware):
+    def answered(self, scope: Scope, status: int, elapsed_s: float) -> None:
+        client = (scope.get("client") or ("-", 0))[0]
+        log.info('%s "%s %s" %d %.0fms', client, scope["method"], scope["path"], status, elapsed_s * 1000)

@@ -24,8 +24,9 @@ from prometheus_client import (
     generate_latest,
     multiprocess,
 )
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import Scope
 
+from api.http.answered import AnsweredMiddleware
 from api.http.auth import metrics_reader
 from api.streams.worker_status import live_workers, queue_depth
 from model_registry import queues
@@ -85,29 +86,12 @@ class StreamTimer:
         OPEN_STREAMS.dec()
 
 
-class RequestMetricsMiddleware:
+class RequestMetricsMiddleware(AnsweredMiddleware):
     """Counts requests by route template (not raw path, so ids do not explode the label set)."""
 
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        status = 500
-
-        async def record_status(message: Message) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = message["status"]
-            await send(message)
-
-        try:
-            await self.app(scope, receive, record_status)
-        finally:
-            route = scope.get("route")
-            REQUESTS.labels(getattr(route, "path", "unmatched"), scope["method"], str(status)).inc()
+    def answered(self, scope: Scope, status: int, elapsed_s: float) -> None:
+        route = scope.get("route")
+        REQUESTS.labels(getattr(route, "path", "unmatched"), scope["method"], str(status)).inc()
 
 
 def _registry() -> CollectorRegistry:
