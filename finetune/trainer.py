@@ -19,9 +19,9 @@ from finetune.examples import ChatExamples, collate
 from finetune.gguf_lora import convert_adapter
 from model_registry import ModelSpec, get_registry
 from mongo import datasets as dataset_store
+from runtimes.model_files import is_weights_file, verified_weights
+from runtimes.transformers import TransformersRuntime
 from settings import Settings
-from workers.runtimes.model_files import is_weights_file, verified_weights
-from workers.runtimes.transformers import TransformersRuntime
 
 log = logging.getLogger(__name__)
 

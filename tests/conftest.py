@@ -15,11 +15,11 @@ import redis
 from embedded.processes import free_port
 from embedded.stack import EmbeddedStack, StackConfig
 from model_registry import get_registry, queues
+from runtimes.llama_cpp import LlamaCppRuntime
+from runtimes.model_files import verified_weights
 from settings import get_settings
 from tests.browser import browser as browser  # noqa: F401  (session fixtures: one browser for every module)
 from tests.browser import playwright as playwright  # noqa: F401
-from workers.runtimes.llama_cpp import LlamaCppRuntime
-from workers.runtimes.model_files import verified_weights
 
 ADMIN_KEY = "test-admin-key"
 METRICS_TOKEN = "test-scrape-token"

@@ -5,8 +5,8 @@ breaks it on others (AVX2 / AVX-512 without AMX), so the runtime probes the CPU 
 
 import pytest
 
-from workers.runtimes.batch_invariance import decodes_alike
-from workers.runtimes.llama_cpp import LlamaCppRuntime, repack_setting
+from runtimes.batch_invariance import decodes_alike
+from runtimes.llama_cpp import LlamaCppRuntime, repack_setting
 
 
 def test_repack_is_auto_unless_the_registry_says_true_or_false() -> None:

@@ -4,7 +4,7 @@ and the results say what each system ran with; our worker waits with a bounded s
 import pytest
 
 from cli.bench.environment import cpu_description, knobs, peer_environment
-from workers.runtimes import openmp
+from runtimes import openmp
 
 
 def test_a_peer_gets_the_environment_without_any_of_our_knobs() -> None:

@@ -3,8 +3,8 @@ people wrote, a continued reply left open, a template's own errors named."""
 
 import pytest
 
+from runtimes.chat_template import CHAT_FORMATS, ChatTemplate, Segment
 from schemas.jobs import ChatMessage
-from workers.runtimes.chat_template import CHAT_FORMATS, ChatTemplate, Segment
 
 CHAT = [
     ChatMessage(role="system", content="Be brief."),

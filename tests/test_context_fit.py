@@ -10,6 +10,8 @@ import redis
 from model_registry import ModelSpec, get_registry
 from prompts.assembly import character_prompt
 from prompts.context_fit import fit_to_window
+from runtimes.llama_cpp import LlamaCppRuntime
+from runtimes.resident import load_models
 from schemas.cards import CardData
 from schemas.jobs import ChatJob, ChatMessage, ContextFit, SamplingParams
 from schemas.redis_keys import job_channel
@@ -18,8 +20,6 @@ from tests.cards_fixtures import SERAPHINA_V2
 from tests.waiting import wait_until
 from workers.chat_job import run_chat_job
 from workers.publisher import EventPublisher
-from workers.runtimes.llama_cpp import LlamaCppRuntime
-from workers.runtimes.resident import load_models
 
 REPLY_BUDGET = 256
 

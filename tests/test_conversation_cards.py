@@ -11,11 +11,11 @@ from embedded.stack import EmbeddedStack
 from mongo.characters import link_conversations_to_characters
 from mongo.connection import connect_mongo
 from prompts.assembly import character_prompt
+from runtimes.llama_cpp import LlamaCppRuntime
 from schemas.cards import CardData
 from schemas.jobs import ChatMessage
 from tests.conftest import RACHEL, bearer, new_user_key
 from tests.sse import StreamEvent, post_stream
-from workers.runtimes.llama_cpp import LlamaCppRuntime
 
 GREEDY = {"temperature": 0, "max_tokens": 4}
 

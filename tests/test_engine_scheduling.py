@@ -6,7 +6,7 @@ holds them in increasing, consecutive order; otherwise it splits the step into a
 
 from types import SimpleNamespace
 
-from workers.runtimes.llama_cpp_engine import _Slot, _step_plan, _stream_choice
+from runtimes.llama_cpp_engine import _Slot, _step_plan, _stream_choice
 
 
 def slot(seq_id: int, prompt: int, fed: int) -> _Slot:

@@ -7,13 +7,13 @@ from model_registry import get_registry
 from mongo.connection import connect_mongo
 from qa_datasets import service
 from qa_datasets.rows import ColumnMapping, read_rows
+from runtimes.llama_cpp import LlamaCppRuntime
+from runtimes.model_files import verified_weights
+from runtimes.transformers import TransformersRuntime
 from schemas.jobs import ChatMessage, SamplingParams
 from settings import get_settings
 from tests.test_datasets import SAMPLE
 from tests.waiting import wait_until
-from workers.runtimes.llama_cpp import LlamaCppRuntime
-from workers.runtimes.model_files import verified_weights
-from workers.runtimes.transformers import TransformersRuntime
 
 PROMPT = [ChatMessage(role="user", content="은하시의 시장은 누구인가요?")]
 

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from model_registry import ModelSpec, get_registry
+from runtimes.model_files import ModelFileError, verified_weights
 from settings import PROJECT_ROOT
-from workers.runtimes.model_files import ModelFileError, verified_weights
 
 
 def spec_for(path: Path, sha256: str) -> ModelSpec:

@@ -11,7 +11,7 @@ import openai
 import pytest
 
 from embedded.stack import EmbeddedStack
-from workers.runtimes.llama_cpp import LlamaCppRuntime
+from runtimes.llama_cpp import LlamaCppRuntime
 
 RUNTIMES = ["lumimaid", "llama"]  # llama.cpp, transformers
 HELLO = [{"role": "user", "content": "Say hello."}]

@@ -3,10 +3,10 @@
 import pytest
 
 from prompts.assembly import character_prompt
+from runtimes.chat_template import ChatTemplate
+from runtimes.llama_cpp import LlamaCppRuntime
 from schemas.cards import CardData
 from schemas.jobs import ChatMessage
-from workers.runtimes.chat_template import ChatTemplate
-from workers.runtimes.llama_cpp import LlamaCppRuntime
 
 
 def special_id(runtime: LlamaCppRuntime, text: str) -> int:

@@ -176,13 +176,14 @@ def test_run_command_serves_chat_and_ctrl_c_leaves_no_process(tmp_path: Path) ->
         "train",
     ]
     assert "<td>cpu</td>" in broker  # the device queue
-    # A worker's command line is "python -m workers --queue cpu ...", or Celery's own title for it when
-    # setproctitle is installed ("[celeryd: cpu@host:MainProcess] ... (--queue cpu ...)").
+    # A worker is started as "python -m workers --queue cpu ...", which hands the process to Celery's own
+    # command ("python -m celery --app tasks.app worker --queues cpu ..."), or Celery's own title for it
+    # when setproctitle is installed ("[celeryd: cpu@host:MainProcess] ... (--queues cpu ...)").
     for expected in (
         "redis-server",
         "ferretdb-launcher",
-        "--queue cpu",
-        "--queue train",
+        "--queues cpu",
+        "--queues train",
         "uvicorn",
         "flower",
     ):

@@ -2,8 +2,8 @@
 
 from model_registry import ModelSpec
 from prompts.context_fit import fit_to_window
+from runtimes.synthetic import SyntheticRuntime
 from schemas.jobs import ChatMessage, ContextFit, SamplingParams
-from workers.runtimes.synthetic import SyntheticRuntime
 
 SPEC = ModelSpec(name="load", runtime="synthetic", weights="none", params={"tokens_per_s": 1000, "n_ctx": 8})
 MESSAGES = [

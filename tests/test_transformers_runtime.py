@@ -6,11 +6,11 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 
 from model_registry import ModelSpec, get_registry
+from runtimes.model_files import verified_weights
+from runtimes.protocol import GenerationResult
+from runtimes.transformers import TransformersRuntime
 from schemas.jobs import ChatMessage, SamplingParams
 from settings import get_settings
-from workers.runtimes.model_files import verified_weights
-from workers.runtimes.protocol import GenerationResult
-from workers.runtimes.transformers import TransformersRuntime
 
 
 def torch_cuda_available() -> bool:
@@ -78,7 +78,7 @@ def test_streams_token_by_token_and_counts_them(gemma: TransformersRuntime) -> N
 
 
 def test_greedy_text_matches_llama_cpp_on_the_same_gguf(gemma: TransformersRuntime) -> None:
-    from workers.runtimes.llama_cpp import LlamaCppRuntime
+    from runtimes.llama_cpp import LlamaCppRuntime
 
     spec = get_registry()["lumimaid"]
     llama = LlamaCppRuntime(spec, verified_weights(spec, get_settings().model_cache_dir))

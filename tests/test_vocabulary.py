@@ -4,9 +4,9 @@ worker's runtime gets: same template, same tokenization of markup and of typed t
 from pathlib import Path
 
 from model_registry import get_registry
+from runtimes.llama_cpp import LlamaCppRuntime
+from runtimes.vocabulary import load_vocabulary
 from schemas.jobs import ChatMessage
-from workers.runtimes.llama_cpp import LlamaCppRuntime
-from workers.runtimes.vocabulary import load_vocabulary
 
 MESSAGES = [
     ChatMessage(role="system", content="You are Rachel, a shy student."),

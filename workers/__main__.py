@@ -2,7 +2,7 @@
 
 Each worker is named `<queue>-<pid>@<host>` (or `--name NAME@<host>`), so Flower and Celery's remote
 control tell apart the workers of one queue, on one host or many. On a host running several model
-workers, each uses its share of the cores (WORKERS_PER_HOST, or --threads): see workers/cpu_share.py.
+workers, each uses its share of the cores (WORKERS_PER_HOST, or --threads): see runtimes/cpu_share.py.
 
 The weights of every model on the queue are checked (SHA-256) before Celery starts, so a bad file
 stops the worker here with a clear message instead of failing inside every pool process.
@@ -14,13 +14,13 @@ import os
 import sys
 
 from model_registry import get_registry, queues
+from runtimes.cpu_share import threads_per_worker
+from runtimes.model_files import ModelFileError, is_weights_file, verified_weights
+from runtimes.openmp import spin_briefly
 from settings import get_settings
-from workers.cpu_share import threads_per_worker
-from workers.runtimes.model_files import ModelFileError, is_weights_file, verified_weights
-from workers.runtimes.openmp import spin_briefly
 
 
-def main() -> int:
+def main() -> int | None:
     spin_briefly()  # before Celery's tasks import llama_cpp or torch
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
@@ -72,13 +72,14 @@ def main() -> int:
     # torch and OpenMP size their thread pools from this when they load (in the pool process).
     os.environ.setdefault("OMP_NUM_THREADS", str(threads_per_worker(get_settings())))
     name = args.name or f"{args.queue}-{os.getpid()}"
-    from tasks.app import app
-
-    app.worker_main(
-        ["worker", "--queues", args.queue, "--hostname", f"{name}@%h", "--loglevel", args.loglevel,
-         "--concurrency", str(concurrency), "--pool", pool, "--events"]
+    # Celery's own command takes over this process (same PID, this environment): the worker package
+    # never imports the Celery app above it (tasks/), whose tasks call down into this package.
+    celery = [sys.executable, "-m", "celery", "--app", "tasks.app", "worker"]
+    os.execv(
+        sys.executable,
+        [*celery, "--queues", args.queue, "--hostname", f"{name}@%h", "--loglevel", args.loglevel,
+         "--concurrency", str(concurrency), "--pool", pool, "--events"],
     )  # fmt: skip
-    return 0
 
 
 if __name__ == "__main__":

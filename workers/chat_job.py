@@ -15,13 +15,14 @@ import redis
 from pymongo.errors import PyMongoError
 
 from prompts.context_fit import fit_to_window
+from runtimes.metrics import record_device_memory
+from runtimes.protocol import GenerationResult, InvalidSamplingError, PromptTooLongError
+from runtimes.resident import ModelNotLoadedError, runtime_for
 from schemas.events import TokenLogprob, Usage
 from schemas.jobs import ChatJob
 from workers import metrics, reply_outbox
 from workers.heartbeat import process_member
 from workers.publisher import Admission, EventPublisher
-from workers.runtimes.protocol import GenerationResult, InvalidSamplingError, PromptTooLongError
-from workers.runtimes.resident import ModelNotLoadedError, runtime_for
 
 log = logging.getLogger(__name__)
 
@@ -79,7 +80,7 @@ def run_chat_job(
     metrics.GENERATION_SECONDS.labels(job.model).observe(time.perf_counter() - started)
     metrics.TOKENS.labels(job.model).inc(result.completion_tokens)
     metrics.JOBS.labels(job.model, result.finish_reason).inc()
-    metrics.record_device_memory()
+    record_device_memory()
     usage = Usage(
         prompt_tokens=result.prompt_tokens,
         completion_tokens=result.completion_tokens,

@@ -1,9 +1,9 @@
-"""Prometheus metrics of a worker process, served on its own port (`--metrics-port`)."""
+"""Prometheus metrics of a worker process, served on its own port (`--metrics-port`): its jobs here,
+its model runtime's in runtimes/metrics.py (one registry, one port)."""
 
 import logging
-import sys
 
-from prometheus_client import Counter, Gauge, Histogram, start_http_server
+from prometheus_client import Counter, Histogram, start_http_server
 
 log = logging.getLogger(__name__)
 
@@ -13,32 +13,9 @@ GENERATION_SECONDS = Histogram(
     "chatbot_worker_generation_seconds", "Time a job spent generating", ["model"],
     buckets=(0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300),
 )  # fmt: skip
-PROMPT_TOKENS = Counter("chatbot_worker_prompt_tokens_total", "Prompt tokens of started sequences", ["model"])
-PROMPT_TOKENS_REUSED = Counter(
-    "chatbot_worker_prompt_tokens_reused_total",
-    "Prompt tokens found in the KV cache (prefix reuse), not prefilled; hit rate = this / prompt_tokens",
-    ["model"],
-)
-ACTIVE_SEQUENCES = Gauge(
-    "chatbot_worker_active_sequences",
-    "Sequences in the engine's slots now (prefilling or decoding)",
-    ["model"],
-)
-MODEL_LOAD_SECONDS = Gauge("chatbot_worker_model_load_seconds", "How long the model took to load", ["model"])
-DEVICE_MEMORY_BYTES = Gauge(
-    "chatbot_worker_device_memory_bytes", "GPU memory allocated by this process", ["device"]
-)
 
 
 def serve_metrics(port: int, host: str) -> None:
     if port:
         start_http_server(port, addr=host)
         log.info("worker metrics on http://%s:%d/metrics", host, port)
-
-
-def record_device_memory() -> None:
-    """Only where a CUDA device is in use; the CPU has nothing to report here."""
-    torch = sys.modules.get("torch")  # imported by the transformers runtime, never just for this
-    if torch is not None and torch.cuda.is_available():
-        for index in range(torch.cuda.device_count()):
-            DEVICE_MEMORY_BYTES.labels(f"cuda:{index}").set(torch.cuda.memory_allocated(index))

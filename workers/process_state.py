@@ -6,11 +6,11 @@ import redis
 
 from model_registry import get_registry
 from mongo.connection import connect_mongo
+from runtimes.resident import load_models
 from settings import get_settings
 from workers.heartbeat import Heartbeat
 from workers.metrics import serve_metrics
 from workers.reply_outbox import OutboxFlusher
-from workers.runtimes.resident import load_models
 
 # A Redis that hangs (stopped, partitioned) fails a command after this long instead of never.
 REDIS_SOCKET_TIMEOUT_S = 5.0

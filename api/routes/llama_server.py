@@ -5,7 +5,7 @@
 One llama-server serves one model; here the body may name a registry model (`model`), else the
 server's default one (`openai_character_model`) answers. A completion is the same job as
 `/v1/completions` (api/openai/text.py); the tokenizer is the API's copy of the model's vocabulary
-(workers/runtimes/vocabulary.py), the one prompts are counted with.
+(runtimes/vocabulary.py), the one prompts are counted with.
 """
 
 import asyncio
@@ -21,6 +21,7 @@ from api.openai.text import LlamaWriter, refuse_text_unsupported, text_jobs, tex
 from api.streams.job_start import serving_spec
 from api.streams.prompt_limit import vocabulary_of
 from model_registry import ModelSpec, get_registry
+from runtimes.vocabulary import Vocabulary
 from schemas.jobs import ChatMessage
 from schemas.text_completion import (
     CompletionRequest,
@@ -33,7 +34,6 @@ from schemas.text_completion import (
     TokenPiece,
 )
 from settings import Settings
-from workers.runtimes.vocabulary import Vocabulary
 
 router = APIRouter(tags=["llama-server compatible"])
 

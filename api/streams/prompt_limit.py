@@ -4,7 +4,7 @@ The worker refuses such a prompt too (`prompt_too_long`), but only once the job 
 and the worker has tokenized it: a 10 MB prompt held a worker for seconds. The API holds each
 model's vocabulary without its weights (llama.cpp `vocab_only`, or the transformers tokenizer) and
 counts the prompt the worker would send after dropping every message it may drop, with the same
-chat template and the same tokenization (workers/runtimes/vocabulary.py). Counting is bounded: no
+chat template and the same tokenization (runtimes/vocabulary.py). Counting is bounded: no
 token stands for more bytes than the vocabulary's longest, so a text longer than n_ctx times that
 is refused without being tokenized at all.
 """
@@ -15,9 +15,9 @@ from concurrent.futures import ThreadPoolExecutor
 from api.http.errors import ApiError
 from model_registry import ModelSpec, get_registry
 from prompts.context_fit import shortest_prompt
+from runtimes.vocabulary import Vocabulary, load_vocabulary
 from schemas.jobs import ChatJob
 from settings import Settings
-from workers.runtimes.vocabulary import Vocabulary, load_vocabulary
 
 # One thread counts for the whole process: a flood of long prompts queues here, instead of taking
 # the threads MongoDB calls run in.

@@ -47,7 +47,7 @@ def compare(
     llama.cpp's `llama-server --parallel N` (built on first use), a round per client count; print the
     figures and ratios, write results.json and results.png. Then a multi-turn round for our stack and
     llama-server: conversations with a ~1,000-token card, turn by turn (the prefix cache's effect on TTFT)."""
-    from workers.runtimes.openmp import spin_briefly
+    from runtimes.openmp import spin_briefly
 
     spin_briefly()  # as our worker does, before the in-process system loads llama.cpp
     from cli.bench.compare import compare as run_compare

@@ -22,12 +22,12 @@ from cli.bench.llama_server import llama_server_binary
 from embedded.processes import ManagedProcess, free_port, port_open
 from embedded.stack import EmbeddedStack, StackConfig
 from model_registry import get_registry
+from runtimes.cpu_share import threads_per_worker
+from runtimes.llama_cpp import LlamaCppRuntime
+from runtimes.model_files import verified_weights
 from schemas.chat import LumimaidRequest
 from schemas.jobs import ChatMessage, SamplingParams
 from settings import get_settings
-from workers.cpu_share import threads_per_worker
-from workers.runtimes.llama_cpp import LlamaCppRuntime
-from workers.runtimes.model_files import verified_weights
 
 CHARACTER = {
     "character_name": "Rachel",
@@ -231,5 +231,5 @@ def weights() -> Path:
 
 
 def model_threads() -> int:
-    """The thread count our worker gives llama.cpp (workers/runtimes/llama_cpp.py), for the peer too."""
+    """The thread count our worker gives llama.cpp (runtimes/llama_cpp.py), for the peer too."""
     return get_registry()["lumimaid"].params.get("n_threads") or threads_per_worker(get_settings())

@@ -23,10 +23,10 @@ from cli.bench.measure import RunStats, run_serialized
 from cli.bench.systems import CompletionServer, Stack, question
 from embedded.processes import free_port
 from model_registry import get_registry
+from runtimes.model_files import verified_weights
+from runtimes.transformers import TransformersRuntime
 from schemas.jobs import ChatMessage
 from settings import get_settings
-from workers.runtimes.model_files import verified_weights
-from workers.runtimes.transformers import TransformersRuntime
 
 MODEL = "llama"
 

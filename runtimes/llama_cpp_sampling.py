@@ -10,8 +10,8 @@ import llama_cpp
 import numpy as np
 from llama_cpp._internals import LlamaTokenDataArray
 
+from runtimes.protocol import InvalidSamplingError
 from schemas.jobs import PENALTY_LAST_N, SamplingParams
-from workers.runtimes.protocol import InvalidSamplingError
 
 
 def sampler_chain(model, sampling: SamplingParams, prompt: list[int]):

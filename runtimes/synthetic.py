@@ -5,8 +5,8 @@ tokenizer, it counts a prompt's words as its tokens."""
 import time
 
 from model_registry import ModelSpec
+from runtimes.protocol import GenerationResult, OnText
 from schemas.jobs import ChatMessage, SamplingParams
-from workers.runtimes.protocol import GenerationResult, OnText
 
 
 class SyntheticRuntime:

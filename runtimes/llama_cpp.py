@@ -1,7 +1,7 @@
 """A GGUF model held by llama.cpp (llama-cpp-python), on a CUDA device when there is one, else the CPU.
 
 The model is loaded once; generation goes through its continuous-batching engine
-(`workers/runtimes/llama_cpp_engine.py`), started on the first job, so a process that only tokenizes (the
+(`runtimes/llama_cpp_engine.py`), started on the first job, so a process that only tokenizes (the
 tests') never creates a context.
 """
 
@@ -13,14 +13,14 @@ import llama_cpp
 from llama_cpp import _internals
 
 from model_registry import ModelSpec
+from runtimes.batch_invariance import decodes_alike
+from runtimes.chat_template import ChatTemplate
+from runtimes.cpu_share import threads_per_worker
+from runtimes.llama_cpp_engine import EngineConfig, LlamaCppEngine
+from runtimes.protocol import GenerationResult, OnText, PromptTooLongError
+from runtimes.sequences import Sequence
 from schemas.jobs import ChatMessage, SamplingParams
 from settings import get_settings
-from workers.cpu_share import threads_per_worker
-from workers.runtimes.batch_invariance import decodes_alike
-from workers.runtimes.chat_template import ChatTemplate
-from workers.runtimes.llama_cpp_engine import EngineConfig, LlamaCppEngine
-from workers.runtimes.protocol import GenerationResult, OnText, PromptTooLongError
-from workers.runtimes.sequences import Sequence
 
 log = logging.getLogger(__name__)
 

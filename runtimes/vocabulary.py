@@ -15,9 +15,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from model_registry import ModelSpec
+from runtimes.chat_template import ChatTemplate
+from runtimes.model_files import is_weights_file, verified_weights
 from schemas.jobs import ChatMessage
-from workers.runtimes.chat_template import ChatTemplate
-from workers.runtimes.model_files import is_weights_file, verified_weights
 
 log = logging.getLogger(__name__)
 

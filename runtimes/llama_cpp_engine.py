@@ -11,7 +11,7 @@ holds, so a later prompt that starts with the same tokens (a character's pinned 
 conversation's earlier turns) prefills only the rest (prefix reuse, as llama-server's
 `cache_prompt`).
 
-Callers (Celery task threads) submit a `Sequence` and follow its events (workers/runtimes/sequences.py,
+Callers (Celery task threads) submit a `Sequence` and follow its events (runtimes/sequences.py,
 shared with the transformers engine), so publishing a token never holds up the loop.
 """
 
@@ -23,12 +23,12 @@ from dataclasses import dataclass
 import llama_cpp
 from llama_cpp._internals import LlamaTokenDataArray
 
+from runtimes import metrics
+from runtimes.llama_cpp_sampling import sample_token, sampler_chain, step_logprobs
+from runtimes.logprobs import token_logprob
+from runtimes.protocol import GenerationResult
+from runtimes.sequences import EngineThread, ReplyText, Sequence, TextPiece
 from schemas.events import TokenLogprob
-from workers import metrics
-from workers.runtimes.llama_cpp_sampling import sample_token, sampler_chain, step_logprobs
-from workers.runtimes.logprobs import token_logprob
-from workers.runtimes.protocol import GenerationResult
-from workers.runtimes.sequences import EngineThread, ReplyText, Sequence, TextPiece
 
 log = logging.getLogger(__name__)
 

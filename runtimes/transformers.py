@@ -4,7 +4,7 @@ On CUDA with `load_in_4bit` it is quantized by bitsandbytes (double quant, fp16 
 original served Llama 3.1 8B; on the CPU, where bitsandbytes cannot run, it loads in float32 (or the
 `dtype` param). A GGUF is de-quantized by transformers (`gguf_file=`, ~30 s) and the result saved
 under the model cache, so later starts load it in well under a second. Generation goes through its
-continuous-batching engine (workers/runtimes/transformers_engine.py: `max_sequences` at once), started
+continuous-batching engine (runtimes/transformers_engine.py: `max_sequences` at once), started
 on the first job, so a process that only tokenizes or trains never starts its thread.
 """
 
@@ -17,11 +17,11 @@ import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer, BitsAndBytesConfig
 
 from model_registry import ModelSpec
+from runtimes.chat_template import ChatTemplate
+from runtimes.protocol import GenerationResult, OnText, PromptTooLongError
+from runtimes.sequences import Sequence
+from runtimes.transformers_engine import TransformersEngine
 from schemas.jobs import ChatMessage, SamplingParams
-from workers.runtimes.chat_template import ChatTemplate
-from workers.runtimes.protocol import GenerationResult, OnText, PromptTooLongError
-from workers.runtimes.sequences import Sequence
-from workers.runtimes.transformers_engine import TransformersEngine
 
 if TYPE_CHECKING:
     from peft import LoraConfig, PeftModel

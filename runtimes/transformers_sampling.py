@@ -18,8 +18,8 @@ from transformers import (
     TopPLogitsWarper,
 )
 
+from runtimes.protocol import InvalidSamplingError
 from schemas.jobs import PENALTY_LAST_N, SamplingParams
-from workers.runtimes.protocol import InvalidSamplingError
 
 
 class StepLogprobs(LogitsProcessor):

@@ -1,6 +1,6 @@
 """Continuous batching for one transformers model: one decode loop over every active sequence.
 
-Each step of the loop (its own thread, workers/runtimes/sequences.py) prefills the prompts waiting
+Each step of the loop (its own thread, runtimes/sequences.py) prefills the prompts waiting
 to start, together in one forward pass (left-padded, up to `PREFILL_TOKENS` padded tokens), and then
 decodes the next token of every decoding sequence in one forward pass. The decoding sequences share
 one KV cache (a `DynamicCache`, a row per sequence): each row holds its sequence's tokens at its
@@ -9,7 +9,7 @@ position id is its place in its own sequence, so neither RoPE nor the sliding-wi
 padding. Prefilled prompts' rows join the batch (the narrower side is padded on the left); a sequence
 that finishes, is cancelled or fails leaves at once, and the columns no row needs any more are cut.
 Each sequence picks its token with its own processors and generator
-(workers/runtimes/transformers_sampling.py).
+(runtimes/transformers_sampling.py).
 
 Why not transformers' `ContinuousBatchingManager`: its sampling is one `GenerationConfig` for every
 request (temperature, top-k and top-p per request at most: no seed, penalty, logit bias, logprobs or
@@ -23,11 +23,11 @@ import torch
 import torch.nn.functional as F
 from transformers import DynamicCache
 
-from workers import metrics
-from workers.runtimes.logprobs import token_logprob
-from workers.runtimes.protocol import GenerationResult
-from workers.runtimes.sequences import EngineThread, ReplyText, Sequence, TextPiece
-from workers.runtimes.transformers_sampling import SequenceSampler
+from runtimes import metrics
+from runtimes.logprobs import token_logprob
+from runtimes.protocol import GenerationResult
+from runtimes.sequences import EngineThread, ReplyText, Sequence, TextPiece
+from runtimes.transformers_sampling import SequenceSampler
 
 log = logging.getLogger(__name__)
 

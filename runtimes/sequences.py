@@ -11,8 +11,8 @@ import threading
 from collections import deque
 from dataclasses import dataclass, field
 
+from runtimes.protocol import GenerationResult, OnText
 from schemas.events import TokenLogprob
-from workers.runtimes.protocol import GenerationResult, OnText
 
 
 @dataclass

@@ -9,12 +9,12 @@ import logging
 import time
 
 from model_registry import ModelSpec
+from runtimes.llama_cpp import LlamaCppRuntime
+from runtimes.metrics import MODEL_LOAD_SECONDS
+from runtimes.model_files import is_weights_file, verified_weights
+from runtimes.protocol import ChatRuntime
+from runtimes.synthetic import SyntheticRuntime
 from settings import Settings
-from workers.metrics import MODEL_LOAD_SECONDS
-from workers.runtimes.llama_cpp import LlamaCppRuntime
-from workers.runtimes.model_files import is_weights_file, verified_weights
-from workers.runtimes.protocol import ChatRuntime
-from workers.runtimes.synthetic import SyntheticRuntime
 
 log = logging.getLogger(__name__)
 
@@ -39,7 +39,7 @@ def _load(spec: ModelSpec, settings: Settings) -> ChatRuntime:
         runtime.engine()  # its context and KV cache now, not on the first job
         return runtime
     # Imported here: torch is heavy, and a llama.cpp-only worker never needs it.
-    from workers.runtimes.transformers import TransformersRuntime
+    from runtimes.transformers import TransformersRuntime
 
     weights = verified_weights(spec, settings.model_cache_dir) if is_weights_file(spec) else None
     runtime = TransformersRuntime(spec, weights, settings.model_cache_dir)
