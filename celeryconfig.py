@@ -2,8 +2,8 @@
 
 from kombu import Queue
 
+from jobs.keys import PRIORITY_SEP, PRIORITY_STEPS
 from model_registry import queues
-from schemas.redis_keys import PRIORITY_SEP, PRIORITY_STEPS
 from settings import Settings, get_settings
 
 broker_url = get_settings().redis_url

@@ -111,7 +111,7 @@ def start_worker(
 ) -> ManagedProcess:
     """A worker for one device queue; ready once its pool process has loaded the models (heartbeat).
     `name`: a second worker of the queue on this host (the first is `worker-<queue>`)."""
-    from schemas.redis_keys import workers_key
+    from jobs.keys import workers_key
 
     client = redis.Redis.from_url(redis_url)
     already_there = set(client.zrange(workers_key(queue), 0, -1))

@@ -305,20 +305,43 @@ def claim_item(batch_id: str, job_id: str, worker: str) -> bool:
     return False
 
 
-def save_item_result(job: ChatJob, text: str, status: str, finish_reason: str, usage: dict) -> None:
-    """The StoreReply of a batch item (see workers/reply_outbox.py): its result stays on the item."""
-    was = BatchItem.objects(job_id=job.job_id).modify(
+def save_item_result(
+    job: ChatJob, text: str, status: str, finish_reason: str, usage: dict, error: dict | None = None
+) -> None:
+    """A batch item's result stays on the item (workers/reply_outbox.py), with the error that ended
+    it, if one did."""
+    changes = dict(
         set__state=status,
         set__text=text,
         set__finish_reason=finish_reason,
         set__usage=usage,
         set__finished_at=utcnow(),
     )
+    if error is not None:
+        changes["set__error"] = error
+    was = BatchItem.objects(job_id=job.job_id).modify(**changes)
     _moved(was, status)
 
 
-def record_item_error(job_id: str, code: str, message: str) -> None:
-    was = BatchItem.objects(job_id=job_id).modify(
-        set__state="error", set__error={"code": code, "message": message}, set__finished_at=utcnow()
-    )
-    _moved(was, "error")
+def live_batch_counts() -> dict[ObjectId, Counter]:
+    """Items per state of every batch not cancelled (batch recovery's quick check)."""
+    return counts_of(list(Batch.objects(cancelled_at=None).only("id", "counts")))
+
+
+def unfinished_items() -> list[BatchItem]:
+    """The pending and running items of the batches not cancelled, without their jobs (but each
+    job's model): thousands of them are read every recovery sweep."""
+    projection = {"batch_id": 1, "state": 1, "job.model": 1}
+    found = BatchItem._get_collection().find({"state": {"$in": ["pending", "running"]}}, projection)
+    items = [
+        BatchItem(job_id=doc["_id"], batch_id=doc["batch_id"], state=doc["state"], job=doc["job"])
+        for doc in found
+    ]
+    live = set(Batch.objects(id__in={item.batch_id for item in items}, cancelled_at=None).scalar("id"))
+    return [item for item in items if item.batch_id in live]
+
+
+def item_jobs(job_ids: list[str]) -> dict[str, ChatJob]:
+    """The jobs of these items, by job id."""
+    found = BatchItem.objects(job_id__in=job_ids).only("job_id", "job")
+    return {item.job_id: ChatJob.model_validate(item.job) for item in found}

@@ -1,6 +1,6 @@
 """Conversations and their messages: a user's conversations (someone else's is as good as absent),
 the turns a chat writes, and where a worker stores a chat job's reply: a new message, another swipe
-of a message, or the rest of one (`save_job_reply`, the chat task's StoreReply, see
+of a message, or the rest of one (`save_job_reply`, where the chat task stores its reply, see
 workers/chat_job.py)."""
 
 from bson import ObjectId

@@ -10,6 +10,22 @@ from pydantic import BaseModel, Field
 
 FinishReason = Literal["stop", "length", "cancelled", "error"]
 
+# Why a job ended with `error`: the one vocabulary, for the worker's failures and for the ends the
+# API gives a job on its worker's behalf.
+JobErrorCode = Literal[
+    # the worker's
+    "prompt_too_long",  # the prompt leaves no room for the reply in the model's context window
+    "model_not_loaded",  # the worker does not hold the job's model
+    "invalid_sampling",  # the model cannot sample with these parameters (e.g. a bad grammar)
+    "generation_failed",  # anything else the model raised
+    "redis_unavailable",  # a token could not be published: the stream has ended
+    # the API's, ending the job for its client
+    "no_worker",  # no live worker serves the job's queue
+    "queue_timeout",  # no worker started the job in time
+    "worker_lost",  # the worker process running it stopped beating
+    "worker_timeout",  # the worker is alive but sent nothing for too long
+]
+
 
 class StartedData(BaseModel):
     worker: str
@@ -65,7 +81,7 @@ class DoneData(BaseModel):
 
 
 class ErrorData(BaseModel):
-    code: str
+    code: JobErrorCode
     message: str
 
 

@@ -1,9 +1,4 @@
-"""A job's event log: the short-lived Redis stream that makes streams resumable and jobs inspectable.
-
-The API opens the log with a `queued` record when it enqueues the job; the worker appends every event
-it publishes (the same JSON as on the pub/sub channel). Entry ids are Redis's own (server time), so
-the timings of `GET /jobs/{id}` come from one clock whichever host wrote the entry.
-"""
+"""What `GET /jobs/{id}` answers, and the API's `queued` record that opens a job's log (jobs/log.py)."""
 
 from datetime import datetime
 from typing import Literal
@@ -11,13 +6,6 @@ from typing import Literal
 from pydantic import BaseModel
 
 from schemas.events import ErrorData, Usage
-
-# The one field of a log entry: a worker event (schemas.events.JobEvent) or the API's queued record.
-EVENT_FIELD = "event"
-QUEUED_FIELD = "queued"
-
-# A safety cap on entries per log (XADD MAXLEN ~): well above the longest reply (max_tokens 4096).
-LOG_MAX_ENTRIES = 10_000
 
 JobState = Literal["queued", "running", "done", "error", "cancelled"]
 

@@ -13,7 +13,7 @@ CHAT_TASK = "chat.generate"
 # One item of a batch: the same job, its result kept on the item instead of a conversation.
 BATCH_ITEM_TASK = "batch.generate_item"
 
-# Celery priorities on the Redis transport: a lower number is served first (see schemas/redis_keys.py).
+# Celery priorities on the Redis transport: a lower number is served first (see jobs/keys.py).
 # A waiting interactive chat always runs before any waiting batch item.
 INTERACTIVE_PRIORITY = 0
 BATCH_PRIORITY = 9

@@ -18,7 +18,7 @@ from settings import get_settings
 from tasks.app import app
 from workers import process_state
 from workers.chat_job import run_chat_job
-from workers.publisher import EventPublisher
+from workers.job_handle import JobHandle
 
 
 @app.task(name=CHAT_TASK, bind=True, acks_late=True, reject_on_worker_lost=True)
@@ -26,11 +26,11 @@ def generate_chat(self: Task, job: dict) -> None:
     chat_job = ChatJob.model_validate(job)
     settings = get_settings()
     queue = get_registry()[chat_job.model].queue
-    publisher = EventPublisher(
+    handle = JobHandle(
         process_state.redis_client(), chat_job.job_id, settings.job_log_ttl_s, queue, chat_job.quota
     )
     attempts = settings.job_max_attempts if chat_job.detach else 1
-    end_as(self, run_chat_job(chat_job, publisher, "chat", self.request.hostname or "", attempts))
+    end_as(self, run_chat_job(chat_job, handle, "chat", self.request.hostname or "", attempts))
 
 
 def end_as(task: Task, finish_reason: str | None) -> None:

@@ -9,7 +9,7 @@ import psutil
 import redis
 
 from embedded.stack import EmbeddedStack
-from schemas.redis_keys import workers_key
+from jobs.keys import workers_key
 
 
 def wait_for(condition, timeout_s: float = 900, what: str = "condition"):

@@ -13,8 +13,7 @@ import redis
 from embedded import services
 from embedded.processes import free_port
 from embedded.stack import EmbeddedStack
-from schemas.job_log import EVENT_FIELD
-from schemas.redis_keys import job_log_key
+from jobs.log import events, read_log
 from tests.conftest import ADMIN_KEY, RACHEL, bearer
 from tests.jobs import wait_until_ended
 from tests.sse import post_stream
@@ -56,8 +55,7 @@ def no_open_stream(client: httpx.Client) -> bool:
 
 def published(broker: redis.Redis, job_id: str) -> int:
     """The events the worker published for the job: each is in its log too."""
-    field = EVENT_FIELD.encode()
-    return sum(field in fields for _entry_id, fields in broker.xrange(job_log_key(job_id)))
+    return len(events(read_log(broker, job_id)))
 
 
 def test_streams_split_between_two_api_processes_complete_and_each_receives_its_own_events_only(

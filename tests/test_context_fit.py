@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 import redis
 
+from jobs.keys import job_channel
 from model_registry import ModelSpec, get_registry
 from prompts.assembly import character_prompt
 from prompts.context_fit import fit_to_window
@@ -14,12 +15,11 @@ from runtimes.llama_cpp import LlamaCppRuntime
 from runtimes.resident import load_models
 from schemas.cards import CardData
 from schemas.jobs import ChatJob, ChatMessage, ContextFit, SamplingParams
-from schemas.redis_keys import job_channel
 from settings import Settings
 from tests.cards_fixtures import SERAPHINA_V2
 from tests.waiting import wait_until
 from workers.chat_job import run_chat_job
-from workers.publisher import EventPublisher
+from workers.job_handle import JobHandle
 
 REPLY_BUDGET = 256
 
@@ -151,7 +151,7 @@ def run_job(job: ChatJob, broker) -> dict:
     """Run a chat job as the worker does; its final event."""
     events = broker.pubsub(ignore_subscribe_messages=True)
     events.subscribe(job_channel(job.job_id))
-    run_chat_job(job, EventPublisher(broker, job.job_id, log_ttl_s=60), "chat", worker="test")
+    run_chat_job(job, JobHandle(broker, job.job_id, log_ttl_s=60), "chat", worker="test")
     return last_event(events)
 
 

@@ -14,7 +14,7 @@ from api.streams.event_hub import EventHub, HubSource
 from embedded.processes import free_port
 from embedded.services import start_redis
 from schemas.events import Usage
-from workers.publisher import EventPublisher
+from workers.job_handle import JobHandle
 
 JOB = "hub-job"
 PASSWORD = "hub-test"  # Redis's requirepass
@@ -76,13 +76,13 @@ async def a_stream_across_a_cut(redis_port: int) -> list[int]:
     client = aioredis.Redis(port=link.port, password=PASSWORD)
     hub = EventHub(client)
     await hub.start()
-    worker = EventPublisher(
+    handle = JobHandle(
         redis.Redis(port=redis_port, password=PASSWORD), JOB, log_ttl_s=600
     )  # straight to Redis
     source = HubSource(hub, JOB)
     try:
         await source.open()
-        worker.started("w")
+        _taken, worker = handle.take(max_attempts=1, worker="w", process=None)
         for text in "abc":
             worker.token(text)
         ids = await event_ids_until(source, 2)

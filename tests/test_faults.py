@@ -14,8 +14,8 @@ import redis
 from httpx_sse import connect_sse
 
 from embedded.stack import EmbeddedStack
+from jobs.keys import PRIORITY_SEP
 from schemas.jobs import BATCH_PRIORITY
-from schemas.redis_keys import PRIORITY_SEP
 from tests.conftest import ADMIN_KEY, RACHEL, keyed_client
 from tests.faults import pool_process, service, wait_for, wait_healthy, wait_worker_ready
 from tests.jobs import wait_for_reply, wait_until_ended

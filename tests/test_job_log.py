@@ -5,9 +5,10 @@ import asyncio
 import json
 from datetime import UTC, datetime
 
-from api.streams.job_log import LogSource, parse_entry
+from api.streams.job_log import LogSource
+from jobs.log import EVENT_FIELD, QUEUED_FIELD, parse_entry
 from schemas.events import JobEvent
-from schemas.job_log import EVENT_FIELD, QUEUED_FIELD, QueuedRecord
+from schemas.job_log import QueuedRecord
 
 DATA = {"started": {"worker": "w"}, "token": {"text": "a", "index": 0}, "done": {"finish_reason": "length"}}
 

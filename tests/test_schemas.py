@@ -4,12 +4,12 @@ and refuse, and the Redis names the API and the workers must agree on."""
 import pytest
 from pydantic import ValidationError
 
+from jobs.keys import job_cancel_key, job_channel, job_log_key, queue_keys, workers_key
 from schemas.batches import BatchItemRequest, BatchResult
 from schemas.cards import CardData, LorebookEntry
 from schemas.chat import LumimaidRequest
 from schemas.events import JobEvent
 from schemas.openai import ChatCompletionRequest, RequestMessage
-from schemas.redis_keys import job_cancel_key, job_channel, job_log_key, queue_keys, workers_key
 from tests.conftest import RACHEL
 
 STORED_ID = "0123456789abcdef01234567"
@@ -75,12 +75,12 @@ def test_an_unfinished_batch_items_empty_sub_documents_read_as_none() -> None:
             "custom_id": None,
             "job_id": "j",
             "state": "error",
-            "error": {"code": "x", "message": "y"},
+            "error": {"code": "worker_lost", "message": "y"},
         }
     )
 
     assert result.usage is None and result.error is None
-    assert failed.error.code == "x"
+    assert failed.error.code == "worker_lost"
 
 
 def test_a_card_with_comma_separated_tags_and_one_greeting_gets_lists() -> None:
@@ -117,7 +117,7 @@ def test_only_done_and_error_end_a_stream() -> None:
         return JobEvent.model_validate({"id": 0, "event": name, "data": data})
 
     assert event("done", {"finish_reason": "stop"}).is_final
-    assert event("error", {"code": "x", "message": "y"}).is_final
+    assert event("error", {"code": "worker_lost", "message": "y"}).is_final
     assert not event("token", {"text": "a", "index": 0}).is_final
     assert not event("started", {"worker": "w"}).is_final
 

@@ -18,7 +18,7 @@ from httpx_sse import connect_sse
 from embedded.processes import ManagedProcess, free_port
 from embedded.services import start_api
 from embedded.stack import EmbeddedStack
-from schemas.redis_keys import admission_key
+from jobs.keys import admission_key
 from tests.conftest import RACHEL, keyed_client
 from tests.jobs import wait_until_ended
 from tests.sse import post_stream

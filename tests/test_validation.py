@@ -5,7 +5,7 @@ import uuid
 import httpx
 import pytest
 
-from schemas.redis_keys import job_log_key
+from jobs.keys import job_log_key
 from tests.conftest import RACHEL
 
 

@@ -13,7 +13,7 @@ from celery import Celery
 
 from embedded.processes import ManagedProcess
 from embedded.stack import EmbeddedStack
-from schemas.redis_keys import PRIORITY_SEP, PRIORITY_STEPS
+from jobs.keys import PRIORITY_SEP, PRIORITY_STEPS
 from tests.conftest import RACHEL
 from tests.sse import post_stream
 

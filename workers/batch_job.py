@@ -4,7 +4,7 @@ The item is claimed first, so one whose batch was cancelled while it waited is s
 claim is retried while MongoDB does not answer (a loaded server times out now and then): it is
 idempotent, and a claim whose answer was lost would otherwise leave the item `running` for good.
 Its events are published like any job's (and its cancel flag checked at each token), but nobody
-may be listening: a failure is also recorded on the item.
+may be listening: its result and any failure are kept on the item (workers/reply_outbox.py).
 """
 
 import logging
@@ -13,25 +13,15 @@ import time
 import redis
 from pymongo.errors import PyMongoError
 
-from mongo.batches import claim_item, record_item_error
+from mongo.batches import claim_item
 from schemas.jobs import ChatJob
 from workers.chat_job import run_chat_job
-from workers.publisher import EventPublisher
+from workers.job_handle import JobHandle
 
 log = logging.getLogger(__name__)
 
 # Waits between tries of a claim while MongoDB fails; then the error is the task's.
 CLAIM_BACKOFF_S = (0.5, 1.0, 2.0, 4.0, 8.0)
-
-
-class BatchItemPublisher(EventPublisher):
-    def __init__(self, client: redis.Redis, job_id: str, log_ttl_s: int) -> None:
-        super().__init__(client, job_id, log_ttl_s)
-        self._job_id = job_id
-
-    def error(self, code: str, message: str) -> None:
-        super().error(code, message)
-        record_item_error(self._job_id, code, message)
 
 
 def _claimed(batch_id: str, job_id: str, worker: str) -> bool:
@@ -51,6 +41,4 @@ def run_batch_item(
     if not _claimed(batch_id, job.job_id, worker):
         log.info("batch item %s skipped: cancelled or already finished", job.job_id)
         return None
-    return run_chat_job(
-        job, BatchItemPublisher(client, job.job_id, log_ttl_s), "batch_item", worker, max_attempts
-    )
+    return run_chat_job(job, JobHandle(client, job.job_id, log_ttl_s), "batch_item", worker, max_attempts)

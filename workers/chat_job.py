@@ -10,6 +10,7 @@ back: the client still gets `done` (its `message_id` null).
 
 import logging
 import time
+from typing import Literal
 
 import redis
 from pymongo.errors import PyMongoError
@@ -18,15 +19,16 @@ from prompts.context_fit import fit_to_window
 from runtimes.metrics import record_device_memory
 from runtimes.protocol import GenerationResult, InvalidSamplingError, PromptTooLongError
 from runtimes.resident import ModelNotLoadedError, runtime_for
-from schemas.events import TokenLogprob, Usage
+from schemas.events import ErrorData, JobErrorCode, TokenLogprob, Usage
 from schemas.jobs import ChatJob
 from workers import metrics, reply_outbox
 from workers.heartbeat import process_member
-from workers.publisher import Admission, EventPublisher
+from workers.job_handle import JobHandle
+from workers.publisher import EventPublisher
 
 log = logging.getLogger(__name__)
 
-ERROR_CODES: dict[type[Exception], str] = {
+ERROR_CODES: dict[type[Exception], JobErrorCode] = {
     PromptTooLongError: "prompt_too_long",
     ModelNotLoadedError: "model_not_loaded",
     InvalidSamplingError: "invalid_sampling",
@@ -40,20 +42,20 @@ STORE_BACKOFF_S = (0.5, 1.0)
 
 
 def run_chat_job(
-    job: ChatJob, publisher: EventPublisher, store: str, worker: str, max_attempts: int = 1
+    job: ChatJob, handle: JobHandle, store: Literal["chat", "batch_item"], worker: str, max_attempts: int = 1
 ) -> str | None:
-    """`store` names where the reply goes (reply_outbox.STORES): a chat's conversation, a batch item.
-    The job's finish reason (`error` for a failure), None when it was not run."""
-    admission = publisher.admit(max_attempts)
-    if admission is Admission.ENDED:
+    """`store` names where the reply goes (reply_outbox.Reply): a chat's conversation, a batch item.
+    The job's finish reason (`error` for a failure), None when it was not run or stopped being
+    this worker's."""
+    taken, publisher = handle.take(max_attempts, worker, process_member())
+    if taken.outcome == "ended":
         log.info("job %s has already ended: not run again", job.job_id)
-        return
-    if admission is Admission.EXHAUSTED:  # what its last run said is kept, marked `error`
-        text = publisher.continue_log()
+        return None
+    if taken.outcome == "exhausted":  # what its last run said is kept, marked `error`
         message = f"the job lost its worker {max_attempts} time(s); it is not run again"
-        _finish_with_error(job, publisher, store, "worker_lost", message, text)
+        error = ErrorData(code="worker_lost", message=message)
+        _finish_with_error(job, handle, publisher, store, error, handle.text_so_far())
         return "error"
-    cancelled_while_queued = publisher.started(worker, process_member())
     pieces: list[str] = []
 
     def on_text(text: str, logprobs: list[TokenLogprob] | None = None) -> bool:
@@ -62,7 +64,7 @@ def run_chat_job(
 
     started = time.perf_counter()
     try:
-        if cancelled_while_queued:  # its client is gone: free the worker without touching the model
+        if taken.cancelled:  # its client is gone: free the worker without touching the model
             result = GenerationResult("cancelled", 0, 0)
         else:
             runtime = runtime_for(job.model)
@@ -74,8 +76,11 @@ def run_chat_job(
             (code for kind, code in ERROR_CODES.items() if isinstance(exc, kind)), "generation_failed"
         )
         log.exception("job %s failed (%s)", job.job_id, code)
-        _finish_with_error(job, publisher, store, code, str(exc), "".join(pieces))
+        error = ErrorData(code=code, message=str(exc))
+        _finish_with_error(job, handle, publisher, store, error, "".join(pieces))
         return "error"
+    if publisher.fenced:  # the API ended it, or another attempt has it: that one stores the reply
+        return None
 
     metrics.GENERATION_SECONDS.labels(job.model).observe(time.perf_counter() - started)
     metrics.TOKENS.labels(job.model).inc(result.completion_tokens)
@@ -87,41 +92,52 @@ def run_chat_job(
         total_tokens=result.prompt_tokens + result.completion_tokens,
     )
     status = "cancelled" if result.finish_reason == "cancelled" else "complete"
-    message_id = _store(publisher, store, job, "".join(pieces), status, result.finish_reason, usage)
+    message_id = _store(handle, store, job, "".join(pieces), status, result.finish_reason, usage)
     publisher.done(result.finish_reason, usage, message_id, job.sources)
     return result.finish_reason
 
 
 def _finish_with_error(
-    job: ChatJob, publisher: EventPublisher, store: str, code: str, message: str, text: str
+    job: ChatJob,
+    handle: JobHandle,
+    publisher: EventPublisher,
+    store: Literal["chat", "batch_item"],
+    error: ErrorData,
+    text: str,
 ) -> None:
+    """The one path of a failed job, chat or batch item: its partial reply stored with the error,
+    then the error event."""
+    if publisher.fenced:
+        return
     metrics.JOBS.labels(job.model, "error").inc()
     try:
-        _store(publisher, store, job, text, "error", "error", Usage())
+        _store(handle, store, job, text, "error", "error", Usage(), error)
     except Exception:
         log.exception("job %s: the partial reply could not be stored", job.job_id)
-    publisher.error(code, message)
+    publisher.error(error.code, error.message)
 
 
 def _store(
-    publisher: EventPublisher,
-    store: str,
+    handle: JobHandle,
+    store: Literal["chat", "batch_item"],
     job: ChatJob,
     text: str,
     status: str,
     finish_reason: str,
     usage: Usage,
+    error: ErrorData | None = None,
 ) -> str | None:
     """The stored message's id; None when none is kept, or when the outbox holds the reply for now."""
     if job.follows_turn:
-        publisher.wait_for_turn(TURN_WAIT_S)
+        handle.wait_for_turn(TURN_WAIT_S)
+    reply = reply_outbox.Reply(store, job, text, status, finish_reason, usage.model_dump(), error)
     for backoff_s in (*STORE_BACKOFF_S, None):
         try:
-            return reply_outbox.STORES[store](job, text, status, finish_reason, usage.model_dump())
+            return reply.store()
         except PyMongoError as exc:
             log.warning("job %s: the reply could not be stored (%s)", job.job_id, exc)
             if backoff_s is None:
                 break
             time.sleep(backoff_s)
-    reply_outbox.put(publisher.client, store, job, text, status, finish_reason, usage.model_dump())
+    reply_outbox.put(handle.client, reply)
     return None

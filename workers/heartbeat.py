@@ -13,7 +13,7 @@ import time
 
 import redis
 
-from schemas.redis_keys import workers_key
+from jobs.keys import workers_key
 
 log = logging.getLogger(__name__)
 

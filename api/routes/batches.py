@@ -18,8 +18,8 @@ from api.http.errors import ApiError
 from api.http.openapi_body import inline_schema
 from api.streams.batch_expansion import expand_later
 from api.streams.quotas import take_batch_items
-from api.streams.relay import cancel_jobs
 from api.turns.batch_input import JSONL_TYPES, build_jobs, parse_items
+from jobs.transitions import cancel_jobs
 from model_registry import get_registry
 from mongo.batches import (
     Batch,

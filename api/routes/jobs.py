@@ -12,15 +12,16 @@ from starlette.responses import Response
 from api.http.auth import Caller, caller_dep
 from api.http.dependencies import redis_dep, settings_dep
 from api.http.errors import ApiError
-from api.streams.job_log import LogEntry, LogSource, read_job_log
+from api.streams.job_log import LogSource
 from api.streams.job_status import summarize
-from api.streams.relay import JobStream, cancel_job, sse_response
+from api.streams.relay import JobStream, sse_response
+from jobs.log import LogEntry, read_log_async
+from jobs.states import ENDED
+from jobs.transitions import cancel_job
 from schemas.job_log import JobStatus
 from settings import Settings
 
 router = APIRouter(prefix="/jobs", tags=["jobs"])
-
-ENDED_STATES = ("done", "error", "cancelled")
 
 JobId = Annotated[
     str, Path(pattern=r"^[A-Za-z0-9_-]{1,64}$", description="the X-Job-Id of the chat response")
@@ -30,7 +31,7 @@ JobId = Annotated[
 async def _job_log(client: aioredis.Redis, job_id: str, caller: Caller) -> list[LogEntry]:
     """The job's log, if the caller may see it: their own job (any, for an admin). Another user's
     job is not found, like one that never was."""
-    entries = await read_job_log(client, job_id)
+    entries = await read_log_async(client, job_id)
     if not entries or not owns(caller, entries[0]):
         raise ApiError(404, "not_found", f"job {job_id!r} not found (unknown, or its log has expired)")
     return entries
@@ -75,7 +76,7 @@ async def job_events(
     after = last_event_id_header if last_event_id_header is not None else last_event_id
     entries = await _job_log(client, job_id, caller)
     status = _status(job_id, entries, settings)
-    if after is not None and status.state in ENDED_STATES and after >= (status.last_event_id or 0):
+    if after is not None and status.state in ENDED and after >= (status.last_event_id or 0):
         return Response(status_code=204, headers={"X-Job-Id": job_id})
     if after is not None and (status.last_event_id is None or after > status.last_event_id):
         raise ApiError(
@@ -101,7 +102,7 @@ async def cancel(
     """The worker stops at its next token and stores the partial reply as `cancelled`."""
     entries = await _job_log(client, job_id, caller)
     status = _status(job_id, entries, settings)
-    if status.state in ENDED_STATES:
+    if status.state in ENDED:
         raise ApiError(409, "conflict", f"job {job_id} has already ended ({status.state})")
     queued = entries[0].queued
     await cancel_job(client, job_id, status.queue, queued.quota if queued else None)

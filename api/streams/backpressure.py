@@ -4,7 +4,7 @@ Each queue has an admission set in Redis: the ids of the interactive jobs admitt
 started, each scored with the time its admission lapses. One Lua script drops the lapsed entries,
 counts the rest and adds the new job only below the limit, so a burst of concurrent chats can never
 admit more than the limit (a count read then a separate enqueue could). A job leaves the set when a
-worker starts it (workers/publisher.py), when it is cancelled or fails to start (here), and at the
+worker takes it, when it is cancelled or fails to start (jobs/transitions.py), and at the
 latest when its admission lapses, a little after QUEUE_TIMEOUT_S, when Celery has expired it
 anyway: a slot cannot leak. Batch items are never admitted here: they run below every chat.
 """
@@ -14,7 +14,7 @@ import time
 import redis.asyncio as aioredis
 
 from api.http.errors import ApiError
-from schemas.redis_keys import admission_key
+from jobs.keys import admission_key
 from settings import Settings
 
 # Past QUEUE_TIMEOUT_S the job has expired unstarted; the margin covers clock skew between hosts.
@@ -52,8 +52,3 @@ async def admit_job(client: aioredis.Redis, settings: Settings, queue: str, job_
             f"queue {queue!r} already has {waiting} jobs waiting (limit {limit}); try again later",
             headers={"Retry-After": str(settings.queue_full_retry_after_s)},
         )
-
-
-async def release_slot(client: aioredis.Redis, queue: str, job_id: str) -> None:
-    """The job no longer waits (cancelled, or never enqueued): its slot is free for the next."""
-    await client.zrem(admission_key(queue), job_id)

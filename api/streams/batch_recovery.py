@@ -2,7 +2,8 @@
 
 A message can be lost when Redis restarts (its append-only file is fsync'ed every second) or be held
 by a worker that was killed with it unacked (kombu gives it back only after its visibility timeout,
-an hour). Every SWEEP_EVERY_S the API looks at the unfinished items of the batches not cancelled:
+an hour). Every SWEEP_EVERY_S one API process (the holder of SWEEP_LOCK_KEY, which lapses when it
+stops) looks at the unfinished items of the batches not cancelled:
 
 * a pending item whose job is in no queue list and in no worker's unacked messages is lost;
 * a running item whose job has not ended and whose worker process is gone (its heartbeat lapsed) is
@@ -13,15 +14,14 @@ the unacked set in a moment that a sweep could catch). A submission's chunk that
 expand within STALE_CHUNK_S (it stopped meanwhile) is expanded here (api/streams/batch_expansion.py).
 When every live batch's unfinished items (by the counts kept on it) have as many messages queued
 or held by live workers, nothing can be lost and the items are not read at all; otherwise the sweep
-reads only their ids, batch, state and model, and a lost item's job only to enqueue it again. Running an item again is safe: a worker
-claims an item before running it and never runs a finished one (mongo/batches.py).
+reads only their ids, batch, state and model, and a lost item's job only to enqueue it again.
+Running an item again is safe: a worker claims an item before running it and never runs a finished
+one (mongo/batches.py). Kombu's message layout is read in jobs/broker.py, the documents in mongo/.
 """
 
 import asyncio
-import base64
-import contextlib
-import json
 import logging
+import os
 import time
 from collections import Counter, defaultdict
 
@@ -30,93 +30,37 @@ from celery import Celery
 
 from api.streams.batch_expansion import expand_chunks
 from api.streams.enqueue import enqueue_batch_items
+from jobs.broker import Held, Queued, messages
+from jobs.keys import PREFIX, workers_key
+from jobs.log import read_log, running_process
 from model_registry import get_registry
-from mongo.batches import Batch, BatchItem, counts_of, stale_chunks, unexpanded
-from schemas.events import JobEvent
-from schemas.job_log import EVENT_FIELD
-from schemas.jobs import BATCH_ITEM_TASK, ChatJob
-from schemas.redis_keys import job_log_key, queue_keys, workers_key
+from mongo.batches import BatchItem, item_jobs, live_batch_counts, stale_chunks, unexpanded, unfinished_items
+from schemas.jobs import ChatJob
 from settings import Settings
 
 log = logging.getLogger(__name__)
 
 SWEEP_EVERY_S = 15.0
 STALE_CHUNK_S = 60.0
-UNACKED_KEY = "unacked"  # kombu's Redis transport: delivery tag -> [message, exchange, routing key]
-
-
-def _task_id(payload: dict) -> str | None:
-    """The task id of a kombu message as the Redis transport stores it (JSON, headers.id)."""
-    with contextlib.suppress(KeyError, TypeError):
-        return payload["headers"]["id"]
-    return None
-
-
-def _unfinished_items() -> list[BatchItem]:
-    """Without their jobs (but each job's model): thousands of them are read every sweep."""
-    projection = {"batch_id": 1, "state": 1, "job.model": 1}
-    found = BatchItem._get_collection().find({"state": {"$in": ["pending", "running"]}}, projection)
-    items = [
-        BatchItem(job_id=doc["_id"], batch_id=doc["batch_id"], state=doc["state"], job=doc["job"])
-        for doc in found
-    ]
-    live = set(Batch.objects(id__in={item.batch_id for item in items}, cancelled_at=None).scalar("id"))
-    return [item for item in items if item.batch_id in live]
-
-
-def _jobs_of(items: list[BatchItem]) -> dict[str, ChatJob]:
-    found = BatchItem.objects(job_id__in=[item.job_id for item in items]).only("job_id", "job")
-    return {item.job_id: ChatJob.model_validate(item.job) for item in found}
+# One API process sweeps at a time: the one holding this lock (it lapses if that process dies).
+SWEEP_LOCK_KEY = f"{PREFIX}:batch-recovery:sweeper"
 
 
 def _worker_gone(client: redis.Redis, job_id: str, queue: str, lost_after_s: float) -> bool:
     """The job has started and not ended, and the worker process of its last start is gone."""
-    process = None
-    for _entry_id, fields in client.xrange(job_log_key(job_id)):
-        raw = fields.get(EVENT_FIELD.encode())
-        if raw is None:
-            continue
-        event = JobEvent.model_validate_json(raw)
-        if event.is_final:
-            return False
-        if event.event == "started":
-            process = event.data.process
+    process = running_process(read_log(client, job_id))
     if process is None:
         return False
     beat = client.zscore(workers_key(queue), process)
     return beat is None or time.time() - beat > lost_after_s
 
 
-def _batch_of(message: dict) -> str | None:
-    """The batch id of a batch item's kombu message (its first argument); None for another task."""
-    if message.get("headers", {}).get("task") != BATCH_ITEM_TASK:
-        return None
-    with contextlib.suppress(ValueError, TypeError, KeyError, IndexError):
-        return json.loads(base64.b64decode(message["body"]))[0][0]
-    return None
-
-
-def _messages(client: redis.Redis, queues: set[str]) -> tuple[dict, dict]:
-    """Task id -> batch id of the queued messages; task id -> (tag, queue, batch id) of the held."""
-    queued = {}
-    for queue in queues:
-        for key in queue_keys(queue):
-            for raw in client.lrange(key, 0, -1):
-                message = json.loads(raw)
-                queued[_task_id(message)] = _batch_of(message)
-    held = {}
-    for tag, raw in client.hgetall(UNACKED_KEY).items():
-        message, _exchange, routing_key = json.loads(raw)
-        held[_task_id(message)] = (tag, routing_key, _batch_of(message))
-    return queued, held
-
-
-def _all_accounted(client: redis.Redis, queued: dict, held: dict, settings: Settings) -> bool:
+def _all_accounted(client: redis.Redis, queued: Queued, held: Held, settings: Settings) -> bool:
     """Every unfinished item of every live batch has a message, queued or held by a live worker,
     going by the batches' counts: then the items need not be read (thousands, on every sweep)."""
     messages = Counter(queued.values()) + Counter(batch for _tag, _queue, batch in held.values())
     waiting = unexpanded()  # items not stored yet have no message yet
-    for batch_id, counts in counts_of(list(Batch.objects(cancelled_at=None).only("id", "counts"))).items():
+    for batch_id, counts in live_batch_counts().items():
         if counts["pending"] + counts["running"] - waiting[batch_id] > messages[str(batch_id)]:
             return False
     return not any(
@@ -131,11 +75,11 @@ def lost_items(app: Celery, settings: Settings) -> dict[str, tuple[BatchItem, st
     registry = get_registry()
     with app.connection_for_write() as connection:
         client: redis.Redis = connection.default_channel.client
-        queued, held = _messages(client, {spec.queue for spec in registry.values()})
+        queued, held = messages(client, {spec.queue for spec in registry.values()})
         if _all_accounted(client, queued, held, settings):
             return {}
         lost = {}
-        for item in _unfinished_items():
+        for item in unfinished_items():
             if item.job_id in queued:
                 continue
             queue = registry[item.job["model"]].queue
@@ -155,7 +99,7 @@ def recover(app: Celery, settings: Settings, suspects: set[str]) -> set[str]:
     if again:
         registry = get_registry()
         by_batch: dict[str, list[ChatJob]] = defaultdict(list)
-        jobs = _jobs_of([item for item, tag in again if tag is None])
+        jobs = item_jobs([item.job_id for item, tag in again if tag is None])
         with app.connection_for_write() as connection:
             for item, tag in again:
                 if tag is not None:  # its dead worker's message goes back to the queue
@@ -173,11 +117,29 @@ def sweep(app: Celery, settings: Settings, suspects: set[str]) -> set[str]:
     return recover(app, settings, suspects)
 
 
+def _sweeper(app: Celery) -> bool:
+    """Whether this process holds (or now takes) the sweeper's lock, for the next two sweeps."""
+    me = f"{os.getpid()}@{os.uname().nodename}"
+    with app.connection_for_write() as connection:
+        client: redis.Redis = connection.default_channel.client
+        ttl_ms = int(SWEEP_EVERY_S * 2 * 1000)
+        if client.set(SWEEP_LOCK_KEY, me, nx=True, px=ttl_ms):
+            return True
+        holder = client.get(SWEEP_LOCK_KEY)
+        if holder is not None and holder.decode() == me:
+            client.pexpire(SWEEP_LOCK_KEY, ttl_ms)
+            return True
+        return False
+
+
 async def recover_forever(app: Celery, settings: Settings) -> None:
     suspects: set[str] = set()
     while True:
         await asyncio.sleep(SWEEP_EVERY_S)
         try:
+            if not await asyncio.to_thread(_sweeper, app):
+                suspects = set()  # another API process sweeps
+                continue
             suspects = await asyncio.to_thread(sweep, app, settings, suspects)
         except Exception:  # Redis or MongoDB down: the next sweep tries again
             log.warning("batch recovery sweep failed", exc_info=True)

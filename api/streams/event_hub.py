@@ -26,9 +26,9 @@ from typing import Any
 import redis.asyncio as aioredis
 from prometheus_client import Counter
 
+from jobs.keys import job_channel
+from jobs.log import read_log_async
 from schemas.events import JobEvent
-from schemas.job_log import EVENT_FIELD
-from schemas.redis_keys import job_channel, job_log_key
 
 log = logging.getLogger(__name__)
 
@@ -133,14 +133,13 @@ class EventHub:
     async def _catch_up(self, subscription: _Subscription) -> None:
         """The job's logged events, then the live messages held meanwhile (the stream drops repeats)."""
         try:
-            entries = await self._client.xrange(job_log_key(subscription.job_id))
+            entries = await read_log_async(self._client, subscription.job_id)
         except REDIS_FAILURES as exc:
             log.warning("event hub: the log of job %s could not be read (%s)", subscription.job_id, exc)
             entries = []
-        key = EVENT_FIELD.encode()
-        for _entry_id, fields in entries:
-            if key in fields:
-                subscription.messages.put_nowait(fields[key])
+        for entry in entries:
+            if entry.event is not None:
+                subscription.messages.put_nowait(entry.event.model_dump_json().encode())
         for message in subscription.held or []:
             subscription.messages.put_nowait(message)
         subscription.held = None

@@ -14,16 +14,15 @@ from api.http.errors import ApiError
 from api.streams.backpressure import admit_job
 from api.streams.enqueue import enqueue_chat
 from api.streams.event_hub import HubSource
-from api.streams.job_log import open_job_log
 from api.streams.prompt_limit import ensure_prompt_fits
-from api.streams.quotas import admit_to_quota, release_quota
-from api.streams.relay import JobStream, cancel_job
+from api.streams.quotas import admit_to_quota
+from api.streams.relay import JobStream
 from api.streams.worker_status import live_workers
+from jobs.transitions import cancel_job, mark_turn_stored, open_job, release
 from model_registry import ModelSpec, get_registry
 from mongo.conversations import save_job_reply
 from schemas.job_log import QueuedRecord
 from schemas.jobs import ChatJob
-from schemas.redis_keys import job_turn_key
 from settings import Settings
 
 log = logging.getLogger(__name__)
@@ -68,7 +67,7 @@ async def start_job(
         try:
             await admit_job(call.client, call.settings, spec.queue, job.job_id)
         except BaseException:
-            await release_quota(call.client, quota, job.job_id)
+            await release(call.client, job.job_id, quota=quota)
             raise
     except BaseException:
         if writing is not None:
@@ -98,12 +97,12 @@ async def start_job(
         record = QueuedRecord(
             model=spec.name, queue=spec.queue, detach=detach, owner=call.user_id, quota=quota
         )
-        await open_job_log(call.client, job.job_id, record, call.settings)
+        log_ttl_s = call.settings.job_log_ttl_s + int(call.settings.queue_timeout_s)
+        await open_job(call.client, job.job_id, record, log_ttl_s)
         enqueue_chat(call.request.app.state.celery, job, spec, call.settings.queue_timeout_s)
         if pending is not None:
             await pending
-            ttl_s = call.settings.job_log_ttl_s + int(call.settings.queue_timeout_s)
-            await call.client.set(job_turn_key(job.job_id), 1, ex=ttl_s)
+            await mark_turn_stored(call.client, job.job_id, log_ttl_s)
     except BaseException:
         if pending is not None:
             await asyncio.gather(pending, return_exceptions=True)

@@ -2,7 +2,7 @@
 
 from datetime import datetime
 
-from api.streams.job_log import LogEntry
+from jobs.log import LogEntry
 from schemas.events import DoneData, ErrorData, StartedData, TokenData
 from schemas.job_log import JobStatus, JobTimings
 

@@ -5,8 +5,8 @@ taken when refused), concurrent jobs and queued tokens (a Lua script here).
 Past a quota the caller gets 429 with Retry-After and the quota's name in `error.quota`.
 
 A job counts against its key's concurrent jobs from admission until its terminal event, and its
-max_tokens against the queued tokens until a worker starts it; the worker frees both
-(workers/publisher.py), the API frees them when it ends or cancels a job itself, and every entry
+max_tokens against the queued tokens until a worker starts it; the job's transitions free both
+(jobs/transitions.py: the worker's take and finish, the API's end and cancel), and every entry
 lapses on its own in the end (a lost worker, a lost API) so a count cannot leak.
 """
 
@@ -17,10 +17,9 @@ import redis.asyncio as aioredis
 from limits import RateLimitItemPerDay, RateLimitItemPerMinute
 from limits.storage import RedisStorage
 from limits.strategies import SlidingWindowCounterRateLimiter
-from redis.asyncio.client import Pipeline
 
 from api.http.errors import ApiError
-from schemas.redis_keys import quota_jobs_key, quota_queued_key, quota_tokens_key
+from jobs.keys import quota_jobs_key, quota_queued_key, quota_tokens_key
 from settings import Settings
 
 # A running job's count lapses this long after its admission at the latest (its own end frees it
@@ -89,19 +88,6 @@ async def admit_to_quota(
             f"its quota of {limits[1]}"
         )
     raise quota_error(name, message, settings.queue_full_retry_after_s)
-
-
-def queue_release(pipe: Pipeline, quota: str, job_id: str) -> None:
-    """Add to `pipe` what gives an ended (or never started) job back to its key's counts."""
-    pipe.zrem(quota_jobs_key(quota), job_id)
-    pipe.zrem(quota_queued_key(quota), job_id)
-    pipe.hdel(quota_tokens_key(quota), job_id)
-
-
-async def release_quota(client: aioredis.Redis, quota: str, job_id: str) -> None:
-    pipe = client.pipeline(transaction=False)
-    queue_release(pipe, quota, job_id)
-    await pipe.execute()
 
 
 @lru_cache

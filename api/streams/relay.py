@@ -9,17 +9,18 @@ that fails or does not answer within PROBE_TIMEOUT_S (`redis_unavailable`). A cl
 before the end sets the job's cancel flag, which the worker checks at every token, unless the job is
 detached.
 
-When the stream ends the job for its client (every error above but `redis_unavailable`), it says so
-in the job's log and marks the job ended, so no worker runs it later or goes on with it; the partial
-reply of a lost worker is stored, marked `error`. A detached job whose worker was lost is left to run
-again: its message is redelivered (tasks/chat.py).
+When the stream ends the job for its client (`no_worker`, `queue_timeout`, `worker_lost`), the job
+ends (jobs/transitions.py `end`): its log says why, and no worker runs it later or goes on with it
+(a worker still on it is refused at its next write); the partial reply of a lost worker is stored,
+marked `error`. A detached job whose worker was lost is left to run again: its message is
+redelivered (tasks/chat.py).
 """
 
 import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Protocol
 
 import redis.asyncio as aioredis
@@ -27,25 +28,20 @@ from sse_starlette import EventSourceResponse, ServerSentEvent
 from starlette.responses import StreamingResponse
 
 from api.http.metrics import StreamTimer
-from api.streams.backpressure import release_slot
-from api.streams.quotas import queue_release, release_quota
 from api.streams.worker_status import live_workers, process_alive
-from schemas.events import ErrorData, JobEvent, StartedData, TokenData
-from schemas.job_log import EVENT_FIELD
-from schemas.redis_keys import job_cancel_key, job_ended_key, job_log_key
+from jobs.transitions import cancel_job, end_job
+from schemas.events import ErrorData, JobErrorCode, JobEvent, StartedData, TokenData
 from settings import Settings
 
 log = logging.getLogger(__name__)
 
-CANCEL_FLAG_TTL_S = 3600
 POLL_S = 1.0
-ENDED_MARK_TTL_S = 24 * 3600  # as the worker's (workers/publisher.py): longer than any redelivery
 # A Redis command of the relay that takes longer than this means Redis is unavailable.
 PROBE_TIMEOUT_S = 1.0
 REDIS_FAILURES = (aioredis.RedisError, OSError, TimeoutError)
 # Errors of the relay's own after which the job must not go on or run later.
 # (A silent worker that is still alive, `worker_timeout`, may yet finish and store its reply.)
-ENDS_THE_JOB = ("no_worker", "queue_timeout", "worker_lost")
+ENDS_THE_JOB: tuple[JobErrorCode, ...] = ("no_worker", "queue_timeout", "worker_lost")
 
 # The user's turn is kept; so is what the lost worker had said: (text so far) -> None.
 KeepPartial = Callable[[str], Awaitable[None]]
@@ -62,26 +58,6 @@ class EventSource(Protocol):
         ...
 
     async def aclose(self) -> None: ...
-
-
-async def cancel_jobs(client: aioredis.Redis, job_ids: Iterable[str]) -> None:
-    """Ask the workers to stop the jobs at their next token (or before they start), in one round trip."""
-    pipe = client.pipeline(transaction=False)
-    for job_id in job_ids:
-        pipe.set(job_cancel_key(job_id), 1, ex=CANCEL_FLAG_TTL_S)
-    await pipe.execute()
-
-
-async def cancel_job(
-    client: aioredis.Redis, job_id: str, queue: str | None = None, quota: str | None = None
-) -> None:
-    """Stop one job; a job still waiting on `queue` gives its place back at once (it will be
-    skipped when its turn comes), and its key's quotas count it no more."""
-    await cancel_jobs(client, [job_id])
-    if queue:
-        await release_slot(client, queue, job_id)
-    if quota:
-        await release_quota(client, quota, job_id)
 
 
 class JobStream:
@@ -146,9 +122,8 @@ class JobStream:
                 if not batch:
                     failure = failure or await self._probe(started, now - waiting_since, now - last_heard)
                     if failure:
-                        error = self._final_error(*failure)
+                        error = await self._end(*failure, "".join(pieces))
                         timer.event(error)
-                        await self._end_job(error, "".join(pieces))
                         yield error
                         return
                     continue
@@ -172,13 +147,17 @@ class JobStream:
             timer.closed()
             await asyncio.shield(self.close())
 
-    async def _probe(self, started: bool, waited_s: float, silent_s: float) -> tuple[str, str] | None:
+    async def _probe(
+        self, started: bool, waited_s: float, silent_s: float
+    ) -> tuple[JobErrorCode, str] | None:
         try:
             return await asyncio.wait_for(self._failure(started, waited_s, silent_s), PROBE_TIMEOUT_S)
         except REDIS_FAILURES:
             return _redis_unavailable()
 
-    async def _failure(self, started: bool, waited_s: float, silent_s: float) -> tuple[str, str] | None:
+    async def _failure(
+        self, started: bool, waited_s: float, silent_s: float
+    ) -> tuple[JobErrorCode, str] | None:
         if started:
             lost_after_s = self._settings.worker_lost_after_s
             if self._process and not await process_alive(
@@ -194,36 +173,38 @@ class JobStream:
             return "queue_timeout", f"no worker started the job within {waited_s:.0f}s"
         return None
 
-    def _final_error(self, code: str, message: str) -> JobEvent:
+    async def _end(self, code: JobErrorCode, message: str, text: str) -> JobEvent:
+        """The stream's own last event. Where it ends the job for its client, the job ends in Redis
+        (jobs/transitions.py `end`), whose event id it takes; a lost worker's partial reply is kept."""
         log.warning("job %s: %s", self.job_id, message)
         self._finished = True
-        return JobEvent(id=self._next_id, event="error", data=ErrorData(code=code, message=message))
-
-    async def _end_job(self, error: JobEvent, text: str) -> None:
-        """The job ends here for its client: its log says why (GET /jobs/{id}, resumed streams), its
-        end mark and cancel flag keep any worker from running it later or going on with it."""
-        code = error.data.code
-        if self._resumed or code not in ENDS_THE_JOB or (self._detach and code == "worker_lost"):
-            return
-        ttl_s = self._settings.job_log_ttl_s
-        pipe = self._client.pipeline(transaction=False)
-        pipe.set(job_ended_key(self.job_id), 1, ex=ENDED_MARK_TTL_S)
-        pipe.set(job_cancel_key(self.job_id), 1, ex=CANCEL_FLAG_TTL_S)
-        if self._quota:
-            queue_release(pipe, self._quota, self.job_id)
-        pipe.xadd(job_log_key(self.job_id), {EVENT_FIELD: error.model_dump_json()})
-        pipe.expire(job_log_key(self.job_id), ttl_s)
-        try:
-            await asyncio.wait_for(pipe.execute(), PROBE_TIMEOUT_S)
-        except REDIS_FAILURES:
-            log.warning("job %s: its end (%s) could not be recorded", self.job_id, code)
-        if code == "worker_lost" and self._keep_partial is not None:
+        error = ErrorData(code=code, message=message)
+        event_id = await self._end_job(error) if self._ends_job(code) else None
+        if event_id is not None and code == "worker_lost" and self._keep_partial is not None:
             task = asyncio.create_task(self._keep_partial(text))  # not holding up the error event
             _background.add(task)
             task.add_done_callback(_background.discard)
+        return JobEvent(id=self._next_id if event_id is None else event_id, event="error", data=error)
+
+    def _ends_job(self, code: JobErrorCode) -> bool:
+        return not self._resumed and code in ENDS_THE_JOB and not (self._detach and code == "worker_lost")
+
+    async def _end_job(self, error: ErrorData) -> int | None:
+        """The error event's id in the job's log; None when the job had ended already or Redis failed."""
+        try:
+            return await asyncio.wait_for(
+                end_job(
+                    self._client, self.job_id, error, self._settings.job_log_ttl_s,
+                    quota=self._quota, queue=self._queue,
+                ),
+                PROBE_TIMEOUT_S,
+            )  # fmt: skip
+        except REDIS_FAILURES:
+            log.warning("job %s: its end (%s) could not be recorded", self.job_id, error.code)
+            return None
 
 
-def _redis_unavailable() -> tuple[str, str]:
+def _redis_unavailable() -> tuple[JobErrorCode, str]:
     return "redis_unavailable", "Redis is unavailable: the job's events cannot reach this stream"
 
 

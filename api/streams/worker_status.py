@@ -4,7 +4,7 @@ import time
 
 import redis.asyncio as aioredis
 
-from schemas.redis_keys import PRIORITY_STEPS, queue_keys, workers_key
+from jobs.keys import PRIORITY_STEPS, queue_keys, workers_key
 
 
 async def live_workers(client: aioredis.Redis, queue: str, ttl_s: float) -> list[str]:

@@ -1,6 +1,16 @@
-"""Names of the Redis keys and channels the API and the workers share."""
+"""Names of the Redis keys and channels the API and the workers share, and how long a job's keys live.
+
+Only the jobs package writes a job's keys (jobs/transitions.py, jobs/log.py); the rest of the house
+reads or names them through here.
+"""
 
 PREFIX = "chatbot"
+
+# A job's state outlives any redelivery of its message (kombu's Redis transport restores an unacked
+# message after its visibility timeout), so a redelivered message of an ended job is never run again.
+STATE_TTL_S = 24 * 3600
+# The client's "stop" lasts longer than any job runs.
+CANCEL_FLAG_TTL_S = 3600
 
 
 def job_channel(job_id: str) -> str:
@@ -13,15 +23,10 @@ def job_cancel_key(job_id: str) -> str:
     return f"{PREFIX}:job:{job_id}:cancel"
 
 
-def job_ended_key(job_id: str) -> str:
-    """Set with the job's terminal event (by the worker, or by the API ending the job on its behalf:
-    no_worker, worker_lost): a redelivered message of the job is not run again."""
-    return f"{PREFIX}:job:{job_id}:ended"
-
-
-def job_attempts_key(job_id: str) -> str:
-    """How many times a worker has taken the job (a redelivered message runs it again)."""
-    return f"{PREFIX}:job:{job_id}:attempts"
+def job_state_key(job_id: str) -> str:
+    """Hash of the job's state machine (jobs/states.py): `state`, `attempt` (how many times a worker
+    has taken it; the running attempt is the only one allowed to write), `next_id` (its next event id)."""
+    return f"{PREFIX}:job:{job_id}:state"
 
 
 def job_turn_key(job_id: str) -> str:

@@ -1,0 +1,34 @@
+"""A job's states and the legal moves between them: the table the Redis scripts of
+jobs/transitions.py are given, so the rule is written once.
+
+    (none) --open--> queued --take--> running --finish--> done | cancelled | error
+                       |                 |  ^
+                       |                 +--+ take again (its worker was lost; a detached job runs again)
+                       +--end (no_worker, queue_timeout)--> error
+                                         running --end (worker_lost, worker_timeout)--> error
+
+`take` also counts the job's attempts: the running attempt is the only writer of its events (a worker
+that wakes up after its job was ended or taken again is refused at its next write), and a job taken
+more than `max_attempts` times is ended with `worker_lost` instead of run. A batch item has no
+`open` (nobody streams it): its first `take` starts from no state.
+"""
+
+from typing import Literal
+
+from schemas.job_log import JobState
+
+Transition = Literal["take", "emit", "finish", "end"]
+
+ENDED: frozenset[JobState] = frozenset({"done", "error", "cancelled"})
+
+# Which states each transition may start from ("" is no state yet: a job never opened).
+LEGAL_FROM: dict[Transition, frozenset[str]] = {
+    "take": frozenset({"", "queued", "running"}),
+    "emit": frozenset({"running"}),  # a token: only the running attempt's
+    "finish": frozenset({"running"}),
+    "end": frozenset({"", "queued", "running"}),
+}
+
+
+def allowed(transition: Transition, state: str) -> bool:
+    return state in LEGAL_FROM[transition]

@@ -1,0 +1,193 @@
+"""A job's state machine in Redis (jobs/transitions.py): the legal moves happen, every other is refused,
+and a job has one writer at a time, its event ids strictly increasing."""
+
+import asyncio
+import uuid
+from collections.abc import Iterator
+
+import pytest
+import redis
+import redis.asyncio as aioredis
+
+from embedded.processes import free_port
+from embedded.services import start_redis
+from jobs.keys import job_cancel_key, job_state_key, quota_jobs_key
+from jobs.log import read_log
+from jobs.states import LEGAL_FROM, allowed
+from jobs.transitions import JobFenced, Taken, emit, end_job, finish, open_job, take
+from schemas.events import DoneData, ErrorData, JobEvent, StartedData, TokenData, Usage
+from schemas.job_log import QueuedRecord
+
+PASSWORD = "states-test"
+
+
+@pytest.fixture(scope="module")
+def client(tmp_path_factory: pytest.TempPathFactory) -> Iterator[redis.Redis]:
+    data = tmp_path_factory.mktemp("states")
+    port = free_port()
+    server = start_redis(port, data / "redis", data / "logs", PASSWORD)
+    client = redis.Redis(port=port, password=PASSWORD)
+    try:
+        yield client
+    finally:
+        client.close()
+        server.stop()
+
+
+def _async(client: redis.Redis) -> aioredis.Redis:
+    kwargs = client.connection_pool.connection_kwargs
+    return aioredis.Redis(port=kwargs["port"], password=kwargs["password"])
+
+
+def opened(client: redis.Redis, quota: str = "") -> str:
+    job_id = uuid.uuid4().hex
+    record = QueuedRecord(model="m", queue="q", quota=quota)
+
+    async def go() -> None:
+        api = _async(client)
+        await open_job(api, job_id, record, log_ttl_s=60)
+        await api.aclose()
+
+    asyncio.run(go())
+    return job_id
+
+
+def ended_by_api(client: redis.Redis, job_id: str, code: str = "worker_lost", quota: str | None = None):
+    async def go() -> int | None:
+        api = _async(client)
+        try:
+            return await end_job(api, job_id, ErrorData(code=code, message="m"), 60, quota=quota)
+        finally:
+            await api.aclose()
+
+    return asyncio.run(go())
+
+
+def taken(client: redis.Redis, job_id: str, max_attempts: int = 3) -> Taken:
+    started = StartedData(worker="w", process="p")
+    return take(client, job_id, max_attempts=max_attempts, started=started, log_ttl_s=60)
+
+
+def token(event_id: int, index: int = 0) -> JobEvent:
+    return JobEvent(id=event_id, event="token", data=TokenData(text="x", index=index))
+
+
+def done(event_id: int) -> JobEvent:
+    return JobEvent(id=event_id, event="done", data=DoneData(finish_reason="stop", usage=Usage()))
+
+
+def state(client: redis.Redis, job_id: str) -> str:
+    return (client.hget(job_state_key(job_id), "state") or b"").decode()
+
+
+def logged_ids(client: redis.Redis, job_id: str) -> list[int]:
+    return [entry.event.id for entry in read_log(client, job_id) if entry.event]
+
+
+def test_a_job_runs_from_queued_to_done_and_its_log_holds_every_step(client: redis.Redis) -> None:
+    job_id = opened(client, quota="k1")
+    client.zadd(quota_jobs_key("k1"), {job_id: 1e12})
+    assert state(client, job_id) == "queued"
+    run = taken(client, job_id)
+    assert (run.outcome, run.attempt, run.next_id, run.cancelled) == ("run", 1, 0, False)
+    assert state(client, job_id) == "running"
+    assert [emit(client, job_id, run.attempt, token(i, i), 60) for i in range(3)] == [False] * 3
+    finish(client, job_id, run.attempt, done(3), 60, quota="k1")
+    assert state(client, job_id) == "done"
+    assert logged_ids(client, job_id) == [-1, 0, 1, 2, 3]
+    assert read_log(client, job_id)[0].queued is not None
+    assert client.zscore(quota_jobs_key("k1"), job_id) is None  # its key's quota counts it no more
+
+
+def test_an_ended_job_refuses_every_write(client: redis.Redis) -> None:
+    job_id = opened(client)
+    run = taken(client, job_id)
+    finish(client, job_id, run.attempt, done(0), 60)
+    assert taken(client, job_id).outcome == "ended"  # a redelivered message is not run again
+    with pytest.raises(JobFenced):
+        emit(client, job_id, run.attempt, token(1), 60)
+    with pytest.raises(JobFenced):
+        finish(client, job_id, run.attempt, done(1), 60)
+    assert ended_by_api(client, job_id) is None
+    assert state(client, job_id) == "done" and logged_ids(client, job_id) == [-1, 0]
+
+
+def test_a_worker_that_wakes_after_the_api_ended_its_job_writes_nothing(client: redis.Redis) -> None:
+    job_id = opened(client, quota="k2")
+    run = taken(client, job_id)
+    emit(client, job_id, run.attempt, token(0), 60)
+    emit(client, job_id, run.attempt, token(1, 1), 60)
+    assert ended_by_api(client, job_id, quota="k2") == 2  # the error follows the last event written
+    assert client.exists(job_cancel_key(job_id))
+    with pytest.raises(JobFenced):  # the stopped worker, woken up, at its next token
+        emit(client, job_id, run.attempt, token(2, 2), 60)
+    with pytest.raises(JobFenced):
+        finish(client, job_id, run.attempt, done(2), 60)
+    assert state(client, job_id) == "error"
+    assert logged_ids(client, job_id) == [-1, 0, 1, 2]  # one event per id
+
+
+def test_only_the_latest_attempt_writes_and_ids_follow_on(client: redis.Redis) -> None:
+    job_id = opened(client)
+    first = taken(client, job_id)
+    emit(client, job_id, first.attempt, token(0), 60)
+    second = taken(client, job_id)  # the message redelivered to another worker
+    assert (second.attempt, second.next_id) == (2, 1)
+    with pytest.raises(JobFenced):
+        emit(client, job_id, first.attempt, token(1), 60)
+    emit(client, job_id, second.attempt, token(second.next_id), 60)
+    finish(client, job_id, second.attempt, done(second.next_id + 1), 60)
+    ids = [event_id for event_id in logged_ids(client, job_id) if event_id >= 0]
+    assert ids == sorted(set(ids)) == [0, 1, 2]
+
+
+def test_a_job_taken_more_than_its_attempts_is_exhausted_and_ends_with_an_error(client: redis.Redis) -> None:
+    job_id = opened(client)
+    taken(client, job_id, max_attempts=1)
+    last = taken(client, job_id, max_attempts=1)
+    assert last.outcome == "exhausted"
+    error = JobEvent(id=last.next_id, event="error", data=ErrorData(code="worker_lost", message="m"))
+    finish(client, job_id, last.attempt, error, 60)
+    assert state(client, job_id) == "error"
+
+
+def reach(client: redis.Redis, start: str) -> tuple[str, int]:
+    """A job in state `start` ("" for none), and the attempt that holds it."""
+    job_id = uuid.uuid4().hex if start == "" else opened(client)
+    attempt = 0
+    if start in ("running", "done", "cancelled"):
+        attempt = taken(client, job_id).attempt
+    if start == "done":
+        finish(client, job_id, attempt, done(0), 60)
+    if start == "cancelled":
+        event = JobEvent(id=0, event="done", data=DoneData(finish_reason="cancelled"))
+        finish(client, job_id, attempt, event, 60)
+    if start == "error":
+        ended_by_api(client, job_id, code="no_worker")
+    assert state(client, job_id) == start
+    return job_id, attempt
+
+
+def tried(client: redis.Redis, transition: str, job_id: str, attempt: int) -> bool:
+    """Whether the transition happened."""
+    try:
+        if transition == "take":
+            return taken(client, job_id).outcome == "run"
+        if transition == "emit":
+            emit(client, job_id, attempt, token(0), 60)
+        elif transition == "finish":
+            finish(client, job_id, attempt, done(0), 60)
+        else:
+            return ended_by_api(client, job_id) is not None
+    except JobFenced:
+        return False
+    return True
+
+
+@pytest.mark.parametrize("start", ["", "queued", "running", "done", "error", "cancelled"])
+@pytest.mark.parametrize("transition", sorted(LEGAL_FROM))
+def test_every_transition_happens_exactly_from_its_legal_states(
+    client: redis.Redis, transition: str, start: str
+) -> None:
+    job_id, attempt = reach(client, start)
+    assert tried(client, transition, job_id, attempt) == allowed(transition, start)

@@ -1,0 +1,59 @@
+"""The worker's handle on one job: take it from its message, read what its log holds, wait for the
+user's turn, and publish through an EventPublisher. Every state change goes through jobs/transitions.py.
+"""
+
+import logging
+import time
+from dataclasses import dataclass
+
+import redis
+
+from jobs.log import last_run_text, read_log
+from jobs.transitions import Taken, take, turn_stored_or_cancelled
+from schemas.events import StartedData
+from workers.publisher import EventPublisher
+
+log = logging.getLogger(__name__)
+
+TURN_POLL_S = 0.02
+
+
+@dataclass
+class JobHandle:
+    client: redis.Redis
+    job_id: str
+    log_ttl_s: int
+    queue: str | None = None  # the queue that admitted the job (api/streams/backpressure.py)
+    quota: str | None = None  # the API key whose quotas count it (api/streams/quotas.py)
+
+    def take(self, max_attempts: int, worker: str, process: str | None) -> tuple[Taken, EventPublisher]:
+        """Take the job now that a worker has its message; the publisher of this attempt."""
+        taken = take(
+            self.client,
+            self.job_id,
+            max_attempts=max_attempts,
+            started=StartedData(worker=worker, process=process),
+            log_ttl_s=self.log_ttl_s,
+            queue=self.queue,
+            quota=self.quota,
+        )
+        publisher = EventPublisher(
+            self.client, self.job_id, taken.attempt, taken.next_id, self.log_ttl_s, self.quota
+        )
+        return taken, publisher
+
+    def text_so_far(self) -> str:
+        """What the job's last run streamed (its log)."""
+        return last_run_text(read_log(self.client, self.job_id))
+
+    def wait_for_turn(self, timeout_s: float) -> None:
+        """Until the API has stored the user's turn (or given up on the job: its cancel flag), so a
+        short reply is not stored before, or instead of, the turn it answers."""
+        deadline = time.monotonic() + timeout_s
+        try:
+            while time.monotonic() < deadline and not turn_stored_or_cancelled(self.client, self.job_id):
+                time.sleep(TURN_POLL_S)
+        except redis.RedisError:
+            log.warning(
+                "job %s: Redis unavailable; storing the reply without waiting for its turn", self.job_id
+            )
