@@ -6,6 +6,7 @@ from pydantic import BaseModel, Field, ValidationError, field_validator, model_v
 from pydantic_core import InitErrorDetails
 
 from schemas.common import ObjectIdStr
+from schemas.sampling import DEFAULTS
 
 DRIVE_THUMBNAIL_URL = re.compile(r"^https?://drive\.google\.com/thumbnail\?id=[a-zA-Z0-9_-]+$")
 # Required unless the request names a stored character or conversation.
@@ -15,9 +16,11 @@ ORIGINAL_CHARACTER_FIELDS = ("character_name", "greeting", "context", "image")
 class GenerationParams(BaseModel):
     """Optional sampling knobs; the original had none, so every one has a default."""
 
-    max_tokens: int | None = Field(default=None, ge=1, le=4096)
-    temperature: float = Field(default=0.7, ge=0.0, le=2.0)
-    top_p: float = Field(default=0.95, gt=0.0, le=1.0)
+    max_tokens: int | None = Field(
+        default=None, ge=1, le=4096, description="none: the server's DEFAULT_MAX_TOKENS"
+    )
+    temperature: float = Field(default=DEFAULTS.temperature, ge=0.0, le=2.0)
+    top_p: float = Field(default=DEFAULTS.top_p, gt=0.0, le=1.0)
     seed: int | None = Field(default=None, ge=0)
     detach: bool = Field(
         default=False,

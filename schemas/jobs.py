@@ -5,6 +5,7 @@ from typing import Literal
 from pydantic import BaseModel, Field
 
 from schemas.events import SourceRef
+from schemas.sampling import DEFAULTS
 
 Role = Literal["system", "user", "assistant"]
 
@@ -39,15 +40,17 @@ PENALTY_LAST_N = 64
 
 
 class SamplingParams(BaseModel):
+    """What a job samples with; api/turns/sampling.py makes it from every request shape."""
+
     max_tokens: int = Field(ge=1)
-    temperature: float = 0.7
-    top_p: float = 0.95
+    temperature: float = DEFAULTS.temperature
+    top_p: float = DEFAULTS.top_p
     seed: int | None = None
-    top_k: int = Field(default=40, ge=0, description="0: off")
-    min_p: float = Field(default=0.05, ge=0, le=1)
-    repeat_penalty: float = Field(default=1.0, gt=0, description="1: off")
-    presence_penalty: float = 0.0
-    frequency_penalty: float = 0.0
+    top_k: int = Field(default=DEFAULTS.top_k, ge=0, description="0: off")
+    min_p: float = Field(default=DEFAULTS.min_p, ge=0, le=1)
+    repeat_penalty: float = Field(default=DEFAULTS.repeat_penalty, gt=0, description="1: off")
+    presence_penalty: float = DEFAULTS.presence_penalty
+    frequency_penalty: float = DEFAULTS.frequency_penalty
     logit_bias: dict[int, float] = Field(default_factory=dict, description="token id -> added logit")
     stop: list[str] = Field(default_factory=list, description="the reply ends before any of these strings")
     logprobs: int | None = Field(

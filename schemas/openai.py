@@ -2,7 +2,7 @@
 
 A request's fields are validated like the rest of the API; a field this service does not implement
 (`tools`, `audio`, ...) is kept aside (`model_extra`) so that the route refuses it by name
-(api/openai/sampling.py) instead of ignoring it.
+(api/openai/unsupported.py) instead of ignoring it.
 """
 
 from typing import Annotated, Any, Literal
@@ -10,6 +10,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from schemas.events import TokenLogprob, Usage
+from schemas.sampling import DEFAULTS
 
 CHARACTER_PREFIX = "character:"
 
@@ -63,18 +64,23 @@ class SamplingRequest(BaseModel):
     model: str = Field(
         min_length=1, description="a registry model, or `character:<name>` of a stored character"
     )
-    max_tokens: int | None = Field(default=None, ge=1, le=4096)
-    temperature: float | None = Field(default=None, ge=0.0, le=2.0)
-    top_p: float | None = Field(default=None, gt=0.0, le=1.0)
+    # The sampling knobs default to this server's (schemas/sampling.py), not OpenAI's; null: the default.
+    max_tokens: int | None = Field(
+        default=None, ge=1, le=4096, description="none: the server's DEFAULT_MAX_TOKENS"
+    )
+    temperature: float | None = Field(default=DEFAULTS.temperature, ge=0.0, le=2.0)
+    top_p: float | None = Field(default=DEFAULTS.top_p, gt=0.0, le=1.0)
     stop: list[str] = Field(default_factory=list, max_length=4)
     seed: int | None = Field(default=None, ge=0, le=2**32 - 1)
     n: int = Field(default=1, ge=1, le=8, description="choices, each its own job (seed + i with a seed)")
     # Beyond OpenAI's own: what llama.cpp's server and text-generation-webui take, and SillyTavern sends.
-    top_k: int | None = Field(default=None, ge=0, le=1000, description="0: off")
-    min_p: float | None = Field(default=None, ge=0.0, le=1.0)
-    repetition_penalty: float | None = Field(default=None, gt=0.0, le=10.0, description="1: off")
-    presence_penalty: float | None = Field(default=None, ge=-2.0, le=2.0)
-    frequency_penalty: float | None = Field(default=None, ge=-2.0, le=2.0)
+    top_k: int | None = Field(default=DEFAULTS.top_k, ge=0, le=1000, description="0: off")
+    min_p: float | None = Field(default=DEFAULTS.min_p, ge=0.0, le=1.0)
+    repetition_penalty: float | None = Field(
+        default=DEFAULTS.repeat_penalty, gt=0.0, le=10.0, description="1: off"
+    )
+    presence_penalty: float | None = Field(default=DEFAULTS.presence_penalty, ge=-2.0, le=2.0)
+    frequency_penalty: float | None = Field(default=DEFAULTS.frequency_penalty, ge=-2.0, le=2.0)
     logit_bias: dict[int, Annotated[float, Field(ge=-100, le=100)]] | None = Field(
         default=None, max_length=300, description="token id -> bias added to its logit"
     )

@@ -7,18 +7,18 @@ job's log still holds the reply for a while (`GET /jobs/{X-Job-Id}`).
 """
 
 import asyncio
-from typing import Any, Literal
+from typing import Literal
 
 from api.http.errors import ApiError
 from api.openai.choices import Finished, OpenAIWriter, total_usage
-from api.openai.sampling import choice_seeds
 from api.turns.chat_messages import chat_job
+from api.turns.sampling import choice_samplings
 from model_registry import get_registry
 from mongo.characters import card_data, find_character_by_name
 from prompts.assembly import character_prompt
 from schemas.cards import CardData
 from schemas.events import TokenLogprob, Usage
-from schemas.jobs import ChatJob, ChatMessage
+from schemas.jobs import ChatJob, ChatMessage, SamplingParams
 from schemas.openai import (
     CHARACTER_PREFIX,
     AssistantMessage,
@@ -51,7 +51,7 @@ def completion_jobs(
     body: ChatCompletionRequest,
     model: str,
     card: CardData | None,
-    sampling: dict[str, Any],
+    sampling: SamplingParams,
     settings: Settings,
 ) -> list[ChatJob]:
     """One job per choice, each with its own seed; a character's card goes before the client's
@@ -65,19 +65,8 @@ def completion_jobs(
         prompt = character_prompt(card, messages)
         messages, fields["context_fit"] = prompt.messages, prompt.context_fit
     return [
-        chat_job(
-            model,
-            messages,
-            settings,
-            max_tokens=body.reply_tokens,
-            stop=body.stop,
-            temperature=body.temperature,
-            top_p=body.top_p,
-            seed=seed,
-            sampling=sampling,
-            **fields,
-        )
-        for seed in choice_seeds(body.seed, body.n)
+        chat_job(model, messages, settings, sampling=choice, **fields)
+        for choice in choice_samplings(sampling, body.n)
     ]
 
 

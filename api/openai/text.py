@@ -13,11 +13,11 @@ from typing import Any
 from api.http.errors import ApiError
 from api.openai.chat import finish_reason_of
 from api.openai.choices import ChoiceWriter, Finished, OpenAIWriter, total_usage
-from api.openai.sampling import choice_seeds
 from api.turns.chat_messages import chat_job
+from api.turns.sampling import choice_samplings
 from schemas.errors import ErrorDetail, ErrorResponse
 from schemas.events import TokenLogprob, Usage
-from schemas.jobs import ChatJob, ChatMessage
+from schemas.jobs import ChatJob, ChatMessage, SamplingParams
 from schemas.openai import CHARACTER_PREFIX
 from schemas.text_completion import (
     Completion,
@@ -66,23 +66,13 @@ def refuse_text_unsupported(body: CompletionRequest) -> None:
 
 
 def text_jobs(
-    body: CompletionRequest, model: str, sampling: dict[str, Any], settings: Settings
+    body: CompletionRequest, model: str, sampling: SamplingParams, settings: Settings
 ) -> list[ChatJob]:
     """`n` jobs per prompt, each with its own seed."""
     return [
-        chat_job(
-            model,
-            [ChatMessage(role="user", content=prompt, raw=True)],
-            settings,
-            max_tokens=body.max_tokens,
-            stop=body.stop,
-            temperature=body.temperature,
-            top_p=body.top_p,
-            seed=seed,
-            sampling=sampling,
-        )
+        chat_job(model, [ChatMessage(role="user", content=prompt, raw=True)], settings, sampling=choice)
         for prompt in body.prompts
-        for seed in choice_seeds(body.seed, body.n)
+        for choice in choice_samplings(sampling, body.n)
     ]
 
 

@@ -16,10 +16,11 @@ from starlette.responses import Response
 from api.http.dependencies import ChatCall, chat_call, settings_dep
 from api.http.errors import ApiError
 from api.openai.answer import answer
-from api.openai.sampling import job_sampling, refuse_unsupported
 from api.openai.text import LlamaWriter, refuse_text_unsupported, text_jobs, text_model
+from api.openai.unsupported import refuse_unsupported
 from api.streams.job_start import serving_spec
 from api.streams.prompt_limit import vocabulary_of
+from api.turns.sampling import request_sampling
 from model_registry import ModelSpec, get_registry
 from runtimes.vocabulary import Vocabulary
 from schemas.jobs import ChatMessage
@@ -53,7 +54,7 @@ async def completion(body: CompletionRequest, call: ChatCall = Depends(chat_call
         )
     model = text_model(body, call.settings)
     spec = await serving_spec(call.client, call.settings, model)
-    jobs = text_jobs(body, model, job_sampling(body, spec), call.settings)
+    jobs = text_jobs(body, model, request_sampling(body, spec, call.settings), call.settings)
     return await answer(call, spec, jobs, LlamaWriter(model, body.logprobs is not None), body.stream)
 
 

@@ -13,9 +13,10 @@ from api.http.errors import ApiError
 from api.openai.answer import answer
 from api.openai.chat import ChatWriter, completion_jobs, resolve_model
 from api.openai.errors import OpenAIRoute
-from api.openai.sampling import job_sampling, refuse_unsupported
 from api.openai.text import TextWriter, refuse_text_unsupported, text_jobs, text_model
+from api.openai.unsupported import refuse_unsupported
 from api.streams.job_start import serving_spec
+from api.turns.sampling import request_sampling
 from model_registry import get_registry
 from mongo.characters import characters_brief
 from schemas.openai import CHARACTER_PREFIX, ChatCompletion, ChatCompletionRequest, Model, ModelList
@@ -63,7 +64,7 @@ async def chat_completions(body: ChatCompletionRequest, call: ChatCall = Depends
     refuse_unsupported(body)
     model, card = await resolve_model(body.model, call.settings, call.user_id)
     spec = await serving_spec(call.client, call.settings, model)
-    jobs = completion_jobs(body, model, card, job_sampling(body, spec), call.settings)
+    jobs = completion_jobs(body, model, card, request_sampling(body, spec, call.settings), call.settings)
     writer = ChatWriter(jobs[0].job_id, body.model, body.n, body.logprobs)
     return await answer(call, spec, jobs, writer, body.stream, _include_usage(body))
 
@@ -80,7 +81,7 @@ async def completions(body: CompletionRequest, call: ChatCall = Depends(chat_cal
     model = text_model(body, call.settings)
     await resolve_model(model, call.settings, call.user_id)
     spec = await serving_spec(call.client, call.settings, model)
-    jobs = text_jobs(body, model, job_sampling(body, spec), call.settings)
+    jobs = text_jobs(body, model, request_sampling(body, spec, call.settings), call.settings)
     writer = TextWriter(jobs[0].job_id, model, body.logprobs is not None)
     return await answer(call, spec, jobs, writer, body.stream, _include_usage(body))
 

@@ -8,7 +8,7 @@ from fastapi.exceptions import RequestValidationError
 from pydantic import ValidationError
 
 from api.http.errors import ApiError
-from api.turns.chat_messages import character_dialogue, chat_job, generation_sampling, inline_card
+from api.turns.chat_messages import character_dialogue, chat_job, inline_card
 from model_registry import ModelSpec
 from mongo.characters import card_data, characters_named
 from schemas.batches import BatchItemRequest, BatchRequest, InlineCharacter
@@ -102,8 +102,8 @@ def build_jobs(
             item.model,
             prompt.messages,
             settings,
+            sampling=item.params,
             context_fit=prompt.context_fit,
-            **generation_sampling(item.params),
         )
         jobs.append((job, item.custom_id))
     return jobs

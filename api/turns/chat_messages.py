@@ -1,5 +1,5 @@
-"""Turn a chat request into the messages and sampling the model gets (the template is applied by the worker),
-and into the chat job itself: every route makes its job with `chat_job`.
+"""Turn a chat request into the messages the model gets (the template is applied by the worker), and
+into the chat job itself: every route makes its job with `chat_job` (its sampling: api/turns/sampling.py).
 
 Every character dialogue (the original route's inline character, a stored card, a batch item, a
 `character:<name>` model on /v1) is assembled by prompts/assembly.py, so all of them see the same
@@ -9,6 +9,7 @@ card layout and can be trimmed to the context window the same way.
 import uuid
 from typing import Any
 
+from api.turns.sampling import chat_sampling
 from prompts.assembly import DEFAULT_USER_NAME, Prompt, card_greetings, character_prompt
 from schemas.cards import CardData
 from schemas.chat import GenerationParams, LlamaRequest, LumimaidRequest
@@ -41,8 +42,8 @@ def assistant_messages(body: LlamaRequest, system_prompt: str) -> list[ChatMessa
 
 
 def generation_sampling(params: GenerationParams) -> dict[str, Any]:
-    """The sampling knobs of a chat request, as `chat_job` takes them."""
-    return params.model_dump(include={"max_tokens", "temperature", "top_p", "seed"})
+    """`chat_job`'s keyword for a chat request's knobs (as api/streams/chat_stream.py passes them)."""
+    return {"sampling": params}
 
 
 def chat_job(
@@ -50,21 +51,11 @@ def chat_job(
     messages: list[ChatMessage],
     settings: Settings,
     *,
-    max_tokens: int | None,
-    stop: list[str] | None = None,
-    temperature: float | None = None,
-    top_p: float | None = None,
-    seed: int | None = None,
-    sampling: dict[str, Any] | None = None,
+    sampling: SamplingParams | GenerationParams,
     **fields: Any,
 ) -> ChatJob:
-    """A chat job with a fresh id; sampling left unset (None) takes the server's defaults. `sampling`:
-    further SamplingParams fields (penalties, logit bias, logprobs, grammar)."""
-    given = {"temperature": temperature, "top_p": top_p, "seed": seed}
-    params = SamplingParams(
-        max_tokens=max_tokens or settings.default_max_tokens,
-        stop=stop or [],
-        **{name: value for name, value in given.items() if value is not None},
-        **(sampling or {}),
-    )
-    return ChatJob(job_id=uuid.uuid4().hex, model=model, messages=messages, sampling=params, **fields)
+    """A chat job with a fresh id. `sampling`: the job's, or a chat request's knobs, which
+    api/turns/sampling.py makes into the job's (its defaults where the request gives none)."""
+    if isinstance(sampling, GenerationParams):
+        sampling = chat_sampling(sampling, settings)
+    return ChatJob(job_id=uuid.uuid4().hex, model=model, messages=messages, sampling=sampling, **fields)
