@@ -5,8 +5,7 @@ request schema or the settings) fails here, as does a field that stops reaching 
 import pytest
 
 from api.http.errors import ApiError
-from api.turns.chat_messages import chat_job, generation_sampling
-from api.turns.sampling import choice_samplings, request_sampling
+from api.turns.sampling import chat_sampling, choice_samplings, request_sampling
 from model_registry import ModelSpec
 from schemas.batches import BatchItemRequest
 from schemas.chat import GenerationParams, LlamaRequest, LumimaidRequest
@@ -63,7 +62,7 @@ HELLO = [{"role": "user", "content": "hi"}]
 
 def chat_route_sampling(params: GenerationParams) -> dict:
     """As api/streams/chat_stream.py makes the job of every chat route, swipes and continues included."""
-    return chat_job("lumimaid", [], SETTINGS, **generation_sampling(params)).sampling.model_dump()
+    return chat_sampling(params, SETTINGS).model_dump()
 
 
 def openai_sampling(body, spec: ModelSpec = LLAMA_CPP) -> list[dict]:

@@ -52,7 +52,6 @@ def completion_jobs(
     model: str,
     card: CardData | None,
     sampling: SamplingParams,
-    settings: Settings,
 ) -> list[ChatJob]:
     """One job per choice, each with its own seed; a character's card goes before the client's
     messages, laid out as on every other route."""
@@ -65,8 +64,7 @@ def completion_jobs(
         prompt = character_prompt(card, messages)
         messages, fields["context_fit"] = prompt.messages, prompt.context_fit
     return [
-        chat_job(model, messages, settings, sampling=choice, **fields)
-        for choice in choice_samplings(sampling, body.n)
+        chat_job(model, messages, sampling=choice, **fields) for choice in choice_samplings(sampling, body.n)
     ]
 
 

@@ -65,12 +65,10 @@ def refuse_text_unsupported(body: CompletionRequest) -> None:
         )
 
 
-def text_jobs(
-    body: CompletionRequest, model: str, sampling: SamplingParams, settings: Settings
-) -> list[ChatJob]:
+def text_jobs(body: CompletionRequest, model: str, sampling: SamplingParams) -> list[ChatJob]:
     """`n` jobs per prompt, each with its own seed."""
     return [
-        chat_job(model, [ChatMessage(role="user", content=prompt, raw=True)], settings, sampling=choice)
+        chat_job(model, [ChatMessage(role="user", content=prompt, raw=True)], sampling=choice)
         for prompt in body.prompts
         for choice in choice_samplings(sampling, body.n)
     ]

@@ -54,7 +54,7 @@ async def completion(body: CompletionRequest, call: ChatCall = Depends(chat_call
         )
     model = text_model(body, call.settings)
     spec = await serving_spec(call.client, call.settings, model)
-    jobs = text_jobs(body, model, request_sampling(body, spec, call.settings), call.settings)
+    jobs = text_jobs(body, model, request_sampling(body, spec, call.settings))
     return await answer(call, spec, jobs, LlamaWriter(model, body.logprobs is not None), body.stream)
 
 

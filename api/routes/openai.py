@@ -64,7 +64,7 @@ async def chat_completions(body: ChatCompletionRequest, call: ChatCall = Depends
     refuse_unsupported(body)
     model, card = await resolve_model(body.model, call.settings, call.user_id)
     spec = await serving_spec(call.client, call.settings, model)
-    jobs = completion_jobs(body, model, card, request_sampling(body, spec, call.settings), call.settings)
+    jobs = completion_jobs(body, model, card, request_sampling(body, spec, call.settings))
     writer = ChatWriter(jobs[0].job_id, body.model, body.n, body.logprobs)
     return await answer(call, spec, jobs, writer, body.stream, _include_usage(body))
 
@@ -81,7 +81,7 @@ async def completions(body: CompletionRequest, call: ChatCall = Depends(chat_cal
     model = text_model(body, call.settings)
     await resolve_model(model, call.settings, call.user_id)
     spec = await serving_spec(call.client, call.settings, model)
-    jobs = text_jobs(body, model, request_sampling(body, spec, call.settings), call.settings)
+    jobs = text_jobs(body, model, request_sampling(body, spec, call.settings))
     writer = TextWriter(jobs[0].job_id, model, body.logprobs is not None)
     return await answer(call, spec, jobs, writer, body.stream, _include_usage(body))
 

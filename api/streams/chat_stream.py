@@ -11,8 +11,9 @@ from starlette.responses import Response
 from api.http.dependencies import ChatCall
 from api.streams.job_start import serving_spec, start_job
 from api.streams.relay import plain_text_response, sse_response
-from api.turns.chat_messages import chat_job, generation_sampling
+from api.turns.chat_messages import chat_job
 from api.turns.conversation_turns import Turn
+from api.turns.sampling import chat_sampling
 from model_registry import ModelSpec
 from schemas.chat import GenerationParams
 from schemas.jobs import ChatMessage
@@ -46,10 +47,9 @@ async def stream_chat(
     job = chat_job(
         spec.name,
         messages,
-        call.settings,
+        sampling=chat_sampling(params, call.settings),
         conversation_id=conversation_id,
         detach=params.detach,
-        **generation_sampling(params),
         **job_fields,
     )
     writing = asyncio.to_thread(store_turn, job.job_id)

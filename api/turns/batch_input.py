@@ -9,6 +9,7 @@ from pydantic import ValidationError
 
 from api.http.errors import ApiError
 from api.turns.chat_messages import character_dialogue, chat_job, inline_card
+from api.turns.sampling import chat_sampling
 from model_registry import ModelSpec
 from mongo.characters import card_data, characters_named
 from schemas.batches import BatchItemRequest, BatchRequest, InlineCharacter
@@ -101,8 +102,7 @@ def build_jobs(
         job = chat_job(
             item.model,
             prompt.messages,
-            settings,
-            sampling=item.params,
+            sampling=chat_sampling(item.params, settings),
             context_fit=prompt.context_fit,
         )
         jobs.append((job, item.custom_id))

@@ -9,12 +9,10 @@ card layout and can be trimmed to the context window the same way.
 import uuid
 from typing import Any
 
-from api.turns.sampling import chat_sampling
 from prompts.assembly import DEFAULT_USER_NAME, Prompt, card_greetings, character_prompt
 from schemas.cards import CardData
-from schemas.chat import GenerationParams, LlamaRequest, LumimaidRequest
+from schemas.chat import LlamaRequest, LumimaidRequest
 from schemas.jobs import ChatJob, ChatMessage, SamplingParams
-from settings import Settings
 
 
 def inline_card(name: str, description: str, greeting: str) -> CardData:
@@ -41,21 +39,6 @@ def assistant_messages(body: LlamaRequest, system_prompt: str) -> list[ChatMessa
     ]
 
 
-def generation_sampling(params: GenerationParams) -> dict[str, Any]:
-    """`chat_job`'s keyword for a chat request's knobs (as api/streams/chat_stream.py passes them)."""
-    return {"sampling": params}
-
-
-def chat_job(
-    model: str,
-    messages: list[ChatMessage],
-    settings: Settings,
-    *,
-    sampling: SamplingParams | GenerationParams,
-    **fields: Any,
-) -> ChatJob:
-    """A chat job with a fresh id. `sampling`: the job's, or a chat request's knobs, which
-    api/turns/sampling.py makes into the job's (its defaults where the request gives none)."""
-    if isinstance(sampling, GenerationParams):
-        sampling = chat_sampling(sampling, settings)
+def chat_job(model: str, messages: list[ChatMessage], *, sampling: SamplingParams, **fields: Any) -> ChatJob:
+    """A chat job with a fresh id (its sampling made from the request by api/turns/sampling.py)."""
     return ChatJob(job_id=uuid.uuid4().hex, model=model, messages=messages, sampling=sampling, **fields)
