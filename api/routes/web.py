@@ -7,7 +7,9 @@ page goes out with a Content-Security-Policy that lets it load from this origin 
 for one, would fetch a logo from its CDN, and markup slipped into a message could not run or fetch.
 """
 
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import fastapi_offline
 from fastapi import APIRouter, FastAPI, Request
@@ -68,20 +70,38 @@ def _with_csp(page: HTMLResponse) -> HTMLResponse:
     return page
 
 
-@router.get("/docs")
-async def swagger_ui(request: Request) -> HTMLResponse:
+def _docs_page(
+    request: Request, render: Callable[..., HTMLResponse], kind: str, **options: Any
+) -> HTMLResponse:
+    """A docs page of the app's OpenAPI schema; `*_url` options are paths on this server (behind any
+    root path), the others are passed as they are."""
     root = request.scope.get("root_path", "")
+    options = {name: f"{root}{value}" if name.endswith("_url") else value for name, value in options.items()}
     return _with_csp(
-        get_swagger_ui_html(
-            openapi_url=f"{root}{request.app.openapi_url}",
-            title=f"{request.app.title} - Swagger UI",
-            oauth2_redirect_url=f"{root}/docs/oauth2-redirect",
-            swagger_js_url=f"{root}/docs-assets/swagger-ui-bundle.js",
-            swagger_css_url=f"{root}/docs-assets/swagger-ui.css",
-            swagger_favicon_url=f"{root}/static/favicon.svg",
-            swagger_ui_parameters={"validatorUrl": None},  # no badge from swagger.io
+        render(
+            openapi_url=f"{root}{request.app.openapi_url}", title=f"{request.app.title} - {kind}", **options
         )
     )
+
+
+# What each docs page loads from this server (`*_url`: paths behind any root path), and its options.
+SWAGGER_UI = {
+    "oauth2_redirect_url": "/docs/oauth2-redirect",
+    "swagger_js_url": "/docs-assets/swagger-ui-bundle.js",
+    "swagger_css_url": "/docs-assets/swagger-ui.css",
+    "swagger_favicon_url": "/static/favicon.svg",
+    "swagger_ui_parameters": {"validatorUrl": None},  # no badge from swagger.io
+}
+REDOC = {
+    "redoc_js_url": "/docs-assets/redoc.standalone.js",
+    "redoc_favicon_url": "/static/favicon.svg",
+    "with_google_fonts": False,
+}
+
+
+@router.get("/docs")
+async def swagger_ui(request: Request) -> HTMLResponse:
+    return _docs_page(request, get_swagger_ui_html, "Swagger UI", **SWAGGER_UI)
 
 
 @router.get("/docs/oauth2-redirect")
@@ -91,16 +111,7 @@ async def swagger_ui_redirect() -> HTMLResponse:
 
 @router.get("/redoc")
 async def redoc(request: Request) -> HTMLResponse:
-    root = request.scope.get("root_path", "")
-    return _with_csp(
-        get_redoc_html(
-            openapi_url=f"{root}{request.app.openapi_url}",
-            title=f"{request.app.title} - ReDoc",
-            redoc_js_url=f"{root}/docs-assets/redoc.standalone.js",
-            redoc_favicon_url=f"{root}/static/favicon.svg",
-            with_google_fonts=False,
-        )
-    )
+    return _docs_page(request, get_redoc_html, "ReDoc", **REDOC)
 
 
 def install_web(app: FastAPI) -> None:
