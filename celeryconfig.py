@@ -59,7 +59,8 @@ def visibility_timeout_s(settings: Settings) -> float:
 VISIBILITY_TIMEOUT_S = visibility_timeout_s(get_settings())
 
 # Priorities: kombu keeps each queue as one Redis list per priority step and a worker pops them
-# lowest number first, so interactive chats (priority 0) overtake waiting batch items (priority 9).
+# lowest number first, so a chat taken over (0) goes first, then interactive chats (3), then batch
+# items (9).
 # (`queue_order_strategy` only orders several queues of one worker; ours serve one queue each.)
 # `sep` makes the step lists readable (`cpu:9`); Flower reads the same options to count them.
 # The sweep for jobs past the visibility timeout runs every `unacked_restore_interval` seconds

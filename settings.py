@@ -93,10 +93,19 @@ class Settings(BaseSettings):
     worker_lost_after_s: float = Field(
         default=4.0,
         gt=0,
-        description="A job's worker process whose heartbeat is this old is lost: its stream ends (worker_lost).",
+        description="A job's worker process whose heartbeat is this old is lost: its job goes to another worker.",
+    )
+    takeover_wait_s: float = Field(
+        default=180.0,
+        gt=0,
+        description="A job taken over from a lost worker waits this long for another (the launcher "
+        "restarting its worker, which loads the model again); then its stream ends with worker_lost.",
     )
     job_max_attempts: int = Field(
-        default=3, ge=1, description="Runs of a redelivered job (batch item, detached chat) before it fails."
+        default=3,
+        ge=1,
+        description="Workers a job may take (a lost one's job is taken over by the next) before it fails "
+        "with worker_lost: a job that kills its workers (poison input) does not kill the fleet.",
     )
     default_max_tokens: int = Field(default=512, ge=1)
     assistant_system_prompt: str = "You are a helpful, honest assistant. Answer clearly and concisely."

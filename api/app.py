@@ -55,7 +55,9 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     app.state.event_hub = EventHub(app.state.redis)
     await app.state.event_hub.start()
     preload_vocabularies(settings)
-    recovery = asyncio.create_task(recover_forever(celery_app, settings), name="batch-recovery")
+    recovery = asyncio.create_task(
+        recover_forever(celery_app, app.state.redis, settings), name="batch-recovery"
+    )
     try:
         yield
     finally:

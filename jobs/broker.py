@@ -12,6 +12,7 @@ from jobs.keys import queue_keys
 from schemas.jobs import BATCH_ITEM_TASK
 
 UNACKED_KEY = "unacked"  # kombu's Redis transport: delivery tag -> [message, exchange, routing key]
+UNACKED_INDEX_KEY = "unacked_index"  # delivery tag -> when it was delivered (its visibility timeout)
 
 # task id -> batch id (None for a task that is no batch item)
 Queued = dict[str | None, str | None]
@@ -48,3 +49,32 @@ def messages(client: redis.Redis, queues: set[str]) -> tuple[Queued, Held]:
         message, _exchange, routing_key = json.loads(raw)
         held[_task_id(message)] = (tag, routing_key, _batch_of(message))
     return queued, held
+
+
+def is_queued(client: redis.Redis, queue: str, task_id: str) -> bool:
+    """Whether a message of the task waits in the queue (Celery gave it back: its pool process died)."""
+    return any(
+        _task_id(json.loads(raw)) == task_id for key in queue_keys(queue) for raw in client.lrange(key, 0, -1)
+    )
+
+
+def held_task_ids(client: redis.Redis) -> list[str]:
+    """The task (job) ids of every message a worker holds unacknowledged."""
+    return [
+        task_id
+        for raw in client.hgetall(UNACKED_KEY).values()
+        if (task_id := _task_id(json.loads(raw)[0])) is not None
+    ]
+
+
+def drop_held(client: redis.Redis, task_id: str) -> bool:
+    """Forget the message of `task_id` a worker holds unacknowledged (its worker is gone and the job
+    is sent again), so kombu never gives it back later; whether one was held."""
+    for tag, raw in client.hgetall(UNACKED_KEY).items():
+        if _task_id(json.loads(raw)[0]) == task_id:
+            pipe = client.pipeline()
+            pipe.hdel(UNACKED_KEY, tag)
+            pipe.zrem(UNACKED_INDEX_KEY, tag)
+            pipe.execute()
+            return True
+    return False

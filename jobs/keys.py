@@ -34,6 +34,11 @@ def job_turn_key(job_id: str) -> str:
     return f"{PREFIX}:job:{job_id}:turn"
 
 
+# Sorted set of the jobs running now (taken by a worker, not ended), scored by when they were taken:
+# what the recovery sweep looks at for a job whose worker is gone and that no stream took over.
+RUNNING_JOBS_KEY = f"{PREFIX}:jobs:running"
+
+
 def workers_key(queue: str) -> str:
     """Sorted set of the live worker processes of a queue, scored by their last heartbeat."""
     return f"{PREFIX}:workers:{queue}"

@@ -17,9 +17,11 @@ from jobs.keys import job_log_key
 from schemas.events import JobEvent
 from schemas.job_log import QueuedRecord
 
-# The one field of a log entry: a job event (schemas.events.JobEvent) or the API's queued record.
+# The field of a log entry: a job event (schemas.events.JobEvent) or the API's queued record; a token
+# event also keeps the reply token ids its text completes (comma-separated), for a takeover.
 EVENT_FIELD = "event"
 QUEUED_FIELD = "queued"
+IDS_FIELD = "ids"
 
 # A safety cap on entries per log (XADD MAXLEN ~): well above the longest reply (max_tokens 4096).
 LOG_MAX_ENTRIES = 10_000
@@ -31,6 +33,16 @@ class LogEntry:
     at: datetime  # when Redis stored it: the entry id's milliseconds
     queued: QueuedRecord | None = None
     event: JobEvent | None = None
+    token_ids: tuple[int, ...] = ()
+
+
+@dataclass(frozen=True)
+class ReplySoFar:
+    """What a job's log holds of its reply: where a worker taking it over continues from."""
+
+    text: str
+    token_ids: list[int]
+    tokens: int  # token events so far: the next one's index
 
 
 def _text(value: bytes | str) -> str:
@@ -43,7 +55,8 @@ def parse_entry(entry_id: bytes | str, fields: dict) -> LogEntry:
     fields = {_text(key): _text(value) for key, value in fields.items()}
     if QUEUED_FIELD in fields:
         return LogEntry(entry_id, at, queued=QueuedRecord.model_validate_json(fields[QUEUED_FIELD]))
-    return LogEntry(entry_id, at, event=JobEvent.model_validate_json(fields[EVENT_FIELD]))
+    ids = tuple(int(token) for token in fields.get(IDS_FIELD, "").split(",") if token)
+    return LogEntry(entry_id, at, event=JobEvent.model_validate_json(fields[EVENT_FIELD]), token_ids=ids)
 
 
 def parse_entries(raw: list) -> list[LogEntry]:
@@ -55,15 +68,15 @@ def events(entries: list[LogEntry]) -> list[JobEvent]:
     return [entry.event for entry in entries if entry.event is not None]
 
 
-def last_run_text(entries: list[LogEntry]) -> str:
-    """The text the job's last run has streamed (a `started` event begins a run again)."""
+def reply_so_far(entries: list[LogEntry]) -> ReplySoFar:
+    """The reply the job's attempts have streamed, whole: each takeover continues it."""
     pieces: list[str] = []
-    for event in events(entries):
-        if event.event == "started":
-            pieces.clear()
-        elif event.event == "token":
-            pieces.append(event.data.text)
-    return "".join(pieces)
+    token_ids: list[int] = []
+    for entry in entries:
+        if entry.event is not None and entry.event.event == "token":
+            pieces.append(entry.event.data.text)
+            token_ids.extend(entry.token_ids)
+    return ReplySoFar("".join(pieces), token_ids, len(pieces))
 
 
 def running_process(entries: list[LogEntry]) -> str | None:

@@ -2,10 +2,13 @@
 jobs/transitions.py are given, so the rule is written once.
 
     (none) --open--> queued --take--> running --finish--> done | cancelled | error
-                       |                 |  ^
-                       |                 +--+ take again (its worker was lost; a detached job runs again)
+                       |   ^             |  ^
+                       |   +--requeue----+  +-- take again (a message redelivered by Celery)
                        +--end (no_worker, queue_timeout)--> error
                                          running --end (worker_lost, worker_timeout)--> error
+
+`requeue`: the worker running the job is gone; the job waits for another, which takes it over and
+continues the reply from the tokens its log holds.
 
 `take` also counts the job's attempts: the running attempt is the only writer of its events (a worker
 that wakes up after its job was ended or taken again is refused at its next write), and a job taken
@@ -17,7 +20,7 @@ from typing import Literal
 
 from schemas.job_log import JobState
 
-Transition = Literal["take", "emit", "finish", "end"]
+Transition = Literal["take", "emit", "finish", "end", "requeue"]
 
 ENDED: frozenset[JobState] = frozenset({"done", "error", "cancelled"})
 
@@ -27,6 +30,7 @@ LEGAL_FROM: dict[Transition, frozenset[str]] = {
     "emit": frozenset({"running"}),  # a token: only the running attempt's
     "finish": frozenset({"running"}),
     "end": frozenset({"", "queued", "running"}),
+    "requeue": frozenset({"running"}),  # its worker is gone: the job waits for another (takeover)
 }
 
 

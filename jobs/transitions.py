@@ -13,6 +13,7 @@ A redis-py script object is bound to no client: each is made once per kind of cl
 and run with the client (or pipeline) it is given.
 """
 
+import time
 from dataclasses import dataclass
 from typing import Literal
 
@@ -21,6 +22,7 @@ import redis.asyncio as aioredis
 
 from jobs.keys import (
     CANCEL_FLAG_TTL_S,
+    RUNNING_JOBS_KEY,
     STATE_TTL_S,
     admission_key,
     job_cancel_key,
@@ -32,8 +34,8 @@ from jobs.keys import (
     quota_queued_key,
     quota_tokens_key,
 )
-from jobs.log import EVENT_FIELD, LOG_MAX_ENTRIES, QUEUED_FIELD
-from jobs.states import LEGAL_FROM, Transition
+from jobs.log import EVENT_FIELD, IDS_FIELD, LOG_MAX_ENTRIES, QUEUED_FIELD
+from jobs.states import ENDED, LEGAL_FROM, Transition
 from schemas.events import ErrorData, JobEvent, StartedData
 from schemas.job_log import QueuedRecord
 
@@ -41,23 +43,28 @@ _PRELUDE = """
 local function allowed(state, legal)
   return string.find(legal, ',' .. (state or '') .. ',', 1, true) ~= nil
 end
-local function append(log, channel, event, ttl, maxlen)
-  redis.call('XADD', log, 'MAXLEN', '~', maxlen, '*', 'EVENT_FIELD', event)
+local function append(log, channel, event, ttl, maxlen, ids)
+  if ids and ids ~= '' then
+    redis.call('XADD', log, 'MAXLEN', '~', maxlen, '*', 'EVENT_FIELD', event, 'IDS_FIELD', ids)
+  else
+    redis.call('XADD', log, 'MAXLEN', '~', maxlen, '*', 'EVENT_FIELD', event)
+  end
   redis.call('EXPIRE', log, ttl)
   redis.call('PUBLISH', channel, event)
 end
-""".replace("EVENT_FIELD", EVENT_FIELD)
+"""
+_PRELUDE = _PRELUDE.replace("EVENT_FIELD", EVENT_FIELD).replace("IDS_FIELD", IDS_FIELD)
 
-# KEYS: state, log, channel, cancel, admission|'', quota queued|'', quota tokens|''
-# ARGV: legal, max attempts, `started` event, log ttl, state ttl, log maxlen, job id
-_TAKE = (
-    _PRELUDE
-    + """
+# KEYS: state, log, channel, cancel, admission|'', quota queued|'', quota tokens|'', running jobs
+# ARGV: legal, max attempts, `started` data without its attempt, log ttl, state ttl, log maxlen, job id,
+#       the worker process, now
+_TAKE = """
 local state = redis.call('HGET', KEYS[1], 'state')
 if not allowed(state, ARGV[1]) then return {'ended', 0, 0, 0} end
 local attempt = redis.call('HINCRBY', KEYS[1], 'attempt', 1)
-redis.call('HSET', KEYS[1], 'state', 'running')
+redis.call('HSET', KEYS[1], 'state', 'running', 'process', ARGV[8])
 redis.call('EXPIRE', KEYS[1], ARGV[5])
+redis.call('ZADD', KEYS[8], ARGV[9], ARGV[7])
 if KEYS[5] ~= '' then redis.call('ZREM', KEYS[5], ARGV[7]) end
 if KEYS[6] ~= '' then
   redis.call('ZREM', KEYS[6], ARGV[7])
@@ -65,44 +72,38 @@ if KEYS[6] ~= '' then
 end
 local next_id = tonumber(redis.call('HGET', KEYS[1], 'next_id') or '0')
 if attempt > tonumber(ARGV[2]) then return {'exhausted', attempt, next_id, 0} end
-append(KEYS[2], KEYS[3], ARGV[3], ARGV[4], ARGV[6])
+local data = string.sub(ARGV[3], 1, -2) .. ',"attempt":' .. attempt .. '}'
+append(KEYS[2], KEYS[3], '{"id":-1,"event":"started","data":' .. data .. '}', ARGV[4], ARGV[6])
 return {'run', attempt, next_id, redis.call('EXISTS', KEYS[4])}
 """
-)
 
 # KEYS: state, log, channel, cancel
-# ARGV: legal, attempt, event, its id, log ttl, log maxlen
-_EMIT = (
-    _PRELUDE
-    + """
+# ARGV: legal, attempt, event, its id, log ttl, log maxlen, the reply token ids its text completes
+_EMIT = """
 local now = redis.call('HMGET', KEYS[1], 'state', 'attempt')
 if not allowed(now[1], ARGV[1]) or now[2] ~= ARGV[2] then return -1 end
 redis.call('HSET', KEYS[1], 'next_id', tonumber(ARGV[4]) + 1)
-append(KEYS[2], KEYS[3], ARGV[3], ARGV[5], ARGV[6])
+append(KEYS[2], KEYS[3], ARGV[3], ARGV[5], ARGV[6], ARGV[7])
 return redis.call('EXISTS', KEYS[4])
 """
-)
 
-# KEYS: state, log, channel, quota jobs|''
+# KEYS: state, log, channel, quota jobs|'', running jobs
 # ARGV: legal, attempt, event, its id, log ttl, log maxlen, final state, state ttl, job id
-_FINISH = (
-    _PRELUDE
-    + """
+_FINISH = """
 local now = redis.call('HMGET', KEYS[1], 'state', 'attempt')
 if not allowed(now[1], ARGV[1]) or now[2] ~= ARGV[2] then return -1 end
 redis.call('HSET', KEYS[1], 'state', ARGV[7], 'next_id', tonumber(ARGV[4]) + 1)
 redis.call('EXPIRE', KEYS[1], ARGV[8])
 append(KEYS[2], KEYS[3], ARGV[3], ARGV[5], ARGV[6])
 if KEYS[4] ~= '' then redis.call('ZREM', KEYS[4], ARGV[9]) end
+redis.call('ZREM', KEYS[5], ARGV[9])
 return 0
 """
-)
 
-# KEYS: state, log, channel, cancel, quota jobs|'', quota queued|'', quota tokens|'', admission|''
+# KEYS: state, log, channel, cancel, quota jobs|'', quota queued|'', quota tokens|'', admission|'',
+#       running jobs
 # ARGV: legal, error data (JSON), log ttl, state ttl, cancel ttl, job id, log maxlen
-_END = (
-    _PRELUDE
-    + """
+_END = """
 local state = redis.call('HGET', KEYS[1], 'state')
 if not allowed(state, ARGV[1]) then return -1 end
 local id = tonumber(redis.call('HGET', KEYS[1], 'next_id') or '0')
@@ -116,19 +117,30 @@ if KEYS[5] ~= '' then
   redis.call('HDEL', KEYS[7], ARGV[6])
 end
 if KEYS[8] ~= '' then redis.call('ZREM', KEYS[8], ARGV[6]) end
+redis.call('ZREM', KEYS[9], ARGV[6])
 append(KEYS[2], KEYS[3], event, ARGV[3], ARGV[7])
 return id
 """
-)
+
+# KEYS: state, running jobs
+# ARGV: legal, the attempt whose worker is gone, job id
+_REQUEUE = """
+local now = redis.call('HMGET', KEYS[1], 'state', 'attempt')
+if not allowed(now[1], ARGV[1]) or now[2] ~= ARGV[2] then return 0 end
+redis.call('HSET', KEYS[1], 'state', 'queued')
+redis.call('ZREM', KEYS[2], ARGV[3])
+return 1
+"""
 
 _scripts: dict[tuple[str, bool], object] = {}
 
 
 def _run(source: str, client, keys: list[str], args: list):
-    """Run a script with `client` (sync or asyncio; await the result of the latter)."""
+    """Run a script (with the helpers every script may call) with `client` (sync or asyncio; await
+    the result of the latter)."""
     kind = (source, isinstance(client, aioredis.Redis))
     if kind not in _scripts:
-        _scripts[kind] = client.register_script(source)
+        _scripts[kind] = client.register_script(_PRELUDE + source)
     return _scripts[kind](keys=keys, args=args, client=client)
 
 
@@ -172,22 +184,34 @@ def take(
     """A worker has the job's message: count the attempt and, unless the job has ended or is
     exhausted, mark it running and say so (`started`, id -1: the API learns the job left the queue).
     The job's place in its queue's admission and its key's queued tokens are free from now on."""
-    event = JobEvent(id=-1, event="started", data=started).model_dump_json()
+    data = started.model_dump_json(exclude={"attempt"})  # the script adds the attempt it counts
     keys = [
         job_state_key(job_id), job_log_key(job_id), job_channel(job_id), job_cancel_key(job_id),
-        admission_key(queue) if queue else "", *_quota_keys(quota)[1:],
+        admission_key(queue) if queue else "", *_quota_keys(quota)[1:], RUNNING_JOBS_KEY,
     ]  # fmt: skip
-    args = [_legal("take"), max_attempts, event, log_ttl_s, STATE_TTL_S, LOG_MAX_ENTRIES, job_id]
+    args = [
+        _legal("take"), max_attempts, data, log_ttl_s, STATE_TTL_S, LOG_MAX_ENTRIES, job_id,
+        started.process or "", time.time(),
+    ]  # fmt: skip
     outcome, attempt, next_id, cancelled = _run(_TAKE, client, keys, args)
     outcome = outcome.decode() if isinstance(outcome, bytes) else outcome
     return Taken(outcome, int(attempt), int(next_id), bool(cancelled))
 
 
-def emit(client: redis.Redis, job_id: str, attempt: int, event: JobEvent, log_ttl_s: int) -> bool:
-    """Log and publish one event of the running attempt; True when its client asked it to stop.
-    Raises JobFenced when the job is no longer this attempt's."""
+def emit(
+    client: redis.Redis,
+    job_id: str,
+    attempt: int,
+    event: JobEvent,
+    log_ttl_s: int,
+    token_ids: list[int] | None = None,
+) -> bool:
+    """Log and publish one event of the running attempt (the log also keeps the reply token ids its
+    text completes, for a takeover); True when its client asked it to stop. Raises JobFenced when the
+    job is no longer this attempt's."""
     keys = [job_state_key(job_id), job_log_key(job_id), job_channel(job_id), job_cancel_key(job_id)]
-    args = [_legal("emit"), attempt, event.model_dump_json(), event.id, log_ttl_s, LOG_MAX_ENTRIES]
+    ids = ",".join(map(str, token_ids or ()))
+    args = [_legal("emit"), attempt, event.model_dump_json(), event.id, log_ttl_s, LOG_MAX_ENTRIES, ids]
     answer = _run(_EMIT, client, keys, args)
     if answer < 0:
         raise JobFenced(job_id)
@@ -206,7 +230,10 @@ def finish(
     more. Raises JobFenced when the job is no longer this attempt's."""
     state = "cancelled" if event.event == "done" and event.data.finish_reason == "cancelled" else None
     state = state or ("done" if event.event == "done" else "error")
-    keys = [job_state_key(job_id), job_log_key(job_id), job_channel(job_id), _quota_keys(quota)[0]]
+    keys = [
+        job_state_key(job_id), job_log_key(job_id), job_channel(job_id), _quota_keys(quota)[0],
+        RUNNING_JOBS_KEY,
+    ]  # fmt: skip
     args = [
         _legal("finish"), attempt, event.model_dump_json(), event.id, log_ttl_s, LOG_MAX_ENTRIES,
         state, STATE_TTL_S, job_id,
@@ -223,10 +250,55 @@ def turn_stored_or_cancelled(client: redis.Redis, job_id: str) -> bool:
 # ---- the API's side (asyncio client) ----
 
 
-async def open_job(client: aioredis.Redis, job_id: str, record: QueuedRecord, log_ttl_s: int) -> None:
-    """Before the job is enqueued: its state `queued`, its log started with what the API knows."""
+@dataclass(frozen=True)
+class RunningJob:
+    """A running job as its state hash has it: what the recovery sweep needs to take it over."""
+
+    job_id: str
+    attempt: int
+    process: str
+    job: str | None  # the job's JSON (a chat's; a batch item has its own recovery)
+
+
+async def running_jobs(client: aioredis.Redis) -> list[RunningJob]:
+    job_ids = [job_id.decode() for job_id in await client.zrange(RUNNING_JOBS_KEY, 0, -1)]
+    pipe = client.pipeline(transaction=False)
+    for job_id in job_ids:
+        pipe.hmget(job_state_key(job_id), "state", "attempt", "process", "job")
+    running = []
+    for job_id, (state, attempt, process, job) in zip(job_ids, await pipe.execute(), strict=True):
+        if state == b"running":
+            running.append(RunningJob(job_id, int(attempt), process.decode(), job and job.decode()))
+    return running
+
+
+async def ended(client: aioredis.Redis, job_ids: list[str]) -> set[str]:
+    """Those of the jobs that have ended."""
+    pipe = client.pipeline(transaction=False)
+    for job_id in job_ids:
+        pipe.hget(job_state_key(job_id), "state")
+    states = await pipe.execute()
+    return {
+        job_id for job_id, state in zip(job_ids, states, strict=True) if state and state.decode() in ENDED
+    }
+
+
+async def requeue(client: aioredis.Redis, job_id: str, attempt: int) -> bool:
+    """The worker of `attempt` is gone: the job waits for another worker, which takes it over (its
+    old worker, should it wake, is refused at its next write). False when the job has moved on
+    meanwhile (ended, or taken again): then nothing is to be sent."""
+    keys = [job_state_key(job_id), RUNNING_JOBS_KEY]
+    return bool(await _run(_REQUEUE, client, keys, [_legal("requeue"), attempt, job_id]))
+
+
+async def open_job(
+    client: aioredis.Redis, job_id: str, record: QueuedRecord, log_ttl_s: int, job: str
+) -> None:
+    """Before the job is enqueued: its state `queued`, with the job itself (JSON, to send it again
+    if its worker is lost), and its log started with what the API knows."""
     pipe = client.pipeline(transaction=False)
     pipe.hsetnx(job_state_key(job_id), "state", "queued")
+    pipe.hset(job_state_key(job_id), "job", job)
     pipe.expire(job_state_key(job_id), STATE_TTL_S)
     pipe.xadd(job_log_key(job_id), {QUEUED_FIELD: record.model_dump_json()})
     pipe.expire(job_log_key(job_id), log_ttl_s)
@@ -251,7 +323,7 @@ async def end_job(
     free. The error event's id; None when the job had already ended."""
     keys = [
         job_state_key(job_id), job_log_key(job_id), job_channel(job_id), job_cancel_key(job_id),
-        *_quota_keys(quota), admission_key(queue) if queue else "",
+        *_quota_keys(quota), admission_key(queue) if queue else "", RUNNING_JOBS_KEY,
     ]  # fmt: skip
     args = [
         _legal("end"), error.model_dump_json(), log_ttl_s, STATE_TTL_S, CANCEL_FLAG_TTL_S, job_id,

@@ -305,6 +305,15 @@ def claim_item(batch_id: str, job_id: str, worker: str) -> bool:
     return False
 
 
+def unclaim_item(job_id: str) -> None:
+    """A running item whose worker was lost waits again (its counts say pending, not running) until
+    a worker claims it and takes its job over."""
+    was = BatchItem.objects(job_id=job_id, state="running").modify(
+        set__state="pending", unset__worker=True, unset__started_at=True
+    )
+    _moved(was, "pending")
+
+
 def save_item_result(
     job: ChatJob, text: str, status: str, finish_reason: str, usage: dict, error: dict | None = None
 ) -> None:

@@ -32,6 +32,10 @@ class StartedData(BaseModel):
     process: str | None = Field(
         default=None, description="the worker process's heartbeat member (workers/heartbeat.py)"
     )
+    attempt: int = Field(
+        default=1,
+        description="the job's attempt: above 1, a worker took the job over and continues its reply",
+    )
 
 
 class TopLogprob(BaseModel):

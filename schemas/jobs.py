@@ -15,8 +15,10 @@ CHAT_TASK = "chat.generate"
 BATCH_ITEM_TASK = "batch.generate_item"
 
 # Celery priorities on the Redis transport: a lower number is served first (see jobs/keys.py).
-# A waiting interactive chat always runs before any waiting batch item.
-INTERACTIVE_PRIORITY = 0
+# A chat taken over from a lost worker (its client waiting mid-reply) runs before any new chat, and
+# a waiting interactive chat before any waiting batch item.
+TAKEOVER_PRIORITY = 0
+INTERACTIVE_PRIORITY = 3
 BATCH_PRIORITY = 9
 
 

@@ -1,8 +1,8 @@
 """The chat task: a thin shell around workers.chat_job.
 
-Acked late and rejected (so requeued) when its worker process dies: a detached job runs again from
-the start (at most JOB_MAX_ATTEMPTS times); an interactive one, whose client was told `worker_lost`,
-is not run again (see workers/chat_job.py).
+Acked late and rejected (so requeued) when its pool process dies; a job whose worker is lost is sent
+again by its stream (api/streams/takeover.py). Either way the next worker continues the reply from
+the tokens its log holds, at most JOB_MAX_ATTEMPTS workers in all (see workers/chat_job.py).
 
 A job cancelled by its client (or a batch item of a cancelled batch) ends as `CANCELLED` in Celery's task events (what Flower shows), not
 `SUCCESS`: the task sends a `task-cancelled` event and ends with `Ignore` (acked, no success event,
@@ -29,8 +29,10 @@ def generate_chat(self: Task, job: dict) -> None:
     handle = JobHandle(
         process_state.redis_client(), chat_job.job_id, settings.job_log_ttl_s, queue, chat_job.quota
     )
-    attempts = settings.job_max_attempts if chat_job.detach else 1
-    end_as(self, run_chat_job(chat_job, handle, "chat", self.request.hostname or "", attempts))
+    finish_reason = run_chat_job(
+        chat_job, handle, "chat", self.request.hostname or "", settings.job_max_attempts
+    )
+    end_as(self, finish_reason)
 
 
 def end_as(task: Task, finish_reason: str | None) -> None:

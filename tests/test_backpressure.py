@@ -65,7 +65,7 @@ def test_full_queue_answers_429_with_retry_after_and_stores_nothing(
         assert waiting.response.status_code == 200
         waiting_job = waiting.response.headers["X-Job-Id"]
         wait_until(
-            lambda: broker.llen("cpu"), lambda length: length == 1, what="one job waiting on the cpu queue"
+            lambda: broker.llen("cpu:3"), lambda length: length == 1, what="one job waiting on the cpu queue"
         )
         conversations_before = db.conversations.count_documents({})
         refused_text = f"Am I refused? {uuid.uuid4().hex}"
@@ -78,7 +78,7 @@ def test_full_queue_answers_429_with_retry_after_and_stores_nothing(
         assert "cpu" in response.json()["error"]["message"]
         assert db.messages.count_documents({"content": refused_text}) == 0
         assert db.conversations.count_documents({}) == conversations_before
-        assert broker.llen("cpu") == 1
+        assert broker.llen("cpu:3") == 1
     # All clients have gone: their jobs stop at their next token and the worker is free again.
     reply = wait_for_reply(db, waiting_job)
     assert reply["status"] == "cancelled" and reply["finish_reason"] == "cancelled"

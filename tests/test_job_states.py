@@ -11,10 +11,10 @@ import redis.asyncio as aioredis
 
 from embedded.processes import free_port
 from embedded.services import start_redis
-from jobs.keys import job_cancel_key, job_state_key, quota_jobs_key
-from jobs.log import read_log
+from jobs.keys import RUNNING_JOBS_KEY, job_cancel_key, job_state_key, quota_jobs_key
+from jobs.log import ReplySoFar, read_log, reply_so_far
 from jobs.states import LEGAL_FROM, allowed
-from jobs.transitions import JobFenced, Taken, emit, end_job, finish, open_job, take
+from jobs.transitions import JobFenced, Taken, emit, end_job, finish, open_job, requeue, take
 from schemas.events import DoneData, ErrorData, JobEvent, StartedData, TokenData, Usage
 from schemas.job_log import QueuedRecord
 
@@ -57,6 +57,17 @@ def ended_by_api(client: redis.Redis, job_id: str, code: str = "worker_lost", qu
         api = _async(client)
         try:
             return await end_job(api, job_id, ErrorData(code=code, message="m"), 60, quota=quota)
+        finally:
+            await api.aclose()
+
+    return asyncio.run(go())
+
+
+def requeued(client: redis.Redis, job_id: str, attempt: int) -> bool:
+    async def go() -> bool:
+        api = _async(client)
+        try:
+            return await requeue(api, job_id, attempt)
         finally:
             await api.aclose()
 
@@ -141,6 +152,27 @@ def test_only_the_latest_attempt_writes_and_ids_follow_on(client: redis.Redis) -
     assert ids == sorted(set(ids)) == [0, 1, 2]
 
 
+def test_a_job_whose_worker_is_gone_is_requeued_once_and_taken_over_where_its_log_ends(
+    client: redis.Redis,
+) -> None:
+    job_id = opened(client)
+    lost = taken(client, job_id)
+    assert client.zscore(RUNNING_JOBS_KEY, job_id) is not None
+    for i in range(2):
+        emit(client, job_id, lost.attempt, token(i, i), 60, token_ids=[100 + i])
+    assert requeued(client, job_id, lost.attempt)
+    assert not requeued(client, job_id, lost.attempt)  # a second stream watching it sends nothing
+    assert state(client, job_id) == "queued" and client.zscore(RUNNING_JOBS_KEY, job_id) is None
+    with pytest.raises(JobFenced):  # the lost worker, should it wake
+        emit(client, job_id, lost.attempt, token(2, 2), 60)
+    over = taken(client, job_id)
+    assert (over.outcome, over.attempt, over.next_id) == ("run", 2, 2)
+    entries = read_log(client, job_id)
+    assert reply_so_far(entries) == ReplySoFar("xx", [100, 101], 2)
+    started = [entry.event.data.attempt for entry in entries if entry.event and entry.event.id < 0]
+    assert started == [1, 2]
+
+
 def test_a_job_taken_more_than_its_attempts_is_exhausted_and_ends_with_an_error(client: redis.Redis) -> None:
     job_id = opened(client)
     taken(client, job_id, max_attempts=1)
@@ -177,6 +209,8 @@ def tried(client: redis.Redis, transition: str, job_id: str, attempt: int) -> bo
             emit(client, job_id, attempt, token(0), 60)
         elif transition == "finish":
             finish(client, job_id, attempt, done(0), 60)
+        elif transition == "requeue":
+            return requeued(client, job_id, attempt)
         else:
             return ended_by_api(client, job_id) is not None
     except JobFenced:

@@ -17,11 +17,11 @@ from pymongo.errors import PyMongoError
 
 from prompts.context_fit import fit_to_window
 from runtimes.metrics import record_device_memory
-from runtimes.protocol import GenerationResult, InvalidSamplingError, PromptTooLongError
+from runtimes.protocol import GenerationResult, InvalidSamplingError, PromptTooLongError, Resume
 from runtimes.resident import ModelNotLoadedError, runtime_for
 from schemas.events import ErrorData, JobErrorCode, TokenLogprob, Usage
 from schemas.jobs import ChatJob
-from workers import metrics, reply_outbox
+from workers import fault_injection, metrics, reply_outbox
 from workers.heartbeat import process_member
 from workers.job_handle import JobHandle
 from workers.publisher import EventPublisher
@@ -47,20 +47,30 @@ def run_chat_job(
     """`store` names where the reply goes (reply_outbox.Reply): a chat's conversation, a batch item.
     The job's finish reason (`error` for a failure), None when it was not run or stopped being
     this worker's."""
-    taken, publisher = handle.take(max_attempts, worker, process_member())
+    taken, so_far, publisher = handle.take(max_attempts, worker, process_member())
     if taken.outcome == "ended":
         log.info("job %s has already ended: not run again", job.job_id)
         return None
-    if taken.outcome == "exhausted":  # what its last run said is kept, marked `error`
-        message = f"the job lost its worker {max_attempts} time(s); it is not run again"
+    if taken.outcome == "exhausted":  # what its workers said is kept, marked `error`
+        metrics.POISON_ENDS.labels(job.model).inc()
+        message = f"the job lost its worker {max_attempts} time(s) (poison input?); it is not run again"
         error = ErrorData(code="worker_lost", message=message)
-        _finish_with_error(job, handle, publisher, store, error, handle.text_so_far())
+        _finish_with_error(job, handle, publisher, store, error, so_far.text)
         return "error"
-    pieces: list[str] = []
+    pieces: list[str] = [so_far.text]
+    # A takeover continues the reply from the tokens its log holds (their text already streamed).
+    resume = Resume(so_far.token_ids, so_far.text) if taken.attempt > 1 else None
+    if resume:
+        metrics.TAKEOVERS.labels(job.model).inc()
+        log.info("job %s taken over (attempt %d) after %d tokens", job.job_id, taken.attempt, so_far.tokens)
 
-    def on_text(text: str, logprobs: list[TokenLogprob] | None = None) -> bool:
+    def on_text(
+        text: str, logprobs: list[TokenLogprob] | None = None, token_ids: list[int] | None = None
+    ) -> bool:
         pieces.append(text)
-        return not publisher.token(text, logprobs)
+        keep_going = not publisher.token(text, logprobs, token_ids)
+        fault_injection.after_token(job, len(pieces) - 1)
+        return keep_going
 
     started = time.perf_counter()
     try:
@@ -70,7 +80,7 @@ def run_chat_job(
             runtime = runtime_for(job.model)
             budget = runtime.n_ctx - job.sampling.max_tokens
             messages = fit_to_window(job.messages, job.context_fit, budget, runtime.prompt_tokens)
-            result = runtime.generate(messages, job.sampling, on_text)
+            result = runtime.generate(messages, job.sampling, on_text, resume=resume)
     except Exception as exc:
         code = next(
             (code for kind, code in ERROR_CODES.items() if isinstance(exc, kind)), "generation_failed"

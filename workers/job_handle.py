@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 import redis
 
-from jobs.log import last_run_text, read_log
+from jobs.log import ReplySoFar, read_log, reply_so_far
 from jobs.transitions import Taken, take, turn_stored_or_cancelled
 from schemas.events import StartedData
 from workers.publisher import EventPublisher
@@ -16,6 +16,7 @@ from workers.publisher import EventPublisher
 log = logging.getLogger(__name__)
 
 TURN_POLL_S = 0.02
+NOTHING_YET = ReplySoFar("", [], 0)  # a first attempt's: its log holds no reply yet
 
 
 @dataclass
@@ -26,8 +27,11 @@ class JobHandle:
     queue: str | None = None  # the queue that admitted the job (api/streams/backpressure.py)
     quota: str | None = None  # the API key whose quotas count it (api/streams/quotas.py)
 
-    def take(self, max_attempts: int, worker: str, process: str | None) -> tuple[Taken, EventPublisher]:
-        """Take the job now that a worker has its message; the publisher of this attempt."""
+    def take(
+        self, max_attempts: int, worker: str, process: str | None
+    ) -> tuple[Taken, ReplySoFar, EventPublisher]:
+        """Take the job now that a worker has its message: what its log holds of the reply (a takeover
+        continues it), and the publisher of this attempt, numbering on from there."""
         taken = take(
             self.client,
             self.job_id,
@@ -37,14 +41,11 @@ class JobHandle:
             queue=self.queue,
             quota=self.quota,
         )
+        so_far = reply_so_far(read_log(self.client, self.job_id)) if taken.attempt > 1 else NOTHING_YET
         publisher = EventPublisher(
-            self.client, self.job_id, taken.attempt, taken.next_id, self.log_ttl_s, self.quota
+            self.client, self.job_id, taken.attempt, taken.next_id, self.log_ttl_s, self.quota, so_far.tokens
         )
-        return taken, publisher
-
-    def text_so_far(self) -> str:
-        """What the job's last run streamed (its log)."""
-        return last_run_text(read_log(self.client, self.job_id))
+        return taken, so_far, publisher
 
     def wait_for_turn(self, timeout_s: float) -> None:
         """Until the API has stored the user's turn (or given up on the job: its cancel flag), so a

@@ -9,6 +9,16 @@ log = logging.getLogger(__name__)
 
 TOKENS = Counter("chatbot_worker_tokens_total", "Tokens generated", ["model"])
 JOBS = Counter("chatbot_worker_jobs_total", "Chat jobs by how they ended", ["model", "outcome"])
+POISON_ENDS = Counter(
+    "chatbot_worker_poison_ends_total",
+    "Jobs ended with worker_lost because they had lost JOB_MAX_ATTEMPTS workers (poison input?)",
+    ["model"],
+)
+TAKEOVERS = Counter(
+    "chatbot_worker_takeovers_total",
+    "Jobs this worker took over from a lost one, continuing their reply",
+    ["model"],
+)
 GENERATION_SECONDS = Histogram(
     "chatbot_worker_generation_seconds", "Time a job spent generating", ["model"],
     buckets=(0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300),

@@ -50,11 +50,15 @@ class EventPublisher:
         self._next_id += 1
         return numbered
 
-    def token(self, text: str, logprobs: list[TokenLogprob] | None = None) -> bool:
-        """Publish one token; True when the job must stop (its client asked, or it is fenced)."""
+    def token(
+        self, text: str, logprobs: list[TokenLogprob] | None = None, token_ids: list[int] | None = None
+    ) -> bool:
+        """Publish one piece of the reply (logged with the token ids its text completes); True when the
+        job must stop (its client asked, or it is fenced)."""
         data = TokenData(text=text, index=self._token_index, logprobs=logprobs)
+        event = self._event("token", data)
         try:
-            stop = emit(self.client, self.job_id, self._attempt, self._event("token", data), self._log_ttl_s)
+            stop = emit(self.client, self.job_id, self._attempt, event, self._log_ttl_s, token_ids)
         except JobFenced:
             self._fence()
             return True

@@ -51,6 +51,14 @@ TOKENS_PER_SECOND = Histogram(
 QUEUE_DEPTH = Gauge(
     "chatbot_queue_depth", "Jobs waiting in a device queue", ["queue"], multiprocess_mode="mostrecent"
 )
+TAKEOVERS = Counter(
+    "chatbot_takeovers_total", "Streams whose worker was lost and whose job went to another worker", ["code"]
+)
+SEAM = Histogram(
+    "chatbot_takeover_seam_seconds",
+    "A taken-over stream's gap: its last token before its worker was lost to its first token after",
+    buckets=(1, 2.5, 5, 10, 15, 20, 30, 60, 120),
+)  # fmt: skip
 LIVE_WORKERS = Gauge(
     "chatbot_live_workers",
     "Worker processes with a fresh heartbeat",
@@ -65,15 +73,25 @@ class StreamTimer:
     def __init__(self) -> None:
         self.enqueued = time.perf_counter()
         self.first_token: float | None = None
+        self.last_token: float | None = None
+        self.seam_from: float | None = None  # the last token before a takeover
         self.tokens = 0
         OPEN_STREAMS.inc()
 
     def started(self) -> None:
         QUEUE_WAIT.observe(time.perf_counter() - self.enqueued)
 
+    def taken_over(self, code: str) -> None:
+        TAKEOVERS.labels(code).inc()
+        self.seam_from = self.last_token
+
     def event(self, event: JobEvent) -> None:
         if isinstance(event.data, TokenData):
             self.tokens += 1
+            self.last_token = time.perf_counter()
+            if self.seam_from is not None:
+                SEAM.observe(self.last_token - self.seam_from)
+                self.seam_from = None
             if self.first_token is None:
                 self.first_token = time.perf_counter()
                 TTFT.observe(self.first_token - self.enqueued)

@@ -26,15 +26,25 @@ import time
 from collections import Counter, defaultdict
 
 import redis
+import redis.asyncio as aioredis
 from celery import Celery
 
 from api.streams.batch_expansion import expand_chunks
 from api.streams.enqueue import enqueue_batch_items
+from api.streams.takeover import forget_ended_messages, take_over_orphans
 from jobs.broker import Held, Queued, messages
 from jobs.keys import PREFIX, workers_key
 from jobs.log import read_log, running_process
 from model_registry import get_registry
-from mongo.batches import BatchItem, item_jobs, live_batch_counts, stale_chunks, unexpanded, unfinished_items
+from mongo.batches import (
+    BatchItem,
+    item_jobs,
+    live_batch_counts,
+    stale_chunks,
+    unclaim_item,
+    unexpanded,
+    unfinished_items,
+)
 from schemas.jobs import ChatJob
 from settings import Settings
 
@@ -102,8 +112,11 @@ def recover(app: Celery, settings: Settings, suspects: set[str]) -> set[str]:
         jobs = item_jobs([item.job_id for item, tag in again if tag is None])
         with app.connection_for_write() as connection:
             for item, tag in again:
-                if tag is not None:  # its dead worker's message goes back to the queue
-                    connection.default_channel.qos.restore_by_tag(tag, leftmost=True)
+                if item.state == "running":  # not running now: the batch's counts say so
+                    unclaim_item(item.job_id)
+                if tag is not None:  # its dead worker's message goes back to the queue: a reply
+                    # begun (taken over where its log ends) at the head, a pending one at the back
+                    connection.default_channel.qos.restore_by_tag(tag, leftmost=item.state != "running")
                 elif item.job_id in jobs:
                     by_batch[str(item.batch_id)].append(jobs[item.job_id])
         for batch_id, jobs in by_batch.items():
@@ -132,7 +145,9 @@ def _sweeper(app: Celery) -> bool:
         return False
 
 
-async def recover_forever(app: Celery, settings: Settings) -> None:
+async def recover_forever(app: Celery, client: aioredis.Redis, settings: Settings) -> None:
+    """The recovery sweep, in the one API process holding the sweeper's lock: lost batch items,
+    chats whose worker is gone and no stream took over, messages of ended jobs still held."""
     suspects: set[str] = set()
     while True:
         await asyncio.sleep(SWEEP_EVERY_S)
@@ -141,5 +156,7 @@ async def recover_forever(app: Celery, settings: Settings) -> None:
                 suspects = set()  # another API process sweeps
                 continue
             suspects = await asyncio.to_thread(sweep, app, settings, suspects)
+            await take_over_orphans(app, client, settings)
+            await forget_ended_messages(app, client)
         except Exception:  # Redis or MongoDB down: the next sweep tries again
             log.warning("batch recovery sweep failed", exc_info=True)

@@ -5,19 +5,28 @@ from celery import Celery
 
 from model_registry import ModelSpec
 from schemas.finetune import FINETUNE_TASK
-from schemas.jobs import BATCH_ITEM_TASK, BATCH_PRIORITY, CHAT_TASK, INTERACTIVE_PRIORITY, ChatJob
+from schemas.jobs import (
+    BATCH_ITEM_TASK,
+    BATCH_PRIORITY,
+    CHAT_TASK,
+    INTERACTIVE_PRIORITY,
+    TAKEOVER_PRIORITY,
+    ChatJob,
+)
 
 
-def enqueue_chat(celery_app: Celery, job: ChatJob, spec: ModelSpec, expires_s: float) -> None:
-    """Send the job by task name on the model's queue, ahead of any batch item; it expires if no
-    worker takes it in time."""
+def enqueue_chat(
+    celery_app: Celery, job: ChatJob, spec: ModelSpec, expires_s: float, takeover: bool = False
+) -> None:
+    """Send the job by task name on the model's queue, ahead of any batch item (a takeover ahead of
+    any new chat); it expires if no worker takes it in time."""
     celery_app.send_task(
         CHAT_TASK,
         args=[job.model_dump(mode="json")],
         queue=spec.queue,
         task_id=job.job_id,
         expires=expires_s,
-        priority=INTERACTIVE_PRIORITY,
+        priority=TAKEOVER_PRIORITY if takeover else INTERACTIVE_PRIORITY,
     )
 
 

@@ -160,7 +160,7 @@ class HubSource:
         self._job_id = job_id
         self._messages: asyncio.Queue[bytes] | None = None
         self._last_id = -1  # the last event given; `started` is -1
-        self._started = False
+        self._attempt = 0  # of the last `started` given (a takeover starts the job again)
 
     async def open(self) -> None:
         self._messages = await self._hub.subscribe(self._job_id)
@@ -182,9 +182,9 @@ class HubSource:
         for message in messages:
             event = JobEvent.model_validate_json(message)
             if event.id < 0:
-                if self._started:
+                if event.data.attempt <= self._attempt:
                     continue
-                self._started = True
+                self._attempt = event.data.attempt
             elif event.id <= self._last_id:
                 continue
             else:

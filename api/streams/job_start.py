@@ -17,6 +17,7 @@ from api.streams.event_hub import HubSource
 from api.streams.prompt_limit import ensure_prompt_fits
 from api.streams.quotas import admit_to_quota
 from api.streams.relay import JobStream
+from api.streams.takeover import take_over
 from api.streams.worker_status import live_workers
 from jobs.transitions import cancel_job, mark_turn_stored, open_job, release
 from model_registry import ModelSpec, get_registry
@@ -82,6 +83,10 @@ async def start_job(
         except Exception:
             log.exception("job %s: the partial reply of its lost worker could not be stored", job.job_id)
 
+    async def to_another_worker(attempt: int) -> bool:
+        celery_app = call.request.app.state.celery
+        return await take_over(celery_app, call.client, job, spec, attempt, call.settings.queue_timeout_s)
+
     stream = JobStream(
         call.client,
         job.job_id,
@@ -91,6 +96,7 @@ async def start_job(
         detach=detach,
         keep_partial=keep_partial,
         quota=quota,
+        take_over=to_another_worker,
     )
     try:
         await stream.subscribe()
@@ -98,7 +104,7 @@ async def start_job(
             model=spec.name, queue=spec.queue, detach=detach, owner=call.user_id, quota=quota
         )
         log_ttl_s = call.settings.job_log_ttl_s + int(call.settings.queue_timeout_s)
-        await open_job(call.client, job.job_id, record, log_ttl_s)
+        await open_job(call.client, job.job_id, record, log_ttl_s, job.model_dump_json())
         enqueue_chat(call.request.app.state.celery, job, spec, call.settings.queue_timeout_s)
         if pending is not None:
             await pending

@@ -45,6 +45,11 @@ ENDS_THE_JOB: tuple[JobErrorCode, ...] = ("no_worker", "queue_timeout", "worker_
 
 # The user's turn is kept; so is what the lost worker had said: (text so far) -> None.
 KeepPartial = Callable[[str], Awaitable[None]]
+# Send the job of a lost attempt to another worker (api/streams/takeover.py): (attempt) -> sent.
+TakeOver = Callable[[int], Awaitable[bool]]
+# A worker that is gone or silent hands its job over (when the stream can), instead of ending it.
+TAKEN_OVER_AFTER: tuple[JobErrorCode, ...] = ("worker_lost", "worker_timeout")
+TAKEOVER_TIMEOUT_S = 5.0
 _background: set[asyncio.Task] = set()
 
 
@@ -74,9 +79,11 @@ class JobStream:
         resumed: bool = False,
         keep_partial: KeepPartial | None = None,
         quota: str | None = None,
+        take_over: TakeOver | None = None,
     ) -> None:
         """`resumed`: a stream read again (GET /jobs/{id}/events), which never cancels the job nor
-        ends it for its client."""
+        ends it for its client. `take_over`: how the job goes to another worker when its own is lost
+        (None: the stream ends with the error instead)."""
         self.job_id = job_id
         self._client = client
         self._queue = queue
@@ -87,7 +94,10 @@ class JobStream:
         self._resumed = resumed
         self._keep_partial = keep_partial
         self._quota = quota
+        self._take_over_job = take_over
         self._process: str | None = None  # the worker process running the job, from `started`
+        self._attempt = 0  # the job's attempt running it, from `started`
+        self._taken_over_at: float | None = None  # when it last went to another worker
         self._finished = False
 
     async def subscribe(self) -> None:
@@ -121,6 +131,9 @@ class JobStream:
                 now = time.monotonic()
                 if not batch:
                     failure = failure or await self._probe(started, now - waiting_since, now - last_heard)
+                    if failure and started and await self._take_over(failure, timer):
+                        started, waiting_since, last_heard = False, now, now
+                        continue
                     if failure:
                         error = await self._end(*failure, "".join(pieces))
                         timer.event(error)
@@ -129,9 +142,9 @@ class JobStream:
                     continue
                 last_heard = now
                 for event in batch:
-                    if event.event == "started":
+                    if isinstance(event.data, StartedData):
                         started = True
-                        self._process = event.data.process if isinstance(event.data, StartedData) else None
+                        self._process, self._attempt = event.data.process, event.data.attempt
                         timer.started()
                         continue
                     if isinstance(event.data, TokenData):
@@ -146,6 +159,24 @@ class JobStream:
         finally:
             timer.closed()
             await asyncio.shield(self.close())
+
+    async def _take_over(self, failure: tuple[JobErrorCode, str], timer: StreamTimer) -> bool:
+        """Whether the job went to another worker (the stream goes on, waiting for it)."""
+        code, message = failure
+        if code not in TAKEN_OVER_AFTER or self._take_over_job is None or self._resumed or not self._attempt:
+            return False
+        try:
+            sent = await asyncio.wait_for(self._take_over_job(self._attempt), TAKEOVER_TIMEOUT_S)
+        except Exception:  # Redis or the broker failing: the stream ends with the worker's error
+            log.warning("job %s: %s, and it could not be taken over", self.job_id, message, exc_info=True)
+            return False
+        if sent:
+            log.warning("job %s: %s; it goes to another worker (takeover)", self.job_id, message)
+            timer.taken_over(code)
+        # Not sent: another stream or the recovery sweep sent it, or the job moved on (its next
+        # `started` or its end is on the way); either way the stream waits, at most TAKEOVER_WAIT_S.
+        self._taken_over_at = time.monotonic()
+        return True
 
     async def _probe(
         self, started: bool, waited_s: float, silent_s: float
@@ -167,7 +198,14 @@ class JobStream:
             if silent_s > self._settings.stream_silence_timeout_s:
                 return "worker_timeout", f"the worker sent nothing for {silent_s:.0f}s"
             return None
-        if not await live_workers(self._client, self._queue, self._settings.worker_heartbeat_ttl_s):
+        if self._taken_over_at is not None:  # a worker may be starting again (the launcher's restart)
+            waited_s = time.monotonic() - self._taken_over_at
+            if waited_s > self._settings.takeover_wait_s:
+                return (
+                    "worker_lost",
+                    f"its worker was lost and no worker took the job over in {waited_s:.0f}s",
+                )
+        elif not await live_workers(self._client, self._queue, self._settings.worker_heartbeat_ttl_s):
             return "no_worker", f"no live worker is serving queue {self._queue!r}"
         if waited_s > self._settings.queue_timeout_s:
             return "queue_timeout", f"no worker started the job within {waited_s:.0f}s"

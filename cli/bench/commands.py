@@ -97,6 +97,20 @@ def transformers(
     asyncio.run(transformers_bench(max_tokens, requests, clients or [1, 4, 8], out, systems))
 
 
+@app.command()
+def seam(
+    streams: Annotated[int, typer.Option(help="concurrent greedy streams")] = 4,
+    tokens: Annotated[int, typer.Option(help="max_tokens of each")] = 64,
+    out: Path = RESULTS / "seam.json",
+) -> None:
+    """A worker killed under running streams: the seam each waits (last token before to first after)
+    with one worker (restarted by the launcher) and with two (the survivor takes the jobs over)."""
+    from cli.bench.seam import seam_bench
+
+    _log_progress()
+    seam_bench(streams, tokens, out)
+
+
 @app.command(name="relay-load")
 def relay_load(
     streams: Annotated[
