@@ -18,11 +18,10 @@ from model_registry import get_registry, queues
 from runtimes.llama_cpp import LlamaCppRuntime
 from runtimes.model_files import verified_weights
 from settings import get_settings
-from tests.browser import browser as browser  # noqa: F401  (session fixtures: one browser for every module)
-from tests.browser import playwright as playwright  # noqa: F401
+from tests.support.browser import browser as browser  # noqa: F401  (session fixtures: one browser for every module)
+from tests.support.browser import playwright as playwright  # noqa: F401
+from tests.support.clients import ADMIN_KEY, METRICS_TOKEN, bearer, keyed_client, new_user_key
 
-ADMIN_KEY = "test-admin-key"
-METRICS_TOKEN = "test-scrape-token"
 # The session's stacks lift the per-key quotas: the tests share a key and burst on purpose. The quota
 # tests (test_accounts.py) run an API process of their own with small ones.
 NO_QUOTAS = {
@@ -35,17 +34,6 @@ NO_QUOTAS = {
 # may wait for a long prompt's prefill, chunked between other streams' tokens, on two cores shared with
 # the whole stack, so silence means a dead worker only well past that.
 SILENCE_TIMEOUT_S = 60  # the production default
-
-# The original's example request.
-RACHEL = {
-    "input_data": "*I approach Rachel and talk to her.*",
-    "character_name": "Rachel",
-    "greeting": "*Rachel stands nervously at the lectern...*",
-    "context": "Rachel is a devout Catholic girl of about 19 years old...",
-    "image": "https://drive.google.com/thumbnail?id=12PqUS6bj4eAO_fLDaWQmoq94-771xfim",
-    "access_level": True,
-}
-
 
 # Fixtures that start services (or load the real model): a test using any of them, directly or through
 # another fixture, is marked, so the mutation run (`make mutation`) can keep to the fast pure tests.
@@ -82,24 +70,6 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedStack]:
         yield running
         if config.mongo_uri:  # leave a real MongoDB as it was
             pymongo.MongoClient(running.mongo_uri).drop_database(db_name)
-
-
-def new_user_key(api_url: str, role: str = "user") -> str:
-    """A new user (of that role) and a key for them, made through the admin routes."""
-    name = f"{role}-{uuid.uuid4().hex[:10]}"
-    with httpx.Client(base_url=api_url, headers=bearer(ADMIN_KEY), timeout=60) as client:
-        client.post("/admin/users", json={"name": name, "role": role}).raise_for_status()
-        created = client.post(f"/admin/users/{name}/keys", json={"label": "tests"})
-        created.raise_for_status()
-        return created.json()["key"]
-
-
-def bearer(key: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {key}"}
-
-
-def keyed_client(api_url: str, key: str) -> httpx.Client:
-    return httpx.Client(base_url=api_url, timeout=120, headers=bearer(key))
 
 
 @pytest.fixture(scope="session")

@@ -14,9 +14,9 @@ import pytest
 from embedded.processes import free_port
 from embedded.services import start_api
 from embedded.stack import EmbeddedStack
-from tests.conftest import RACHEL, bearer, keyed_client, new_user_key
-from tests.jobs import wait_until_ended
-from tests.sse import post_stream
+from tests.support.clients import RACHEL, bearer, keyed_client, new_user_key
+from tests.support.jobs import wait_until_ended
+from tests.support.sse import post_stream
 
 # What answers without a key: the load balancer's probe. (The page, its assets and the docs are
 # outside the OpenAPI spec.)

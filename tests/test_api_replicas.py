@@ -15,12 +15,11 @@ from embedded.processes import free_port
 from embedded.stack import EmbeddedStack
 from schemas.job_log import EVENT_FIELD
 from schemas.redis_keys import job_log_key
-from tests.conftest import ADMIN_KEY, RACHEL, bearer
-from tests.jobs import wait_until_ended
-from tests.sse import post_stream
-from tests.test_metrics import samples, value
-from tests.test_resume import read_events, start_detached
-from tests.waiting import wait_until
+from tests.support.clients import ADMIN_KEY, RACHEL, bearer
+from tests.support.jobs import wait_until_ended
+from tests.support.metrics import samples, value
+from tests.support.sse import post_stream, read_events, start_detached
+from tests.support.waiting import wait_until
 
 SHORT = {**RACHEL, "max_tokens": 8}
 STREAMS = 40  # half on each process

@@ -2,7 +2,7 @@
 
 import uuid
 from collections.abc import Iterator
-from contextlib import ExitStack, contextmanager
+from contextlib import ExitStack
 from pathlib import Path
 
 import httpx
@@ -13,10 +13,10 @@ from httpx_sse import connect_sse
 from embedded.processes import free_port
 from embedded.services import start_api
 from embedded.stack import EmbeddedStack
-from model_registry import get_registry
-from tests.conftest import RACHEL, keyed_client
-from tests.jobs import wait_for_reply
-from tests.waiting import wait_until
+from tests.support.clients import RACHEL, keyed_client
+from tests.support.jobs import wait_for_reply
+from tests.support.load import LONG_STORY, worker_full
+from tests.support.waiting import wait_until
 
 
 @pytest.fixture(scope="module")
@@ -32,26 +32,6 @@ def api_with_depth_limit_1(
             yield client
     finally:
         process.stop()
-
-
-# Greedy, this prompt runs to max_tokens (sampled, it may stop early and free the worker too soon).
-LONG_STORY = {"input_data": "Tell me a very long story.", "max_tokens": 2000, "temperature": 0}
-
-
-@contextmanager
-def worker_full(api: httpx.Client) -> Iterator[None]:
-    """As many long chats running as the worker's engine has slots, each past its first token; they
-    are cancelled (their clients leave) when the block ends."""
-    with ExitStack() as streams:
-        for _ in range(get_registry()["lumimaid"].max_sequences):
-            source = streams.enter_context(
-                connect_sse(api, "POST", "/Lumimaid_stream", json={**RACHEL, **LONG_STORY})
-            )
-            assert source.response.status_code == 200
-            events = source.iter_sse()  # kept open: a dropped iterator closes the stream (a cancel)
-            streams.callback(events.close)
-            assert next(events).event == "token"  # running
-        yield
 
 
 def test_full_queue_answers_429_with_retry_after_and_stores_nothing(

@@ -16,8 +16,8 @@ from schemas.cards import CardData
 from schemas.jobs import ChatJob, ChatMessage, ContextFit, SamplingParams
 from schemas.redis_keys import job_channel
 from settings import Settings
-from tests.cards_fixtures import SERAPHINA_V2
-from tests.waiting import wait_until
+from tests.support.cards import SERAPHINA_V2
+from tests.support.waiting import wait_until
 from workers.chat_job import run_chat_job
 from workers.publisher import EventPublisher
 

@@ -14,8 +14,7 @@ from qa_datasets.rows import ColumnMapping, read_rows
 from qa_datasets.split import split_rows
 from qa_datasets.validation import validate
 from settings import PROJECT_ROOT
-
-SAMPLE = PROJECT_ROOT / "qa_datasets" / "samples" / "ko_wikidata_qa_sample.jsonl"
+from tests.support.samples import SAMPLE
 
 
 def sample_frame() -> pd.DataFrame:

@@ -16,10 +16,10 @@ from httpx_sse import connect_sse
 from embedded.stack import EmbeddedStack
 from schemas.jobs import BATCH_PRIORITY
 from schemas.redis_keys import PRIORITY_SEP
-from tests.conftest import ADMIN_KEY, RACHEL, keyed_client
-from tests.faults import pool_process, service, wait_for, wait_healthy, wait_worker_ready
-from tests.jobs import wait_for_reply, wait_until_ended
-from tests.sse import StreamEvent, iter_events, post_stream, streamed_text
+from tests.support.clients import ADMIN_KEY, RACHEL, keyed_client
+from tests.support.faults import pool_process, service, wait_for, wait_healthy, wait_worker_ready
+from tests.support.jobs import wait_for_reply, wait_until_ended
+from tests.support.sse import StreamEvent, iter_events, post_stream, streamed_text
 
 # Long enough to be mid-reply at the fault, short enough not to hold the worker for long if it goes
 # on (this machine may make a few tokens a second).

@@ -3,8 +3,8 @@
 import httpx
 
 from qa_datasets.retrieval import Passage, PassageIndex, terms
-from tests.sse import post_stream
-from tests.test_datasets import SAMPLE
+from tests.support.samples import SAMPLE
+from tests.support.sse import post_stream
 
 QUESTION = "은하시 시장이 누구야?"  # only the sample's fictional row 23 knows
 

@@ -14,8 +14,8 @@ from embedded.stack import EmbeddedStack, StackConfig
 from mongo.connection import connect_mongo
 from mongo.finetune_runs import claim_run, create_run, find_run, release_claim
 from settings import Settings, get_settings
-from tests.conftest import ADMIN_KEY, keyed_client
-from tests.test_datasets import SAMPLE
+from tests.support.clients import ADMIN_KEY, keyed_client
+from tests.support.samples import SAMPLE
 
 VISIBILITY_TIMEOUT_S = 5
 

@@ -13,7 +13,7 @@ import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
 from settings import PROJECT_ROOT
-from tests.conftest import METRICS_TOKEN, bearer
+from tests.support.clients import METRICS_TOKEN, bearer
 
 MONITORING = PROJECT_ROOT / "monitoring"
 DASHBOARD = MONITORING / "grafana" / "dashboards" / "chatbot.json"

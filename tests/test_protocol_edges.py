@@ -18,9 +18,9 @@ from httpx_sse import connect_sse
 from embedded.processes import free_port
 from embedded.services import start_api
 from embedded.stack import EmbeddedStack
-from tests.conftest import RACHEL, bearer
-from tests.jobs import wait_until_ended
-from tests.sse import iter_events, post_stream
+from tests.support.clients import RACHEL, bearer
+from tests.support.jobs import wait_until_ended
+from tests.support.sse import iter_events, post_stream
 
 
 @pytest.fixture(scope="module")

@@ -10,7 +10,7 @@ from schemas.chat import LumimaidRequest
 from schemas.events import JobEvent
 from schemas.openai import ChatCompletionRequest, RequestMessage
 from schemas.redis_keys import job_cancel_key, job_channel, job_log_key, queue_keys, workers_key
-from tests.conftest import RACHEL
+from tests.support.clients import RACHEL
 
 STORED_ID = "0123456789abcdef01234567"
 

@@ -19,11 +19,11 @@ from embedded.processes import ManagedProcess, free_port
 from embedded.services import start_api
 from embedded.stack import EmbeddedStack
 from schemas.redis_keys import admission_key
-from tests.conftest import RACHEL, keyed_client
-from tests.jobs import wait_until_ended
-from tests.sse import post_stream
-from tests.test_backpressure import worker_full
-from tests.waiting import wait_until
+from tests.support.clients import RACHEL, keyed_client
+from tests.support.jobs import wait_until_ended
+from tests.support.load import worker_full
+from tests.support.sse import post_stream
+from tests.support.waiting import wait_until
 
 MIB = 1024 * 1024
 DEFAULT_BODY_LIMIT = MIB

@@ -14,8 +14,8 @@ from celery import Celery
 from embedded.processes import ManagedProcess
 from embedded.stack import EmbeddedStack
 from schemas.redis_keys import PRIORITY_SEP, PRIORITY_STEPS
-from tests.conftest import RACHEL
-from tests.sse import post_stream
+from tests.support.clients import RACHEL
+from tests.support.sse import post_stream
 
 SHORT = {**RACHEL, "max_tokens": 4}
 
