@@ -4,7 +4,6 @@ replies so short the worker is done before the API has stored the user's turn.""
 
 import json
 import socket
-import time
 import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -21,6 +20,7 @@ from embedded.stack import EmbeddedStack
 from tests.support.clients import RACHEL, bearer
 from tests.support.jobs import wait_until_ended
 from tests.support.sse import iter_events, post_stream
+from tests.support.waiting import wait_until
 
 
 @pytest.fixture(scope="module")
@@ -48,16 +48,6 @@ def new_log_keys(broker: redis.Redis, before: set[bytes]) -> set[bytes]:
     return set(broker.scan_iter("chatbot:job:*:log")) - before
 
 
-def wait_for(condition, timeout_s: float = 120, what: str = "condition"):
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
 def test_a_non_streamed_completion_whose_client_hangs_up_is_cancelled(
     api: httpx.Client, api_key: str, broker: redis.Redis, stack: EmbeddedStack
 ) -> None:
@@ -76,9 +66,13 @@ def test_a_non_streamed_completion_whose_client_hangs_up_is_cancelled(
     ).encode() + body
     with socket.create_connection(("127.0.0.1", stack.config.api_port)) as client:
         client.sendall(request)
-        (key,) = wait_for(lambda: new_log_keys(broker, before), what="the job's log")
+        (key,) = wait_until(lambda: new_log_keys(broker, before), what="the job's log", timeout_s=120)
         job_id = key.decode().split(":")[2]
-        wait_for(lambda: api.get(f"/jobs/{job_id}").json()["state"] == "running", what="the job to start")
+        wait_until(
+            lambda: api.get(f"/jobs/{job_id}").json()["state"] == "running",
+            what="the job to start",
+            timeout_s=120,
+        )
     ended = wait_until_ended(api, job_id)
 
     assert ended["state"] == "cancelled"
