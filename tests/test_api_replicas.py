@@ -6,16 +6,14 @@ from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 
 import httpx
-import psutil
 import pytest
 import redis
 
-from embedded import services
-from embedded.processes import free_port
 from embedded.stack import EmbeddedStack
 from schemas.job_log import EVENT_FIELD
 from schemas.redis_keys import job_log_key
 from tests.support.clients import ADMIN_KEY, RACHEL, bearer
+from tests.support.extra_api import extra_api
 from tests.support.jobs import wait_until_ended
 from tests.support.metrics import samples, value
 from tests.support.sse import post_stream, read_events, start_detached
@@ -29,15 +27,11 @@ CLIENTS = 8  # at once: within the queue's admission depth
 @pytest.fixture(scope="module")
 def replica(stack: EmbeddedStack, api: httpx.Client) -> Iterator[tuple[httpx.Client, int]]:
     """A second API process: its client (sending what the session's client sends) and its PID."""
-    port = free_port()
-    process = services.start_api(port, stack.log_dir, stack.env, name="api-replica")
-    pid = process.pid
-    try:
-        with httpx.Client(base_url=f"http://127.0.0.1:{port}", headers=api.headers, timeout=120) as client:
-            yield client, pid
-    finally:
-        process.stop()
-    assert not psutil.pid_exists(pid)
+    with (
+        extra_api(stack, "api-replica") as extra,
+        httpx.Client(base_url=extra.url, headers=api.headers, timeout=120) as client,
+    ):
+        yield client, extra.pid
 
 
 def received(client: httpx.Client, pid: int) -> float:

@@ -3,35 +3,28 @@
 import uuid
 from collections.abc import Iterator
 from contextlib import ExitStack
-from pathlib import Path
 
 import httpx
 import pytest
 import redis
 from httpx_sse import connect_sse
 
-from embedded.processes import free_port
-from embedded.services import start_api
 from embedded.stack import EmbeddedStack
 from tests.support.clients import RACHEL, keyed_client
+from tests.support.extra_api import extra_api
 from tests.support.jobs import wait_for_reply
 from tests.support.load import LONG_STORY, worker_full
 from tests.support.waiting import wait_until
 
 
 @pytest.fixture(scope="module")
-def api_with_depth_limit_1(
-    stack: EmbeddedStack, tmp_path_factory: pytest.TempPathFactory, api_key: str
-) -> Iterator[httpx.Client]:
+def api_with_depth_limit_1(stack: EmbeddedStack, api_key: str) -> Iterator[httpx.Client]:
     """A second API process on the session's Redis and MongoDB, allowing one waiting chat per queue."""
-    port = free_port()
-    log_dir: Path = tmp_path_factory.mktemp("api-depth-1")
-    process = start_api(port, log_dir, {**stack.env, "QUEUE_MAX_DEPTH": "1"})
-    try:
-        with keyed_client(f"http://127.0.0.1:{port}", api_key) as client:
-            yield client
-    finally:
-        process.stop()
+    with (
+        extra_api(stack, "api-depth-1", QUEUE_MAX_DEPTH="1") as extra,
+        keyed_client(extra.url, api_key) as client,
+    ):
+        yield client
 
 
 def test_full_queue_answers_429_with_retry_after_and_stores_nothing(

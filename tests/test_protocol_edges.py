@@ -7,35 +7,27 @@ import socket
 import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 
 import httpx
 import pytest
 import redis
 from httpx_sse import connect_sse
 
-from embedded.processes import free_port
-from embedded.services import start_api
 from embedded.stack import EmbeddedStack
 from tests.support.clients import RACHEL, bearer
+from tests.support.extra_api import extra_api
 from tests.support.jobs import wait_until_ended
 from tests.support.sse import iter_events, post_stream
 from tests.support.waiting import wait_until
 
 
 @pytest.fixture(scope="module")
-def unlimited_api(stack: EmbeddedStack, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def unlimited_api(stack: EmbeddedStack) -> Iterator[str]:
     """A second API process on the session's Redis and MongoDB with no queue limit, so a burst of
     chats is all let in (the limit has its own tests), and patient with a worker slowed down by the
     burst (the silence timeout has its own tests)."""
-    port = free_port()
-    log_dir: Path = tmp_path_factory.mktemp("api-unlimited")
-    env = {**stack.env, "QUEUE_MAX_DEPTH": "0", "STREAM_SILENCE_TIMEOUT_S": "600"}
-    process = start_api(port, log_dir, env)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        process.stop()
+    with extra_api(stack, "api-unlimited", QUEUE_MAX_DEPTH="0", STREAM_SILENCE_TIMEOUT_S="600") as extra:
+        yield extra.url
 
 
 @pytest.fixture(scope="module")
