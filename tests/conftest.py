@@ -35,9 +35,50 @@ NO_QUOTAS = {
 # the whole stack, so silence means a dead worker only well past that.
 SILENCE_TIMEOUT_S = 60  # the production default
 
+# Two kinds of tests, by directory: tests/unit/ needs no service and no model (`pytest tests/unit` runs
+# them alone, in seconds, and so does `make mutation`); every other test starts services or loads the
+# real model and carries the marker saying which. Collection enforces both, so a test cannot drift into
+# the wrong kind unnoticed.
+UNIT = Path(__file__).parent / "unit"
 # Fixtures that start services (or load the real model): a test using any of them, directly or through
-# another fixture, is marked, so the mutation run (`make mutation`) can keep to the fast pure tests.
-NEEDS = {"stack": "stack", "model_cache": "model", "gemma": "model"}
+# another fixture, is marked. A module that starts services of its own says so with `pytestmark`.
+NEEDS = {"stack": "stack", "fault_stack": "stack", "model_cache": "model", "gemma": "model"}
+# What a module imports to start services itself.
+STARTERS = {"embedded.services", "embedded.stack"}
+
+
+def _outside_unit_fixtures(item: pytest.Item) -> list[str]:
+    """The fixtures of the item defined above tests/unit/ (this file's: services, clients of them)."""
+    info = getattr(item, "_fixtureinfo", None)
+    if info is None:
+        return []
+    return sorted(
+        name
+        for name, defs in info.name2fixturedefs.items()
+        if defs and defs[-1].baseid and not defs[-1].baseid.startswith("tests/unit")
+    )
+
+
+def _starts_services(module: object) -> bool:
+    return any(
+        getattr(value, "__module__", None) in STARTERS or getattr(value, "__name__", None) in STARTERS
+        for value in vars(module).values()
+    )
+
+
+def _misplaced(item: pytest.Item) -> str | None:
+    needs = sorted({mark.name for mark in item.iter_markers() if mark.name in ("stack", "model")})
+    if item.path.is_relative_to(UNIT):
+        foreign = _outside_unit_fixtures(item)
+        if needs or foreign or _starts_services(item.module):
+            why = f"marked {needs}" if needs else f"uses {foreign}" if foreign else "starts services"
+            return f"{item.nodeid}: {why}; a test in tests/unit/ needs no service and no fixture of this file: move it up to tests/"
+    elif not needs:
+        return (
+            f"{item.nodeid}: needs no service (no stack or model fixture, no stack/model marker): move it "
+            "to tests/unit/, or mark its module `pytestmark = pytest.mark.stack` if it starts its own"
+        )
+    return None
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -45,6 +86,9 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         for fixture, marker in NEEDS.items():
             if fixture in getattr(item, "fixturenames", ()):
                 item.add_marker(marker)
+    misplaced = [why for item in items if (why := _misplaced(item))]
+    if misplaced:
+        raise pytest.UsageError("tests in the wrong directory:\n" + "\n".join(misplaced))
 
 
 @pytest.fixture(scope="session")

@@ -7,15 +7,16 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from celeryconfig import longest_job_s, visibility_timeout_s
 from embedded.processes import free_port
 from embedded.stack import EmbeddedStack, StackConfig
 from mongo.connection import connect_mongo
 from mongo.finetune_runs import claim_run, create_run, find_run, release_claim
-from settings import Settings, get_settings
+from settings import get_settings
 from tests.support.clients import ADMIN_KEY, keyed_client
 from tests.support.samples import SAMPLE
 from tests.support.waiting import wait_until
+
+pytestmark = pytest.mark.stack  # starts a stack of its own
 
 VISIBILITY_TIMEOUT_S = 5
 
@@ -44,15 +45,6 @@ def short_timeout_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Em
 def short_timeout_api(short_timeout_stack: EmbeddedStack) -> Iterator[httpx.Client]:
     with keyed_client(short_timeout_stack.api_url, ADMIN_KEY) as client:
         yield client
-
-
-def test_the_visibility_timeout_is_above_the_longest_job_of_every_queue() -> None:
-    settings = Settings(longest_job_s={"cpu": 7200}, longest_training_job_s=36_000)
-
-    assert longest_job_s(settings, "cpu") == 7200
-    assert longest_job_s(settings, settings.training_queue) == 36_000
-    assert visibility_timeout_s(settings) > 36_000
-    assert visibility_timeout_s(Settings(broker_visibility_timeout_s=5)) == 5
 
 
 def test_a_run_longer_than_the_visibility_timeout_trains_once(short_timeout_api, admin_headers) -> None:
