@@ -10,8 +10,8 @@ import redis
 from httpx_sse import connect_sse
 
 from embedded.stack import EmbeddedStack
-from tests.support.clients import RACHEL, keyed_client
-from tests.support.extra_api import extra_api
+from tests.support.clients import RACHEL
+from tests.support.extra_api import extra_api_client
 from tests.support.jobs import wait_for_reply
 from tests.support.load import LONG_STORY, worker_full
 from tests.support.waiting import wait_until
@@ -20,10 +20,7 @@ from tests.support.waiting import wait_until
 @pytest.fixture(scope="module")
 def api_with_depth_limit_1(stack: EmbeddedStack, api_key: str) -> Iterator[httpx.Client]:
     """A second API process on the session's Redis and MongoDB, allowing one waiting chat per queue."""
-    with (
-        extra_api(stack, "api-depth-1", QUEUE_MAX_DEPTH="1") as extra,
-        keyed_client(extra.url, api_key) as client,
-    ):
+    with extra_api_client(stack, "api-depth-1", api_key, QUEUE_MAX_DEPTH="1") as client:
         yield client
 
 

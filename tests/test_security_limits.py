@@ -16,8 +16,8 @@ from httpx_sse import connect_sse
 
 from embedded.stack import EmbeddedStack
 from schemas.redis_keys import admission_key
-from tests.support.clients import RACHEL, keyed_client
-from tests.support.extra_api import extra_api
+from tests.support.clients import RACHEL
+from tests.support.extra_api import extra_api_client
 from tests.support.jobs import wait_until_ended
 from tests.support.load import worker_full
 from tests.support.sse import post_stream
@@ -30,30 +30,25 @@ DEFAULT_BODY_LIMIT = MIB
 @pytest.fixture(scope="module")
 def allowlisted_api(stack: EmbeddedStack, api_key: str) -> Iterator[httpx.Client]:
     """Only 10.0.0.0/8 may call it; this machine (127.0.0.1) is not trusted as a proxy."""
-    with (
-        extra_api(stack, "api-allowlist", IP_ALLOWLIST="10.0.0.0/8") as extra,
-        keyed_client(extra.url, api_key) as client,
-    ):
+    with extra_api_client(stack, "api-allowlist", api_key, IP_ALLOWLIST="10.0.0.0/8") as client:
         yield client
 
 
 @pytest.fixture(scope="module")
 def behind_a_proxy_api(stack: EmbeddedStack, api_key: str) -> Iterator[httpx.Client]:
     """The same allowlist, behind a proxy on 127.0.0.1 whose X-Forwarded-For is believed."""
-    with (
-        extra_api(stack, "api-proxy", IP_ALLOWLIST="10.0.0.0/8", FORWARDED_ALLOW_IPS="127.0.0.1") as extra,
-        keyed_client(extra.url, api_key) as client,
-    ):
+    with extra_api_client(
+        stack, "api-proxy", api_key, IP_ALLOWLIST="10.0.0.0/8", FORWARDED_ALLOW_IPS="127.0.0.1"
+    ) as client:
         yield client
 
 
 @pytest.fixture(scope="module")
 def depth_4_api(stack: EmbeddedStack, api_key: str) -> Iterator[httpx.Client]:
     """Four waiting chats per queue; patient with a worker slowed by a loaded machine."""
-    with (
-        extra_api(stack, "api-depth-4", QUEUE_MAX_DEPTH="4", STREAM_SILENCE_TIMEOUT_S="120") as extra,
-        keyed_client(extra.url, api_key) as client,
-    ):
+    with extra_api_client(
+        stack, "api-depth-4", api_key, QUEUE_MAX_DEPTH="4", STREAM_SILENCE_TIMEOUT_S="120"
+    ) as client:
         yield client
 
 

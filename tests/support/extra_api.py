@@ -11,6 +11,7 @@ import psutil
 from embedded.processes import free_port
 from embedded.services import start_api
 from embedded.stack import EmbeddedStack
+from tests.support.clients import keyed_client
 from tests.support.waiting import wait_until
 
 
@@ -40,3 +41,10 @@ def extra_api(stack: EmbeddedStack, name: str, **env: str) -> Iterator[ExtraApi]
     finally:
         process.stop()
     assert not psutil.pid_exists(pid), f"{name} (pid {pid}) is still there after its stop"
+
+
+@contextmanager
+def extra_api_client(stack: EmbeddedStack, name: str, key: str, **env: str) -> Iterator[httpx.Client]:
+    """A client of `extra_api(stack, name, **env)` calling with `key`."""
+    with extra_api(stack, name, **env) as extra, keyed_client(extra.url, key) as client:
+        yield client
