@@ -1,6 +1,7 @@
 """Real services for the tests, started once per session: Redis, FerretDB (or MONGO_URI), a Celery
 worker holding the real Gemma GGUF, and the API, each a separate process on free ports."""
 
+import inspect
 import os
 import tempfile
 import uuid
@@ -39,7 +40,8 @@ SILENCE_TIMEOUT_S = 60  # the production default
 # them alone, in seconds, and so does `make mutation`); every other test starts services or loads the
 # real model and carries the marker saying which. Collection enforces both, so a test cannot drift into
 # the wrong kind unnoticed.
-UNIT = Path(__file__).parent / "unit"
+TESTS = Path(__file__).parent
+UNIT = TESTS / "unit"
 # Fixtures that start services (or load the real model): a test using any of them, directly or through
 # another fixture, is marked. A module that starts services of its own says so with `pytestmark`.
 NEEDS = {"stack": "stack", "fault_stack": "stack", "model_cache": "model", "gemma": "model"}
@@ -48,14 +50,16 @@ STARTERS = {"embedded.services", "embedded.stack"}
 
 
 def _outside_unit_fixtures(item: pytest.Item) -> list[str]:
-    """The fixtures of the item defined above tests/unit/ (this file's: services, clients of them)."""
+    """The item's fixtures written in tests/ but not in tests/unit/ (this file's, support's: services
+    and clients of them); pytest's own are anyone's."""
     info = getattr(item, "_fixtureinfo", None)
-    if info is None:
-        return []
+    names = info.name2fixturedefs.items() if info else ()
     return sorted(
         name
-        for name, defs in info.name2fixturedefs.items()
-        if defs and defs[-1].baseid and not defs[-1].baseid.startswith("tests/unit")
+        for name, defs in names
+        if defs
+        and (where := Path(inspect.getfile(defs[-1].func)).resolve()).is_relative_to(TESTS)
+        and not where.is_relative_to(UNIT)
     )
 
 
@@ -70,9 +74,12 @@ def _misplaced(item: pytest.Item) -> str | None:
     needs = sorted({mark.name for mark in item.iter_markers() if mark.name in ("stack", "model")})
     if item.path.is_relative_to(UNIT):
         foreign = _outside_unit_fixtures(item)
-        if needs or foreign or _starts_services(item.module):
+        if needs or foreign or _starts_services(getattr(item, "module", None) or object()):
             why = f"marked {needs}" if needs else f"uses {foreign}" if foreign else "starts services"
-            return f"{item.nodeid}: {why}; a test in tests/unit/ needs no service and no fixture of this file: move it up to tests/"
+            return (
+                f"{item.nodeid}: {why}; a test in tests/unit/ needs no service and no fixture of "
+                "tests/conftest.py: move it up to tests/"
+            )
     elif not needs:
         return (
             f"{item.nodeid}: needs no service (no stack or model fixture, no stack/model marker): move it "
