@@ -1,6 +1,7 @@
 """Real services for the tests, started once per session: Redis, FerretDB (or MONGO_URI), a Celery
 worker holding the real Gemma GGUF, and the API, each a separate process on free ports."""
 
+import inspect
 import os
 import tempfile
 import uuid
@@ -18,38 +19,65 @@ from model_registry import get_registry, queues
 from runtimes.llama_cpp import LlamaCppRuntime
 from runtimes.model_files import verified_weights
 from settings import get_settings
-from tests.browser import browser as browser  # noqa: F401  (session fixtures: one browser for every module)
-from tests.browser import playwright as playwright  # noqa: F401
+from tests.support.browser import browser as browser  # noqa: F401  (session fixtures: one browser for every module)
+from tests.support.browser import playwright as playwright  # noqa: F401
+from tests.support.clients import ADMIN_KEY, METRICS_TOKEN, NO_QUOTAS, bearer, keyed_client, new_user_key
 
-ADMIN_KEY = "test-admin-key"
-METRICS_TOKEN = "test-scrape-token"
-# The session's stacks lift the per-key quotas: the tests share a key and burst on purpose. The quota
-# tests (test_accounts.py) run an API process of their own with small ones.
-NO_QUOTAS = {
-    "QUOTA_REQUESTS_PER_MINUTE": "0",
-    "QUOTA_CONCURRENT_JOBS": "0",
-    "QUOTA_QUEUED_TOKENS": "0",
-    "QUOTA_BATCH_ITEMS_PER_DAY": "0",
-}
 # How long a stream waits for a running job's next event before it ends with an error: a first token
 # may wait for a long prompt's prefill, chunked between other streams' tokens, on two cores shared with
 # the whole stack, so silence means a dead worker only well past that.
 SILENCE_TIMEOUT_S = 60  # the production default
 
-# The original's example request.
-RACHEL = {
-    "input_data": "*I approach Rachel and talk to her.*",
-    "character_name": "Rachel",
-    "greeting": "*Rachel stands nervously at the lectern...*",
-    "context": "Rachel is a devout Catholic girl of about 19 years old...",
-    "image": "https://drive.google.com/thumbnail?id=12PqUS6bj4eAO_fLDaWQmoq94-771xfim",
-    "access_level": True,
-}
-
-
+# Two kinds of tests, by directory: tests/unit/ needs no service and no model (`pytest tests/unit` runs
+# them alone, in seconds, and so does `make mutation`); every other test starts services or loads the
+# real model and carries the marker saying which. Collection enforces both, so a test cannot drift into
+# the wrong kind unnoticed.
+TESTS = Path(__file__).parent
+UNIT = TESTS / "unit"
 # Fixtures that start services (or load the real model): a test using any of them, directly or through
-# another fixture, is marked, so the mutation run (`make mutation`) can keep to the fast pure tests.
-NEEDS = {"stack": "stack", "model_cache": "model", "gemma": "model"}
+# another fixture, is marked. A module that starts services of its own says so with `pytestmark`.
+NEEDS = {"stack": "stack", "fault_stack": "stack", "model_cache": "model", "gemma": "model"}
+# What a module imports to start services itself.
+STARTERS = {"embedded.services", "embedded.stack"}
+
+
+def _outside_unit_fixtures(item: pytest.Item) -> list[str]:
+    """The item's fixtures written in tests/ but not in tests/unit/ (this file's, support's: services
+    and clients of them); pytest's own are anyone's."""
+    info = getattr(item, "_fixtureinfo", None)
+    names = info.name2fixturedefs.items() if info else ()
+    return sorted(
+        name
+        for name, defs in names
+        if defs
+        and (where := Path(inspect.getfile(defs[-1].func)).resolve()).is_relative_to(TESTS)
+        and not where.is_relative_to(UNIT)
+    )
+
+
+def _starts_services(module: object) -> bool:
+    return any(
+        getattr(value, "__module__", None) in STARTERS or getattr(value, "__name__", None) in STARTERS
+        for value in vars(module).values()
+    )
+
+
+def _misplaced(item: pytest.Item) -> str | None:
+    needs = sorted({mark.name for mark in item.iter_markers() if mark.name in ("stack", "model")})
+    if item.path.is_relative_to(UNIT):
+        foreign = _outside_unit_fixtures(item)
+        if needs or foreign or _starts_services(getattr(item, "module", None) or object()):
+            why = f"marked {needs}" if needs else f"uses {foreign}" if foreign else "starts services"
+            return (
+                f"{item.nodeid}: {why}; a test in tests/unit/ needs no service and no fixture of "
+                "tests/conftest.py: move it up to tests/"
+            )
+    elif not needs:
+        return (
+            f"{item.nodeid}: needs no service (no stack or model fixture, no stack/model marker): move it "
+            "to tests/unit/, or mark its module `pytestmark = pytest.mark.stack` if it starts its own"
+        )
+    return None
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -57,6 +85,9 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         for fixture, marker in NEEDS.items():
             if fixture in getattr(item, "fixturenames", ()):
                 item.add_marker(marker)
+    misplaced = [why for item in items if (why := _misplaced(item))]
+    if misplaced:
+        raise pytest.UsageError("tests in the wrong directory:\n" + "\n".join(misplaced))
 
 
 @pytest.fixture(scope="session")
@@ -82,24 +113,6 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedStack]:
         yield running
         if config.mongo_uri:  # leave a real MongoDB as it was
             pymongo.MongoClient(running.mongo_uri).drop_database(db_name)
-
-
-def new_user_key(api_url: str, role: str = "user") -> str:
-    """A new user (of that role) and a key for them, made through the admin routes."""
-    name = f"{role}-{uuid.uuid4().hex[:10]}"
-    with httpx.Client(base_url=api_url, headers=bearer(ADMIN_KEY), timeout=60) as client:
-        client.post("/admin/users", json={"name": name, "role": role}).raise_for_status()
-        created = client.post(f"/admin/users/{name}/keys", json={"label": "tests"})
-        created.raise_for_status()
-        return created.json()["key"]
-
-
-def bearer(key: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {key}"}
-
-
-def keyed_client(api_url: str, key: str) -> httpx.Client:
-    return httpx.Client(base_url=api_url, timeout=120, headers=bearer(key))
 
 
 @pytest.fixture(scope="session")

@@ -12,11 +12,11 @@ import httpx
 import pytest
 
 from embedded.processes import free_port
-from embedded.services import start_api
 from embedded.stack import EmbeddedStack
-from tests.conftest import RACHEL, bearer, keyed_client, new_user_key
-from tests.jobs import wait_until_ended
-from tests.sse import post_stream
+from tests.support.clients import RACHEL, bearer, keyed_client, new_user_key
+from tests.support.extra_api import extra_api
+from tests.support.jobs import wait_until_ended
+from tests.support.sse import post_stream
 
 # What answers without a key: the load balancer's probe. (The page, its assets and the docs are
 # outside the OpenAPI spec.)
@@ -238,9 +238,8 @@ def test_the_cli_names_its_database_option_and_says_when_it_cannot_reach_it(stac
 
 
 @pytest.fixture(scope="module")
-def quota_api(stack: EmbeddedStack, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def quota_api(stack: EmbeddedStack) -> Iterator[str]:
     """A second API process on the session's Redis and MongoDB with small per-key quotas."""
-    port = free_port()
     quotas = {
         "QUOTA_REQUESTS_PER_MINUTE": "20",
         "QUOTA_CONCURRENT_JOBS": "1",
@@ -248,11 +247,8 @@ def quota_api(stack: EmbeddedStack, tmp_path_factory: pytest.TempPathFactory) ->
         "QUOTA_BATCH_ITEMS_PER_DAY": "3",
         "QUEUE_MAX_DEPTH": "0",
     }
-    process = start_api(port, tmp_path_factory.mktemp("api-quotas"), {**stack.env, **quotas})
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        process.stop()
+    with extra_api(stack, "api-quotas", **quotas) as extra:
+        yield extra.url
 
 
 @pytest.fixture

@@ -6,20 +6,17 @@ from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 
 import httpx
-import psutil
 import pytest
 import redis
 
-from embedded import services
-from embedded.processes import free_port
 from embedded.stack import EmbeddedStack
 from jobs.log import events, read_log
-from tests.conftest import ADMIN_KEY, RACHEL, bearer
-from tests.jobs import wait_until_ended
-from tests.sse import post_stream
-from tests.test_metrics import samples, value
-from tests.test_resume import read_events, start_detached
-from tests.waiting import wait_until
+from tests.support.clients import ADMIN_KEY, RACHEL, bearer
+from tests.support.extra_api import extra_api
+from tests.support.jobs import wait_until_ended
+from tests.support.metrics import samples, value
+from tests.support.sse import post_stream, read_events, start_detached
+from tests.support.waiting import wait_until
 
 SHORT = {**RACHEL, "max_tokens": 8}
 STREAMS = 40  # half on each process
@@ -29,15 +26,11 @@ CLIENTS = 8  # at once: within the queue's admission depth
 @pytest.fixture(scope="module")
 def replica(stack: EmbeddedStack, api: httpx.Client) -> Iterator[tuple[httpx.Client, int]]:
     """A second API process: its client (sending what the session's client sends) and its PID."""
-    port = free_port()
-    process = services.start_api(port, stack.log_dir, stack.env, name="api-replica")
-    pid = process.pid
-    try:
-        with httpx.Client(base_url=f"http://127.0.0.1:{port}", headers=api.headers, timeout=120) as client:
-            yield client, pid
-    finally:
-        process.stop()
-    assert not psutil.pid_exists(pid)
+    with (
+        extra_api(stack, "api-replica") as extra,
+        httpx.Client(base_url=extra.url, headers=api.headers, timeout=120) as client,
+    ):
+        yield client, extra.pid
 
 
 def received(client: httpx.Client, pid: int) -> float:

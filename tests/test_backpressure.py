@@ -2,56 +2,26 @@
 
 import uuid
 from collections.abc import Iterator
-from contextlib import ExitStack, contextmanager
-from pathlib import Path
+from contextlib import ExitStack
 
 import httpx
 import pytest
 import redis
 from httpx_sse import connect_sse
 
-from embedded.processes import free_port
-from embedded.services import start_api
 from embedded.stack import EmbeddedStack
-from model_registry import get_registry
-from tests.conftest import RACHEL, keyed_client
-from tests.jobs import wait_for_reply
-from tests.waiting import wait_until
+from tests.support.clients import RACHEL
+from tests.support.extra_api import extra_api_client
+from tests.support.jobs import wait_for_reply
+from tests.support.load import LONG_STORY, worker_full
+from tests.support.waiting import wait_until
 
 
 @pytest.fixture(scope="module")
-def api_with_depth_limit_1(
-    stack: EmbeddedStack, tmp_path_factory: pytest.TempPathFactory, api_key: str
-) -> Iterator[httpx.Client]:
+def api_with_depth_limit_1(stack: EmbeddedStack, api_key: str) -> Iterator[httpx.Client]:
     """A second API process on the session's Redis and MongoDB, allowing one waiting chat per queue."""
-    port = free_port()
-    log_dir: Path = tmp_path_factory.mktemp("api-depth-1")
-    process = start_api(port, log_dir, {**stack.env, "QUEUE_MAX_DEPTH": "1"})
-    try:
-        with keyed_client(f"http://127.0.0.1:{port}", api_key) as client:
-            yield client
-    finally:
-        process.stop()
-
-
-# Greedy, this prompt runs to max_tokens (sampled, it may stop early and free the worker too soon).
-LONG_STORY = {"input_data": "Tell me a very long story.", "max_tokens": 2000, "temperature": 0}
-
-
-@contextmanager
-def worker_full(api: httpx.Client) -> Iterator[None]:
-    """As many long chats running as the worker's engine has slots, each past its first token; they
-    are cancelled (their clients leave) when the block ends."""
-    with ExitStack() as streams:
-        for _ in range(get_registry()["lumimaid"].max_sequences):
-            source = streams.enter_context(
-                connect_sse(api, "POST", "/Lumimaid_stream", json={**RACHEL, **LONG_STORY})
-            )
-            assert source.response.status_code == 200
-            events = source.iter_sse()  # kept open: a dropped iterator closes the stream (a cancel)
-            streams.callback(events.close)
-            assert next(events).event == "token"  # running
-        yield
+    with extra_api_client(stack, "api-depth-1", api_key, QUEUE_MAX_DEPTH="1") as client:
+        yield client
 
 
 def test_full_queue_answers_429_with_retry_after_and_stores_nothing(

@@ -3,19 +3,8 @@ token the same logits whatever batch it is in. Weight repacking keeps that on so
 breaks it on others (AVX2 / AVX-512 without AMX), so the runtime probes the CPU at load
 (`repack: auto`, the default) and keeps repacking only where the probe passes."""
 
-import pytest
-
 from runtimes.batch_invariance import decodes_alike
-from runtimes.llama_cpp import LlamaCppRuntime, repack_setting
-
-
-def test_repack_is_auto_unless_the_registry_says_true_or_false() -> None:
-    assert repack_setting({}) is None
-    assert repack_setting({"repack": "auto"}) is None
-    assert repack_setting({"repack": True}) is True
-    assert repack_setting({"repack": False}) is False
-    with pytest.raises(ValueError, match="true, false or auto"):
-        repack_setting({"repack": "yes"})
+from runtimes.llama_cpp import LlamaCppRuntime
 
 
 def test_the_model_as_loaded_gives_a_token_the_same_logits_in_any_batch(gemma: LlamaCppRuntime) -> None:

@@ -6,10 +6,10 @@ import uuid
 
 import httpx
 
-from tests.jobs import wait_until_ended
-from tests.sse import post_stream
-from tests.test_batches import dialogue_items
-from tests.waiting import wait_until
+from tests.support.batches import dialogue_items
+from tests.support.jobs import wait_until_ended
+from tests.support.sse import post_stream
+from tests.support.waiting import wait_until
 
 
 def test_a_10000_item_batch_is_answered_read_and_cancelled_while_another_user_chats(

@@ -15,52 +15,11 @@ from httpx_sse import connect_sse
 
 from embedded.stack import EmbeddedStack
 from model_registry import get_registry
-from tests.conftest import RACHEL, bearer, new_user_key
-from tests.jobs import job_status
-from tests.sse import iter_events
-from tests.waiting import wait_until
-
-RACHEL_INLINE = {"name": "Rachel", "description": RACHEL["context"], "greeting": RACHEL["greeting"]}
-
-
-def dialogue_items(count: int, max_tokens: int = 3) -> list[dict]:
-    return [
-        {
-            "custom_id": f"item-{i}",
-            "character": RACHEL_INLINE,
-            "messages": [{"role": "user", "content": f"*I wave at Rachel, visitor number {i}.*"}],
-            "params": {"max_tokens": max_tokens, "temperature": 0},
-        }
-        for i in range(count)
-    ]
-
-
-def submit(api: httpx.Client, items: list[dict]) -> dict:
-    response = api.post("/batches", json={"items": items})
-    assert response.status_code == 202, response.text
-    assert response.headers["Location"] == f"/batches/{response.json()['id']}"
-    return response.json()
-
-
-def wait_until_settled(api: httpx.Client, batch_id: str) -> dict:
-    """The batch's progress once no item is pending or running."""
-    return wait_until(
-        lambda: api.get(f"/batches/{batch_id}").json(),
-        lambda progress: progress["counts"]["pending"] + progress["counts"]["running"] == 0,
-        what=f"batch {batch_id} to settle",
-        every_s=0.2,
-    )
-
-
-def results(api: httpx.Client, batch_id: str) -> list[dict]:
-    response = api.get(f"/batches/{batch_id}/results")
-    assert response.status_code == 200
-    assert response.headers["content-type"].startswith("application/x-ndjson")
-    return [json.loads(line) for line in response.text.splitlines()]
-
-
-def started(result: dict) -> datetime | None:
-    return datetime.fromisoformat(result["started_at"]) if result["started_at"] else None
+from tests.support.batches import RACHEL_INLINE, dialogue_items, results, started, submit, wait_until_settled
+from tests.support.clients import RACHEL, bearer, new_user_key
+from tests.support.jobs import job_status
+from tests.support.sse import iter_events
+from tests.support.waiting import wait_until
 
 
 def test_batch_of_20_items_completes_with_20_results(api: httpx.Client, db) -> None:

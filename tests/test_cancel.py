@@ -7,9 +7,9 @@ import httpx
 import pytest
 from httpx_sse import connect_sse
 
-from tests.conftest import RACHEL
-from tests.jobs import job_status, wait_for_reply, wait_until_ended
-from tests.sse import iter_events, post_stream, streamed_text
+from tests.support.clients import RACHEL
+from tests.support.jobs import job_status, wait_for_reply, wait_until_ended
+from tests.support.sse import iter_events, post_stream, streamed_text
 
 MAX_TOKENS = 1500
 

@@ -11,7 +11,7 @@ import httpx
 import pytest
 from PIL import Image
 
-from tests.cards_fixtures import SERAPHINA_V2, card_png, encoded, named, sillytavern_png, v3_card
+from tests.support.cards import SERAPHINA_V2, card_png, encoded, named, sillytavern_png, v3_card
 
 
 def unique(name: str) -> str:

@@ -4,9 +4,9 @@ import httpx
 from bson import ObjectId
 from httpx_sse import connect_sse
 
-from tests.conftest import RACHEL
-from tests.jobs import wait_for_reply
-from tests.sse import StreamEvent, post_stream, streamed_text
+from tests.support.clients import RACHEL
+from tests.support.jobs import wait_for_reply
+from tests.support.sse import StreamEvent, post_stream, streamed_text
 
 
 def assert_well_formed_stream(events: list[StreamEvent]) -> None:

@@ -11,10 +11,10 @@ from datetime import UTC, datetime
 import httpx
 from httpx_sse import connect_sse
 
-from tests.sse import iter_events
-from tests.test_batches import dialogue_items, results, started, submit, wait_until_settled
-from tests.test_metrics import samples, value
-from tests.waiting import wait_until
+from tests.support.batches import dialogue_items, results, started, submit, wait_until_settled
+from tests.support.metrics import samples, value
+from tests.support.sse import iter_events
+from tests.support.waiting import wait_until
 
 REUSED = "chatbot_worker_prompt_tokens_reused_total"
 ACTIVE = "chatbot_worker_active_sequences"

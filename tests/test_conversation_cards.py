@@ -14,8 +14,8 @@ from prompts.assembly import character_prompt
 from runtimes.llama_cpp import LlamaCppRuntime
 from schemas.cards import CardData
 from schemas.jobs import ChatMessage
-from tests.conftest import RACHEL, bearer, new_user_key
-from tests.sse import StreamEvent, post_stream
+from tests.support.clients import RACHEL, bearer, new_user_key
+from tests.support.sse import StreamEvent, post_stream
 
 GREEDY = {"temperature": 0, "max_tokens": 4}
 

@@ -14,9 +14,9 @@ from prompts.assembly import character_prompt
 from runtimes.llama_cpp import LlamaCppRuntime
 from schemas.cards import CardData
 from schemas.jobs import ChatMessage
-from tests.cards_fixtures import LOREBOOK_ENTRY_CONTENT, SERAPHINA_V2, named, sillytavern_png
-from tests.conftest import RACHEL, bearer, new_user_key
-from tests.sse import StreamEvent, iter_events, post_stream, streamed_text
+from tests.support.cards import LOREBOOK_ENTRY_CONTENT, SERAPHINA_V2, named, sillytavern_png
+from tests.support.clients import RACHEL, bearer, new_user_key
+from tests.support.sse import StreamEvent, iter_events, post_stream, streamed_text
 
 GREEDY = {"temperature": 0, "max_tokens": 8}
 

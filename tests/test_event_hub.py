@@ -16,6 +16,8 @@ from embedded.services import start_redis
 from schemas.events import Usage
 from workers.job_handle import JobHandle
 
+pytestmark = pytest.mark.stack  # starts a Redis of its own
+
 JOB = "hub-job"
 PASSWORD = "hub-test"  # Redis's requirepass
 

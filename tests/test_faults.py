@@ -16,10 +16,10 @@ from httpx_sse import connect_sse
 from embedded.stack import EmbeddedStack
 from jobs.keys import PRIORITY_SEP
 from schemas.jobs import BATCH_PRIORITY
-from tests.conftest import ADMIN_KEY, RACHEL, keyed_client
-from tests.faults import pool_process, service, wait_for, wait_healthy, wait_worker_ready
-from tests.jobs import wait_for_reply, wait_until_ended
-from tests.sse import StreamEvent, iter_events, post_stream, streamed_text
+from tests.support.clients import ADMIN_KEY, RACHEL, keyed_client
+from tests.support.faults import pool_process, service, wait_healthy, wait_through_faults, wait_worker_ready
+from tests.support.jobs import wait_for_reply, wait_until_ended
+from tests.support.sse import StreamEvent, iter_events, post_stream, streamed_text
 
 # Long enough to be mid-reply at the fault, short enough not to hold the worker for long if it goes
 # on (this machine may make a few tokens a second).
@@ -142,9 +142,9 @@ def test_a_batch_item_whose_worker_dies_runs_again_and_completes(
         first = json.loads(lines[0]) if lines else {"state": "pending"}
         return first["state"] == "running" and api.get(f"/jobs/{first['job_id']}").json()["tokens"] > 2
 
-    wait_for(first_item_generating, what="the first item to be generating")
+    wait_through_faults(first_item_generating, what="the first item to be generating")
     pool_process(fault_stack).send_signal(signal.SIGKILL)
-    done = wait_for(
+    done = wait_through_faults(
         lambda: api.get(f"/batches/{batch['id']}").json()["state"] == "completed",
         what="the batch to complete",
     )
@@ -264,12 +264,14 @@ def test_a_batch_whose_queued_messages_are_lost_with_redis_is_enqueued_again_and
     items = [{"character": {"name": "Bard"}, "messages": [{"role": "user", "content": "Hail!"}],
               "params": {"max_tokens": 4}} for _ in range(3)]  # fmt: skip
     batch = api.post("/batches", json={"items": items}).json()
-    wait_for(lambda: broker.llen(f"cpu{PRIORITY_SEP}{BATCH_PRIORITY}") == 3, what="the items in the queue")
+    wait_through_faults(
+        lambda: broker.llen(f"cpu{PRIORITY_SEP}{BATCH_PRIORITY}") == 3, what="the items in the queue"
+    )
     broker.delete(f"cpu{PRIORITY_SEP}{BATCH_PRIORITY}")  # the messages are lost...
     service(fault_stack, "redis").send_signal(signal.SIGKILL)  # ...and so is Redis, for a moment
     broker.close()
 
-    done = wait_for(
+    done = wait_through_faults(
         lambda: api.get(f"/batches/{batch['id']}").json()["counts"]["complete"] == 3,
         what="the batch to complete",
     )

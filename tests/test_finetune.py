@@ -12,8 +12,8 @@ from runtimes.model_files import verified_weights
 from runtimes.transformers import TransformersRuntime
 from schemas.jobs import ChatMessage, SamplingParams
 from settings import get_settings
-from tests.test_datasets import SAMPLE
-from tests.waiting import wait_until
+from tests.support.samples import SAMPLE
+from tests.support.waiting import wait_until
 
 PROMPT = [ChatMessage(role="user", content="은하시의 시장은 누구인가요?")]
 

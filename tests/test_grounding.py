@@ -2,26 +2,8 @@
 
 import httpx
 
-from qa_datasets.retrieval import Passage, PassageIndex, terms
-from tests.sse import post_stream
-from tests.test_datasets import SAMPLE
-
-QUESTION = "은하시 시장이 누구야?"  # only the sample's fictional row 23 knows
-
-
-def test_korean_terms_match_across_particles() -> None:
-    assert "시장" in terms("시장은") and "시장" in terms("시장이")
-
-
-def test_index_ranks_the_passage_that_answers_first() -> None:
-    passages = [
-        Passage("d", 1, "대한민국의 수도는 어디인가요?", "서울입니다."),
-        Passage("d", 2, "은하시의 시장은 누구인가요?", "한별 시장입니다."),
-    ]
-
-    hits = PassageIndex(passages).search(QUESTION)
-
-    assert hits[0][0].row == 2
+from tests.support.samples import QUESTION, SAMPLE
+from tests.support.sse import post_stream
 
 
 def test_grounded_question_gets_the_passage_in_prompt_and_sources(api: httpx.Client, admin_headers) -> None:

@@ -18,6 +18,8 @@ from jobs.transitions import JobFenced, Taken, emit, end_job, finish, open_job, 
 from schemas.events import DoneData, ErrorData, JobEvent, StartedData, TokenData, Usage
 from schemas.job_log import QueuedRecord
 
+pytestmark = pytest.mark.stack  # starts a Redis of its own
+
 PASSWORD = "states-test"
 
 

@@ -1,21 +1,22 @@
 """Long jobs and the broker's visibility timeout: a fine-tuning run outlives a 5 s timeout, the broker
 hands its job out again, and the run still trains once (its claim turns the copy away)."""
 
-import time
 import uuid
 from collections.abc import Iterator
 
 import httpx
 import pytest
 
-from celeryconfig import longest_job_s, visibility_timeout_s
 from embedded.processes import free_port
 from embedded.stack import EmbeddedStack, StackConfig
 from mongo.connection import connect_mongo
 from mongo.finetune_runs import claim_run, create_run, find_run, release_claim
-from settings import Settings, get_settings
-from tests.conftest import ADMIN_KEY, keyed_client
-from tests.test_datasets import SAMPLE
+from settings import get_settings
+from tests.support.clients import ADMIN_KEY, keyed_client
+from tests.support.samples import SAMPLE
+from tests.support.waiting import wait_until
+
+pytestmark = pytest.mark.stack  # starts a stack of its own
 
 VISIBILITY_TIMEOUT_S = 5
 
@@ -46,29 +47,20 @@ def short_timeout_api(short_timeout_stack: EmbeddedStack) -> Iterator[httpx.Clie
         yield client
 
 
-def test_the_visibility_timeout_is_above_the_longest_job_of_every_queue() -> None:
-    settings = Settings(longest_job_s={"cpu": 7200}, longest_training_job_s=36_000)
-
-    assert longest_job_s(settings, "cpu") == 7200
-    assert longest_job_s(settings, settings.training_queue) == 36_000
-    assert visibility_timeout_s(settings) > 36_000
-    assert visibility_timeout_s(Settings(broker_visibility_timeout_s=5)) == 5
-
-
 def test_a_run_longer_than_the_visibility_timeout_trains_once(short_timeout_api, admin_headers) -> None:
     api = short_timeout_api
     api.post("/datasets/long_sample?eval_fraction=0.2", content=SAMPLE.read_bytes(), headers=admin_headers)
     body = {"dataset": "long_sample", "name": "long-lora", "steps": 1, "learning_rate": 0.002}
 
     run_id = api.post("/finetune", json=body, headers=admin_headers).json()["run_id"]
-    status: dict = {}
-    deadline = time.monotonic() + 1200
     # Done, and the broker's second copy of the job (handed out after 5 s unacknowledged) seen and skipped.
-    while time.monotonic() < deadline and not (
-        status.get("state") == "done" and status["duplicates_skipped"]
-    ):
-        time.sleep(1)
-        status = api.get(f"/finetune/{run_id}", headers=admin_headers).json()
+    status = wait_until(
+        lambda: api.get(f"/finetune/{run_id}", headers=admin_headers).json(),
+        lambda run: run.get("state") == "done" and run["duplicates_skipped"],
+        what=f"run {run_id} done with its duplicate skipped",
+        timeout_s=1200,
+        every_s=1,
+    )
 
     assert status["state"] == "done", status
     assert status["duplicates_skipped"] >= 1, status
@@ -85,9 +77,12 @@ def test_a_live_claim_keeps_other_workers_off_until_it_lapses_or_is_released(sho
     while_held = claim_run(run_id, "host-b:2", ttl_s=600)
     release_claim(run_id, "host-a:1")
     after_release = claim_run(run_id, "host-b:2", ttl_s=0.5)  # then host-b dies: its lease lapses
-    deadline = time.monotonic() + 30
-    while not (after_lapse := claim_run(run_id, "host-c:3", ttl_s=600)) and time.monotonic() < deadline:
-        time.sleep(0.2)
+    after_lapse = wait_until(
+        lambda: claim_run(run_id, "host-c:3", ttl_s=600),
+        what="host-c's claim once host-b's lease lapsed",
+        timeout_s=30,
+        every_s=0.2,
+    )
 
     assert (first, while_held, after_release, after_lapse) == (True, False, True, True)
     assert find_run(run_id).attempts == 3

@@ -1,22 +1,10 @@
 """Prometheus metrics on the API and on each worker, after real chats."""
 
 import httpx
-from prometheus_client.parser import text_string_to_metric_families
 
-from tests.conftest import RACHEL
-from tests.sse import post_stream
-
-
-def samples(text: str) -> dict[tuple[str, frozenset], float]:
-    return {
-        (sample.name, frozenset(sample.labels.items())): sample.value
-        for family in text_string_to_metric_families(text)
-        for sample in family.samples
-    }
-
-
-def value(found: dict, name: str, **labels: str) -> float:
-    return found.get((name, frozenset(labels.items())), 0.0)
+from tests.support.clients import RACHEL
+from tests.support.metrics import samples, value
+from tests.support.sse import post_stream
 
 
 def test_api_metrics_count_requests_streams_and_first_tokens(api: httpx.Client, admin_headers) -> None:

@@ -2,8 +2,8 @@
 
 import httpx
 
-from tests.conftest import RACHEL
-from tests.sse import post_stream
+from tests.support.clients import RACHEL
+from tests.support.sse import post_stream
 
 
 def test_mongo_db_lists_the_service_database(api: httpx.Client, db, admin_headers) -> None:

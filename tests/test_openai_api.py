@@ -8,8 +8,8 @@ import openai
 import pytest
 
 from embedded.stack import EmbeddedStack
-from tests.conftest import RACHEL
-from tests.sse import post_stream
+from tests.support.clients import RACHEL
+from tests.support.sse import post_stream
 
 HELLO = [{"role": "user", "content": "Say hello."}]
 # A character with a long description, to see it in the prompt's token count.

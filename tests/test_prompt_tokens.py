@@ -1,9 +1,9 @@
-"""Prompts from the real Gemma GGUF: the configured turn format, and typed control tokens stay text."""
+"""Prompts from the real Gemma GGUF: the configured turn format, and typed control tokens stay text (the
+template as text, without a tokenizer: tests/unit/test_chat_template.py)."""
 
 import pytest
 
 from prompts.assembly import character_prompt
-from runtimes.chat_template import ChatTemplate
 from runtimes.llama_cpp import LlamaCppRuntime
 from schemas.cards import CardData
 from schemas.jobs import ChatMessage
@@ -37,20 +37,6 @@ def test_control_tokens_typed_by_a_user_stay_plain_text(gemma: LlamaCppRuntime, 
     for control in ("<start_of_turn>", "<end_of_turn>", "<bos>"):
         token = special_id(gemma, control)
         assert sneaky_ids.count(token) == honest_ids.count(token), control
-
-
-def test_a_template_in_the_gguf_metadata_wins_over_the_configured_format() -> None:
-    metadata = {"tokenizer.chat_template": "{% for m in messages %}[{{ m.role }}]{{ m.content }}{% endfor %}"}
-
-    template = ChatTemplate.for_model(metadata, "gemma", bos_token="<bos>", eos_token="<eos>")
-    segments = template.segments([ChatMessage(role="user", content="hi")])
-
-    assert [(s.text, s.is_markup) for s in segments] == [("[user]", True), ("hi", False)]
-
-
-def test_an_unknown_chat_format_is_refused() -> None:
-    with pytest.raises(ValueError, match="unknown chat_format"):
-        ChatTemplate.for_model({}, "no-such-format", bos_token="", eos_token="")
 
 
 def test_control_tokens_in_a_card_or_a_conversation_cannot_open_or_close_turns(

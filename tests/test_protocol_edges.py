@@ -4,38 +4,30 @@ replies so short the worker is done before the API has stored the user's turn.""
 
 import json
 import socket
-import time
 import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 
 import httpx
 import pytest
 import redis
 from httpx_sse import connect_sse
 
-from embedded.processes import free_port
-from embedded.services import start_api
 from embedded.stack import EmbeddedStack
-from tests.conftest import RACHEL, bearer
-from tests.jobs import wait_until_ended
-from tests.sse import iter_events, post_stream
+from tests.support.clients import RACHEL, bearer
+from tests.support.extra_api import extra_api
+from tests.support.jobs import wait_until_ended
+from tests.support.sse import iter_events, post_stream
+from tests.support.waiting import wait_until
 
 
 @pytest.fixture(scope="module")
-def unlimited_api(stack: EmbeddedStack, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def unlimited_api(stack: EmbeddedStack) -> Iterator[str]:
     """A second API process on the session's Redis and MongoDB with no queue limit, so a burst of
     chats is all let in (the limit has its own tests), and patient with a worker slowed down by the
     burst (the silence timeout has its own tests)."""
-    port = free_port()
-    log_dir: Path = tmp_path_factory.mktemp("api-unlimited")
-    env = {**stack.env, "QUEUE_MAX_DEPTH": "0", "STREAM_SILENCE_TIMEOUT_S": "600"}
-    process = start_api(port, log_dir, env)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        process.stop()
+    with extra_api(stack, "api-unlimited", QUEUE_MAX_DEPTH="0", STREAM_SILENCE_TIMEOUT_S="600") as extra:
+        yield extra.url
 
 
 @pytest.fixture(scope="module")
@@ -46,16 +38,6 @@ def patient(unlimited_api: str, api_key: str) -> Iterator[httpx.Client]:
 
 def new_log_keys(broker: redis.Redis, before: set[bytes]) -> set[bytes]:
     return set(broker.scan_iter("chatbot:job:*:log")) - before
-
-
-def wait_for(condition, timeout_s: float = 120, what: str = "condition"):
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def test_a_non_streamed_completion_whose_client_hangs_up_is_cancelled(
@@ -76,9 +58,13 @@ def test_a_non_streamed_completion_whose_client_hangs_up_is_cancelled(
     ).encode() + body
     with socket.create_connection(("127.0.0.1", stack.config.api_port)) as client:
         client.sendall(request)
-        (key,) = wait_for(lambda: new_log_keys(broker, before), what="the job's log")
+        (key,) = wait_until(lambda: new_log_keys(broker, before), what="the job's log", timeout_s=120)
         job_id = key.decode().split(":")[2]
-        wait_for(lambda: api.get(f"/jobs/{job_id}").json()["state"] == "running", what="the job to start")
+        wait_until(
+            lambda: api.get(f"/jobs/{job_id}").json()["state"] == "running",
+            what="the job to start",
+            timeout_s=120,
+        )
     ended = wait_until_ended(api, job_id)
 
     assert ended["state"] == "cancelled"

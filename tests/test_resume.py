@@ -2,41 +2,17 @@
 saw gets exactly the events after it (from the job's log in Redis), then the live rest; `GET /jobs/{id}`
 says where the job is."""
 
-import json
 from datetime import datetime
-from itertools import islice
 
 import httpx
 import pytest
-from httpx_sse import connect_sse
 
-from tests.conftest import RACHEL
-from tests.jobs import job_status, wait_until_ended
-from tests.sse import StreamEvent, iter_events, streamed_text
-from tests.waiting import wait_until
+from tests.support.jobs import job_status, wait_until_ended
+from tests.support.sse import DETACHED, read_events, start_detached, streamed_text
+from tests.support.waiting import wait_until
 
-DETACHED = {**RACHEL, "max_tokens": 100, "temperature": 0, "detach": True}
 # Far longer than a reconnect takes on any machine: the job is still running when the client is back.
 LONG_DETACHED = {**DETACHED, "max_tokens": 1500}
-
-
-def read_events(api: httpx.Client, path: str, headers: dict | None = None, limit: int | None = None):
-    """GET an SSE route; its response and (the first `limit` of) its events."""
-    with connect_sse(api, "GET", path, headers=headers or {}) as source:
-        events = [
-            StreamEvent(sse.id, sse.event, json.loads(sse.data)) for sse in islice(iter_events(source), limit)
-        ]
-        return source.response, events
-
-
-def start_detached(api: httpx.Client, tokens: int, body: dict = DETACHED) -> tuple[str, list[StreamEvent]]:
-    """POST a detached chat, read `tokens` events, hang up (the job goes on)."""
-    with connect_sse(api, "POST", "/Lumimaid_stream", json=body) as source:
-        seen = [
-            StreamEvent(sse.id, sse.event, json.loads(sse.data))
-            for sse in islice(iter_events(source), tokens)
-        ]
-        return source.response.headers["X-Job-Id"], seen
 
 
 def resume(api: httpx.Client, job_id: str, last: str, how: str, limit: int | None = None):

@@ -19,10 +19,10 @@ import redis
 
 from embedded.processes import free_port
 from settings import PROJECT_ROOT
-from tests.conftest import RACHEL
-from tests.sse import post_stream
-from tests.test_metrics import samples
-from tests.waiting import wait_until
+from tests.support.clients import RACHEL
+from tests.support.metrics import samples
+from tests.support.sse import post_stream
+from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.stack  # starts its own whole system
 

@@ -10,7 +10,7 @@ from hypothesis import HealthCheck, Phase, given, settings
 from schemathesis.checks import not_a_server_error
 
 from embedded.stack import EmbeddedStack
-from tests.conftest import bearer
+from tests.support.clients import bearer
 
 EXAMPLES_PER_OPERATION = 6
 TOKEN_FIELDS = ("max_tokens", "max_completion_tokens")

@@ -7,7 +7,6 @@ import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack
-from pathlib import Path
 
 import httpx
 import psutil
@@ -15,68 +14,42 @@ import pytest
 import redis
 from httpx_sse import connect_sse
 
-from embedded.processes import ManagedProcess, free_port
-from embedded.services import start_api
 from embedded.stack import EmbeddedStack
 from jobs.keys import admission_key
-from tests.conftest import RACHEL, keyed_client
-from tests.jobs import wait_until_ended
-from tests.sse import post_stream
-from tests.test_backpressure import worker_full
-from tests.waiting import wait_until
+from tests.support.clients import RACHEL
+from tests.support.extra_api import extra_api_client
+from tests.support.jobs import wait_until_ended
+from tests.support.load import worker_full
+from tests.support.sse import post_stream
+from tests.support.waiting import wait_until
 
 MIB = 1024 * 1024
 DEFAULT_BODY_LIMIT = MIB
 
 
-def second_api(
-    stack: EmbeddedStack, key: str, log_dir: Path, **env: str
-) -> tuple[ManagedProcess, httpx.Client]:
-    """Another API process on the session's Redis and MongoDB, configured otherwise."""
-    port = free_port()
-    process = start_api(port, log_dir, {**stack.env, **env})
-    return process, keyed_client(f"http://127.0.0.1:{port}", key)
-
-
 @pytest.fixture(scope="module")
-def allowlisted_api(stack: EmbeddedStack, tmp_path_factory, api_key: str) -> Iterator[httpx.Client]:
+def allowlisted_api(stack: EmbeddedStack, api_key: str) -> Iterator[httpx.Client]:
     """Only 10.0.0.0/8 may call it; this machine (127.0.0.1) is not trusted as a proxy."""
-    process, client = second_api(
-        stack, api_key, tmp_path_factory.mktemp("api-allowlist"), IP_ALLOWLIST="10.0.0.0/8"
-    )
-    with client:
+    with extra_api_client(stack, "api-allowlist", api_key, IP_ALLOWLIST="10.0.0.0/8") as client:
         yield client
-    process.stop()
 
 
 @pytest.fixture(scope="module")
-def behind_a_proxy_api(stack: EmbeddedStack, tmp_path_factory, api_key: str) -> Iterator[httpx.Client]:
+def behind_a_proxy_api(stack: EmbeddedStack, api_key: str) -> Iterator[httpx.Client]:
     """The same allowlist, behind a proxy on 127.0.0.1 whose X-Forwarded-For is believed."""
-    process, client = second_api(
-        stack,
-        api_key,
-        tmp_path_factory.mktemp("api-proxy"),
-        IP_ALLOWLIST="10.0.0.0/8",
-        FORWARDED_ALLOW_IPS="127.0.0.1",
-    )
-    with client:
+    with extra_api_client(
+        stack, "api-proxy", api_key, IP_ALLOWLIST="10.0.0.0/8", FORWARDED_ALLOW_IPS="127.0.0.1"
+    ) as client:
         yield client
-    process.stop()
 
 
 @pytest.fixture(scope="module")
-def depth_4_api(stack: EmbeddedStack, tmp_path_factory, api_key: str) -> Iterator[httpx.Client]:
+def depth_4_api(stack: EmbeddedStack, api_key: str) -> Iterator[httpx.Client]:
     """Four waiting chats per queue; patient with a worker slowed by a loaded machine."""
-    process, client = second_api(
-        stack,
-        api_key,
-        tmp_path_factory.mktemp("api-depth-4"),
-        QUEUE_MAX_DEPTH="4",
-        STREAM_SILENCE_TIMEOUT_S="120",
-    )
-    with client:
+    with extra_api_client(
+        stack, "api-depth-4", api_key, QUEUE_MAX_DEPTH="4", STREAM_SILENCE_TIMEOUT_S="120"
+    ) as client:
         yield client
-    process.stop()
 
 
 def api_rss(stack: EmbeddedStack) -> int:

@@ -4,8 +4,8 @@ seed another text (at temperature 1, where sampling has room to differ)."""
 import httpx
 import pytest
 
-from tests.conftest import RACHEL
-from tests.sse import post_stream, streamed_text
+from tests.support.clients import RACHEL
+from tests.support.sse import post_stream, streamed_text
 
 SAMPLED = {"max_tokens": 24, "temperature": 1.0, "top_p": 1.0}
 

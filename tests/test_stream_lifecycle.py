@@ -9,11 +9,11 @@ from httpx_sse import connect_sse
 
 from embedded.stack import EmbeddedStack
 from model_registry import get_registry
-from tests.conftest import RACHEL
-from tests.jobs import job_status, wait_for_reply, wait_until_ended
-from tests.sse import iter_events
-from tests.test_metrics import samples, value
-from tests.waiting import wait_until
+from tests.support.clients import RACHEL
+from tests.support.jobs import job_status, wait_for_reply, wait_until_ended
+from tests.support.metrics import samples, value
+from tests.support.sse import iter_events
+from tests.support.waiting import wait_until
 
 LONG_REPLY = {**RACHEL, "max_tokens": 1500}
 

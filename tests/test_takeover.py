@@ -23,9 +23,11 @@ from embedded.processes import free_port
 from embedded.stack import EmbeddedStack, StackConfig
 from jobs.keys import job_state_key, quota_jobs_key
 from jobs.log import read_log
-from tests.conftest import ADMIN_KEY, NO_QUOTAS, RACHEL, keyed_client
-from tests.faults import service, wait_for, wait_healthy, wait_worker_ready
-from tests.sse import StreamEvent, iter_events, post_stream, streamed_text
+from tests.support.clients import ADMIN_KEY, NO_QUOTAS, RACHEL, keyed_client
+from tests.support.faults import service, wait_healthy, wait_through_faults, wait_worker_ready
+from tests.support.sse import StreamEvent, iter_events, post_stream, streamed_text
+
+pytestmark = pytest.mark.stack  # starts a stack of its own
 
 QUESTIONS = [
     "*I ask Rachel to tell me a long story about the sea.*",
@@ -166,7 +168,7 @@ def test_a_worker_stopped_past_its_heartbeat_then_woken_writes_nothing_more(
     def stop_until_taken_over() -> None:
         stopped.send_signal(signal.SIGSTOP)
         try:  # the stream sees the heartbeat lapse and sends the job to another worker
-            wait_for(lambda: broker.hget(job_state_key(streams.job_ids[0]), "state") == b"queued",
+            wait_through_faults(lambda: broker.hget(job_state_key(streams.job_ids[0]), "state") == b"queued",
                      what="the job taken over")  # fmt: skip
         finally:
             stopped.send_signal(signal.SIGCONT)
@@ -192,7 +194,7 @@ def test_a_detached_chat_whose_client_left_and_whose_worker_died_is_stored_whole
                 break  # the client goes away; the job goes on without it
     worker(takeover_stack).send_signal(signal.SIGKILL)
 
-    reply = wait_for(  # the recovery sweep takes it over once the launcher's worker is back
+    reply = wait_through_faults(  # the recovery sweep takes it over once the launcher's worker is back
         lambda: db.messages.find_one({"job_id": job_id, "role": "assistant", "status": "complete"}),
         what="the detached reply stored whole",
     )

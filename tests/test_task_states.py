@@ -13,10 +13,10 @@ from httpx_sse import connect_sse
 
 from embedded.stack import EmbeddedStack
 from tasks.app import app as celery_app
-from tests.conftest import RACHEL
-from tests.jobs import wait_until_ended
-from tests.sse import iter_events, post_stream
-from tests.waiting import wait_until
+from tests.support.clients import RACHEL
+from tests.support.jobs import wait_until_ended
+from tests.support.sse import iter_events, post_stream
+from tests.support.waiting import wait_until
 
 
 @pytest.fixture

@@ -13,7 +13,7 @@ import pytest
 from httpx_sse import connect_sse
 
 from embedded.stack import EmbeddedStack
-from tests.sse import iter_events
+from tests.support.sse import iter_events
 
 # A prompt in Gemma's own turn markup, as SillyTavern's instruct template writes it.
 PROMPT = "<start_of_turn>user\nName three colours.<end_of_turn>\n<start_of_turn>model\n"

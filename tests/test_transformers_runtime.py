@@ -19,6 +19,8 @@ def torch_cuda_available() -> bool:
     return torch.cuda.is_available()
 
 
+pytestmark = pytest.mark.model  # loads the real model, through transformers
+
 QUESTION = [ChatMessage(role="user", content="Write a poem about the sea.")]
 # Of lengths far apart, so that a decode step's rows are padded by tens of tokens.
 QUESTIONS = [

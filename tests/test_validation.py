@@ -6,7 +6,7 @@ import httpx
 import pytest
 
 from jobs.keys import job_log_key
-from tests.conftest import RACHEL
+from tests.support.clients import RACHEL
 
 
 def stored_for(db, user: str, character: str) -> dict[str, int]:

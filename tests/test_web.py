@@ -12,9 +12,9 @@ from bson import ObjectId
 from playwright.sync_api import Browser, expect
 
 from embedded.stack import EmbeddedStack
-from tests.browser import DEADLINE_MS, PHONE, Tab, letters, open_tab
-from tests.cards_fixtures import SERAPHINA_V2, card_png, named, sillytavern_png
-from tests.sse import post_stream
+from tests.support.browser import DEADLINE_MS, PHONE, Tab, letters, open_tab
+from tests.support.cards import SERAPHINA_V2, card_png, named, sillytavern_png
+from tests.support.sse import post_stream
 
 LONG_STORY = "Tell me a very long story about the forest, the river and the old mill, with every detail."
 

@@ -12,8 +12,8 @@ import pytest
 from playwright.sync_api import Browser, expect
 
 from embedded.stack import EmbeddedStack
-from tests.browser import Tab, open_tab
-from tests.sse import post_stream
+from tests.support.browser import Tab, open_tab
+from tests.support.sse import post_stream
 
 # The page's own text and attributes, outside what people and the model wrote (.msg-body).
 PAGE_TEXT = """() => {

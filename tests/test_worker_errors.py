@@ -6,7 +6,7 @@ import uuid
 
 import httpx
 
-from tests.conftest import RACHEL
+from tests.support.clients import RACHEL
 
 
 def test_prompt_longer_than_the_context_window_is_refused_before_anything_is_stored(

@@ -2,7 +2,6 @@
 and when one is killed the other goes on serving the queue."""
 
 import socket
-import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 
@@ -14,8 +13,9 @@ from celery import Celery
 from embedded.processes import ManagedProcess
 from embedded.stack import EmbeddedStack
 from jobs.keys import PRIORITY_SEP, PRIORITY_STEPS
-from tests.conftest import RACHEL
-from tests.sse import post_stream
+from tests.support.clients import RACHEL
+from tests.support.sse import post_stream
+from tests.support.waiting import wait_until
 
 SHORT = {**RACHEL, "max_tokens": 4}
 
@@ -59,13 +59,13 @@ def test_two_workers_of_a_queue_both_take_jobs_and_one_killed_leaves_the_other_s
 ) -> None:
     ports = [stack.worker_metrics_ports["cpu"], stack.worker_metrics_ports["cpu-second"]]
     before = [jobs_done(port) for port in ports]
-    deadline = time.monotonic() + 300
-    while time.monotonic() < deadline and not all(
-        jobs_done(p) > b for p, b in zip(ports, before, strict=True)
-    ):
+
+    def chats_then_who_took_jobs() -> list[bool]:
         with ThreadPoolExecutor(4) as pool:
             list(pool.map(lambda _: post_stream(api, "/Lumimaid_stream", SHORT), range(4)))
-    took_jobs = [jobs_done(p) > b for p, b in zip(ports, before, strict=True)]
+        return [jobs_done(p) > b for p, b in zip(ports, before, strict=True)]
+
+    took_jobs = wait_until(chats_then_who_took_jobs, all, what="both workers to take jobs", every_s=0)
     names = worker_names(stack)
 
     kill_with_its_pool(second_worker)

@@ -10,9 +10,9 @@ import pytest
 from httpx_sse import connect_sse
 
 from embedded.stack import EmbeddedStack
-from tests.faults import wait_worker_ready
-from tests.sse import iter_events
-from tests.waiting import wait_until
+from tests.support.faults import wait_worker_ready
+from tests.support.sse import iter_events
+from tests.support.waiting import wait_until
 
 
 @pytest.fixture

@@ -151,3 +151,17 @@ def test_a_raw_prompt_is_the_whole_prompt_after_one_bos() -> None:
     assert gemma.segments([ChatMessage(role="user", content="<BOS>" + raw, raw=True)]) == [
         Segment("<BOS>" + raw, is_markup=True)
     ]
+
+
+def test_a_template_in_the_gguf_metadata_wins_over_the_configured_format() -> None:
+    metadata = {"tokenizer.chat_template": "{% for m in messages %}[{{ m.role }}]{{ m.content }}{% endfor %}"}
+
+    template = ChatTemplate.for_model(metadata, "gemma", bos_token="<bos>", eos_token="<eos>")
+    segments = template.segments([ChatMessage(role="user", content="hi")])
+
+    assert [(s.text, s.is_markup) for s in segments] == [("[user]", True), ("hi", False)]
+
+
+def test_an_unknown_chat_format_is_refused() -> None:
+    with pytest.raises(ValueError, match="unknown chat_format"):
+        ChatTemplate.for_model({}, "no-such-format", bos_token="", eos_token="")

@@ -2,7 +2,7 @@
 
 import httpx
 
-from tests.waiting import DEFAULT_TIMEOUT_S, wait_until
+from tests.support.waiting import DEFAULT_TIMEOUT_S, wait_until
 
 
 def wait_for_reply(db, job_id: str, timeout_s: float = DEFAULT_TIMEOUT_S) -> dict:

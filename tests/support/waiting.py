@@ -18,14 +18,20 @@ def wait_until(
     what: str,
     timeout_s: float = DEFAULT_TIMEOUT_S,
     every_s: float = 0.05,
+    ignoring: tuple[type[Exception], ...] = (),
 ) -> T:
     """The first value of `probe()` that `done` accepts; an AssertionError naming `what` and the last
-    value when none did within `timeout_s`."""
+    value when none did within `timeout_s`. A probe raising one of `ignoring` (a service on its way
+    back up refusing connections) counts as not yet."""
     deadline = time.monotonic() + timeout_s
     while True:
-        value = probe()
-        if done(value):
-            return value
+        try:
+            value = probe()
+        except ignoring as error:
+            value = error
+        else:
+            if done(value):
+                return value
         if time.monotonic() > deadline:
             raise AssertionError(f"waited {timeout_s:g}s for {what}; last seen: {value!r}")
         time.sleep(every_s)

@@ -10,7 +10,7 @@ from schemas.cards import CardData, LorebookEntry
 from schemas.chat import LumimaidRequest
 from schemas.events import JobEvent
 from schemas.openai import ChatCompletionRequest, RequestMessage
-from tests.conftest import RACHEL
+from tests.support.clients import RACHEL
 
 STORED_ID = "0123456789abcdef01234567"
 

@@ -14,7 +14,7 @@ from cards.card_png import avatar_png, read_png_card, write_png_card
 from cards.importing import ImportedCard, import_card
 from cards.limits import CardError, CardLimits
 from settings import Settings
-from tests.cards_fixtures import SERAPHINA_V2, V1_CARD, card_png, encoded, sillytavern_png, v3_card
+from tests.support.cards import SERAPHINA_V2, V1_CARD, card_png, encoded, sillytavern_png, v3_card
 
 LIMITS = CardLimits()
 

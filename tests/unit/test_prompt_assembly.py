@@ -5,7 +5,7 @@ import pytest
 from prompts.assembly import assistant_prompt, card_greetings, character_prompt, substitute_macros
 from schemas.cards import CardData
 from schemas.jobs import ChatMessage
-from tests.cards_fixtures import LOREBOOK_ENTRY_CONTENT, SERAPHINA_V2
+from tests.support.cards import LOREBOOK_ENTRY_CONTENT, SERAPHINA_V2
 
 SERAPHINA = CardData.model_validate(SERAPHINA_V2["data"])
 

@@ -3,6 +3,7 @@ by name), signals sent to them with psutil, and waiting for the stack to be whol
 
 import socket
 import time
+from functools import partial
 
 import httpx
 import psutil
@@ -10,19 +11,13 @@ import redis
 
 from embedded.stack import EmbeddedStack
 from jobs.keys import workers_key
+from tests.support.waiting import wait_until
 
+# What a probe meets while a killed service is on its way back: each is "not yet", not a failure.
+TRANSIENT = (httpx.HTTPError, OSError, redis.RedisError, psutil.Error)
 
-def wait_for(condition, timeout_s: float = 900, what: str = "condition"):
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        try:
-            value = condition()
-        except (httpx.HTTPError, OSError, redis.RedisError, psutil.Error):
-            value = None
-        if value:
-            return value
-        time.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what}")
+# `wait_until` through a fault: patient with a model loading again, deaf to the errors of the gap.
+wait_through_faults = partial(wait_until, timeout_s=900, every_s=0.1, ignoring=TRANSIENT)
 
 
 def service(stack: EmbeddedStack, name: str) -> psutil.Process:
@@ -32,7 +27,9 @@ def service(stack: EmbeddedStack, name: str) -> psutil.Process:
 
 def pool_process(stack: EmbeddedStack, queue: str = "cpu") -> psutil.Process:
     """The Celery pool process of the queue's worker: the one that holds the model and runs jobs."""
-    return wait_for(lambda: service(stack, f"worker-{queue}").children(), what="the worker's pool process")[0]
+    return wait_through_faults(
+        lambda: service(stack, f"worker-{queue}").children(), what="the worker's pool process"
+    )[0]
 
 
 def wait_healthy(api: httpx.Client, timeout_s: float = 600) -> dict:
@@ -42,7 +39,7 @@ def wait_healthy(api: httpx.Client, timeout_s: float = 600) -> dict:
         response = api.get("/health", timeout=5)
         return response.json() if response.status_code == 200 and response.json()["status"] == "ok" else None
 
-    return wait_for(healthy, timeout_s, "a healthy stack")
+    return wait_through_faults(healthy, what="a healthy stack", timeout_s=timeout_s)
 
 
 FRESH_BEAT_S = 3.0
@@ -68,6 +65,6 @@ def wait_worker_ready(stack: EmbeddedStack, queue: str = "cpu", timeout_s: float
         return bool(pools & {member.decode() for member in fresh})
 
     try:
-        wait_for(beating, timeout_s, f"the {queue} worker's pool process to beat")
+        wait_through_faults(beating, what=f"the {queue} worker's pool process to beat", timeout_s=timeout_s)
     finally:
         client.close()

@@ -3,9 +3,14 @@
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass
+from itertools import islice
 
 import httpx
 from httpx_sse import EventSource, ServerSentEvent, connect_sse
+
+from tests.support.clients import RACHEL
+
+DETACHED = {**RACHEL, "max_tokens": 100, "temperature": 0, "detach": True}
 
 
 @dataclass
@@ -36,3 +41,22 @@ def post_stream(
 
 def streamed_text(events: list[StreamEvent]) -> str:
     return "".join(event.data["text"] for event in events if event.event == "token")
+
+
+def read_events(api: httpx.Client, path: str, headers: dict | None = None, limit: int | None = None):
+    """GET an SSE route; its response and (the first `limit` of) its events."""
+    with connect_sse(api, "GET", path, headers=headers or {}) as source:
+        events = [
+            StreamEvent(sse.id, sse.event, json.loads(sse.data)) for sse in islice(iter_events(source), limit)
+        ]
+        return source.response, events
+
+
+def start_detached(api: httpx.Client, tokens: int, body: dict = DETACHED) -> tuple[str, list[StreamEvent]]:
+    """POST a detached chat, read `tokens` events, hang up (the job goes on)."""
+    with connect_sse(api, "POST", "/Lumimaid_stream", json=body) as source:
+        seen = [
+            StreamEvent(sse.id, sse.event, json.loads(sse.data))
+            for sse in islice(iter_events(source), tokens)
+        ]
+        return source.response.headers["X-Job-Id"], seen

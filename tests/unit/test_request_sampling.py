@@ -13,7 +13,7 @@ from schemas.conversations import TurnRequest
 from schemas.openai import ChatCompletionRequest
 from schemas.text_completion import CompletionRequest
 from settings import Settings
-from tests.conftest import RACHEL
+from tests.support.clients import RACHEL
 
 SETTINGS = Settings(_env_file=None)
 LLAMA_CPP = ModelSpec(name="lumimaid", runtime="llama_cpp", weights="unused.gguf")
