@@ -17,8 +17,7 @@ from runtimes.batch_invariance import decodes_alike
 from runtimes.chat_template import ChatTemplate
 from runtimes.cpu_share import threads_per_worker
 from runtimes.llama_cpp_engine import EngineConfig, LlamaCppEngine
-from runtimes.protocol import GenerationResult, OnText, PromptTooLongError
-from runtimes.sequences import Sequence
+from runtimes.protocol import GenerationResult, OnText, Resume
 from schemas.jobs import ChatMessage, SamplingParams
 from settings import get_settings
 
@@ -78,7 +77,7 @@ def _model_params(kwargs: dict, repack: bool):
 
 class LlamaCppRuntime:
     """Besides the chat runtime protocol, what the tests and the benchmark use: `text_tokens`,
-    `rendered_prompt`, `bos_text` and `close`."""
+    `reply_text`, `rendered_prompt`, `bos_text` and `close`."""
 
     def __init__(self, spec: ModelSpec, weights: Path) -> None:
         self.name = spec.name
@@ -154,6 +153,10 @@ class LlamaCppRuntime:
         """The token ids of `text` without a BOS: plain text, or with `special` control tokens as markup."""
         return self._llm.tokenize(text.encode("utf-8"), False, special)
 
+    def reply_text(self, token_ids: list[int]) -> str:
+        """The text of a reply's tokens as the engine streams it (control tokens as nothing)."""
+        return self._llm.detokenize(token_ids).decode("utf-8", errors="replace")
+
     def rendered_prompt(self, messages: list[ChatMessage]) -> str:
         """The prompt as one string, template markup included: what a raw-completion server is sent."""
         return "".join(segment.text for segment in self._template.segments(messages))
@@ -168,16 +171,13 @@ class LlamaCppRuntime:
             return self._engine
 
     def generate(
-        self, messages: list[ChatMessage], sampling: SamplingParams, on_text: OnText
+        self,
+        messages: list[ChatMessage],
+        sampling: SamplingParams,
+        on_text: OnText,
+        resume: Resume | None = None,
     ) -> GenerationResult:
-        prompt = self.prompt_tokens(messages)
-        room = self.n_ctx - len(prompt)
-        if room < 1:
-            raise PromptTooLongError(f"the prompt is {len(prompt)} tokens, the context window {self.n_ctx}")
-        engine = self.engine()
-        return engine.follow(
-            engine.submit(Sequence(prompt, sampling, min(sampling.max_tokens, room))), on_text
-        )
+        return self.engine().generate(self.prompt_tokens(messages), sampling, self.n_ctx, on_text, resume)
 
     def close(self) -> None:
         """Stop the engine and free the model now rather than when the process ends."""

@@ -65,22 +65,22 @@ class EngineConfig:
 class _Slot:
     """The engine's side of a sequence: its KV stream, position, sampler and text state."""
 
-    def __init__(self, seq: Sequence, seq_id: int, sampler, stops: list[str]) -> None:
+    def __init__(self, seq: Sequence, seq_id: int, sampler) -> None:
         self.seq = seq
         self.seq_id = seq_id
         self.sampler = sampler
-        self.fed = 0  # prompt tokens already in the KV cache
+        self.fed = 0  # tokens of the prompt (and of a resumed reply) already in the KV cache
         self.kv_tokens: list[int] = []  # what this sequence's KV stream holds, in order
         self.next_token: int | None = None  # sampled, not yet fed
-        self.generated = 0
-        self.unreported = 0  # generated tokens whose text was not sent yet
+        self.generated = len(seq.resumed)
+        # A resumed reply's text ends with a whole token, so the decoder starts afresh.
         self.decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
-        self.reply = ReplyText(stops)
-        self.logprobs: list[TokenLogprob] = []  # of the generated tokens whose text was not sent yet
+        self.reply = ReplyText(list(seq.sampling.stop), seq.resumed_text)
+        self.logprobs: list[TokenLogprob] = []  # of the generated tokens not reported yet
 
     @property
     def prefilling(self) -> bool:
-        return self.fed < len(self.seq.prompt)
+        return self.fed < len(self.seq.tokens)
 
 
 class LlamaCppEngine(EngineThread):
@@ -168,26 +168,27 @@ class LlamaCppEngine(EngineThread):
         its logits. A sequence whose sampler cannot be built (a grammar llama.cpp refuses) fails
         without taking a slot."""
         try:
-            sampler = sampler_chain(self._model, seq.sampling, seq.prompt)
+            sampler = sampler_chain(self._model, seq.sampling, seq.prompt, seq.resumed)
         except Exception as exc:
             seq.events.put(exc)
             return None
-        seq_id = _stream_choice(free_ids, active_ids, lambda i: self._reusable(i, seq.prompt))
+        seq_id = _stream_choice(free_ids, active_ids, lambda i: self._reusable(i, seq.tokens))
         free_ids.remove(seq_id)
-        keep = self._reusable(seq_id, seq.prompt)
+        keep = self._reusable(seq_id, seq.tokens)
         if not keep or not llama_cpp.llama_memory_seq_rm(self._memory, seq_id, keep, -1):
             llama_cpp.llama_memory_seq_rm(self._memory, seq_id, -1, -1)  # never fails
             keep = 0
         self._cached[seq_id] = []
-        metrics.PROMPT_TOKENS.labels(self.config.model).inc(len(seq.prompt))
+        metrics.PROMPT_TOKENS.labels(self.config.model).inc(len(seq.tokens))
         metrics.PROMPT_TOKENS_REUSED.labels(self.config.model).inc(keep)
         metrics.ACTIVE_SEQUENCES.labels(self.config.model).inc()
-        slot = _Slot(seq, seq_id, sampler, list(seq.sampling.stop))
-        slot.fed, slot.kv_tokens = keep, seq.prompt[:keep]
+        slot = _Slot(seq, seq_id, sampler)
+        slot.fed, slot.kv_tokens = keep, seq.tokens[:keep]
         return slot
 
     def _reusable(self, seq_id: int, prompt: list[int]) -> int:
-        """How many of the prompt's first tokens stream `seq_id` holds and would not prefill again."""
+        """How many of the prompt's first tokens (a resumed reply's after them) stream `seq_id` holds
+        and would not prefill again."""
         keep = min(_common_prefix(self._cached[seq_id], prompt), len(prompt) - MIN_FEED)
         return keep if keep >= MIN_REUSE else 0
 
@@ -201,12 +202,12 @@ class LlamaCppEngine(EngineThread):
         outputs: list[tuple[_Slot, int]] = []  # (slot, batch index of its logits)
         for slot, count in _step_plan(slots, self.config.n_batch):
             if not slot.prefilling:
-                self._put(n, slot.next_token, slot.fed + slot.generated - 1, slot.seq_id, True)
+                self._put(n, slot.next_token, len(slot.kv_tokens), slot.seq_id, True)
                 slot.kv_tokens.append(slot.next_token)
                 outputs.append((slot, n))
                 n += 1
                 continue
-            prompt = slot.seq.prompt
+            prompt = slot.seq.tokens
             for i in range(slot.fed, slot.fed + count):
                 last = i == len(prompt) - 1
                 self._put(n, prompt[i], i, slot.seq_id, last)
@@ -250,9 +251,9 @@ class LlamaCppEngine(EngineThread):
         if top_n is not None:
             slot.logprobs.append(token_logprob(logprobs, token, top_n, self._piece))
         slot.generated += 1
-        slot.unreported += 1
         slot.next_token = token
-        self._emit(slot, slot.reply.add(slot.decoder.decode(self._piece(token))))
+        text = slot.decoder.decode(self._piece(token))
+        self._emit(slot, *slot.reply.add(token, text, whole=not slot.decoder.getstate()[0]))
         if slot.reply.stopped:
             self._finish(slot, "stop", slots, free_ids)
             return
@@ -267,15 +268,16 @@ class LlamaCppEngine(EngineThread):
             size = llama_cpp.llama_token_to_piece(self._vocab, token, buf, len(buf), 0, False)
         return buf.raw[:size]
 
-    def _emit(self, slot: _Slot, text: str) -> None:
+    def _emit(self, slot: _Slot, text: str, token_ids: list[int]) -> None:
         if text:
-            logprobs = slot.logprobs if slot.seq.sampling.logprobs is not None else None
-            slot.seq.events.put(TextPiece(text, slot.unreported, logprobs))
-            slot.unreported, slot.logprobs = 0, []
+            logprobs = None
+            if slot.seq.sampling.logprobs is not None:
+                logprobs, slot.logprobs = slot.logprobs[: len(token_ids)], slot.logprobs[len(token_ids) :]
+            slot.seq.events.put(TextPiece(text, token_ids, logprobs))
 
     def _finish(self, slot: _Slot, reason: str, slots: list[_Slot], free_ids: list[int]) -> None:
         if reason != "cancelled":
-            self._emit(slot, slot.reply.rest(slot.decoder.decode(b"", final=True)))
+            self._emit(slot, *slot.reply.rest(slot.decoder.decode(b"", final=True)))
         self._release(slot, slots, free_ids)
         slot.seq.events.put(GenerationResult(reason, len(slot.seq.prompt), slot.generated))
 
@@ -314,7 +316,7 @@ def _step_plan(slots: list[_Slot], n_batch: int) -> list[tuple[_Slot, int]]:
         if not slot.prefilling:
             plan.append((slot, 1))
         elif room > 0:
-            left = len(slot.seq.prompt) - slot.fed
+            left = len(slot.seq.tokens) - slot.fed
             chunk = min(left, room)
             if 0 < left - chunk < MIN_FEED and chunk > MIN_FEED:
                 chunk -= MIN_FEED - (left - chunk)

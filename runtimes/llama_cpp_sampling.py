@@ -10,14 +10,16 @@ import llama_cpp
 import numpy as np
 from llama_cpp._internals import LlamaTokenDataArray
 
-from runtimes.protocol import InvalidSamplingError
+from runtimes.protocol import InvalidSamplingError, resumed_seed
 from schemas.jobs import PENALTY_LAST_N, SamplingParams
 
 
-def sampler_chain(model, sampling: SamplingParams, prompt: list[int]):
-    """A new chain; the caller frees it with `llama_sampler_free`.
+def sampler_chain(model, sampling: SamplingParams, prompt: list[int], reply: list[int] = ()):
+    """A new chain; the caller frees it with `llama_sampler_free`. `reply`: a resumed reply's tokens,
+    accepted as if the chain had sampled them.
 
-    The penalties see the end of the prompt too, as llama-server's do; the grammar sees only the reply."""
+    The penalties see the end of the prompt too, as llama-server's do; the grammar sees only the reply.
+    A resumed seeded reply draws from another seed, one per resume point (`resumed_seed`)."""
     vocab = llama_cpp.llama_model_get_vocab(model)
     n_vocab = llama_cpp.llama_vocab_n_tokens(vocab)
     outside = sorted(token for token in sampling.logit_bias if not 0 <= token < n_vocab)
@@ -25,6 +27,8 @@ def sampler_chain(model, sampling: SamplingParams, prompt: list[int]):
         raise InvalidSamplingError(
             f"logit_bias: tokens {outside} are not in the vocabulary (0..{n_vocab - 1})"
         )
+    if any(not 0 <= token < n_vocab for token in reply):
+        raise ValueError(f"the resumed reply holds tokens outside the vocabulary (0..{n_vocab - 1})")
     chain = llama_cpp.llama_sampler_chain_init(llama_cpp.llama_sampler_chain_default_params())
 
     def add(sampler) -> None:
@@ -49,13 +53,19 @@ def sampler_chain(model, sampling: SamplingParams, prompt: list[int]):
         add(grammar)
     if sampling.temperature <= 0:
         add(llama_cpp.llama_sampler_init_greedy())
-        return chain
+        return _accepted(chain, reply)
     add(llama_cpp.llama_sampler_init_top_k(sampling.top_k))
     add(llama_cpp.llama_sampler_init_top_p(sampling.top_p, 1))
     add(llama_cpp.llama_sampler_init_min_p(sampling.min_p, 1))
     add(llama_cpp.llama_sampler_init_temp(sampling.temperature))
-    seed = sampling.seed if sampling.seed is not None else random.getrandbits(32)
+    seed = resumed_seed(sampling.seed, len(reply)) if sampling.seed is not None else random.getrandbits(32)
     add(llama_cpp.llama_sampler_init_dist(seed & 0xFFFFFFFF))
+    return _accepted(chain, reply)
+
+
+def _accepted(chain, reply: list[int]):
+    for token in reply:
+        llama_cpp.llama_sampler_accept(chain, token)
     return chain
 
 

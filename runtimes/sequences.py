@@ -1,6 +1,6 @@
 """What the batching engines (llama.cpp's, transformers') share: a job's `Sequence` and the events it
 yields, the thread that runs an engine's decode loop and the callers' side of it (submit, follow,
-cancel), and a reply's text held back where it may begin a stop string.
+cancel, a resumed reply's start), and a reply's text held back where it may begin a stop string.
 
 Callers (Celery task threads) submit a `Sequence` and read its events from a queue, so publishing a
 token (a Redis round trip) never holds up the loop, which serves every sequence at once.
@@ -11,28 +11,37 @@ import threading
 from collections import deque
 from dataclasses import dataclass, field
 
-from runtimes.protocol import GenerationResult, OnText
+from runtimes.protocol import GenerationResult, OnText, PromptTooLongError, Resume, text_sink
 from schemas.events import TokenLogprob
 
 
 @dataclass
 class TextPiece:
     text: str
-    tokens: int  # how many generated tokens this text completes
+    token_ids: list[int]  # the generated tokens whose text this piece completes
     logprobs: list[TokenLogprob] | None = None  # theirs, when the job asked for logprobs
 
 
 @dataclass
 class Sequence:
-    """One job's generation, shared by the engine (which fills `events`) and the task that waits on it."""
+    """One job's generation, shared by the engine (which fills `events`) and the task that waits on it.
+
+    A resumed one starts with its reply's first tokens: the engine prefills them after the prompt (its
+    `tokens`) and counts them as generated (`max_tokens` is the whole reply's)."""
 
     prompt: list[int]
     sampling: object  # schemas.jobs.SamplingParams
     max_tokens: int
+    resume: Resume | None = None
     events: "queue.SimpleQueue[TextPiece | GenerationResult | BaseException]" = field(
         default_factory=queue.SimpleQueue
     )
     cancelled: threading.Event = field(default_factory=threading.Event)
+
+    def __post_init__(self) -> None:
+        self.resumed: list[int] = list(self.resume.token_ids) if self.resume else []
+        self.tokens = self.prompt + self.resumed  # what the engine prefills
+        self.resumed_text = self.resume.text if self.resume else ""
 
 
 class EngineThread:
@@ -67,6 +76,19 @@ class EngineThread:
             self._wake.wait()
         return not self._stopping
 
+    def generate(
+        self, prompt: list[int], sampling, n_ctx: int, on_text: OnText, resume: Resume | None
+    ) -> GenerationResult:
+        """A runtime's `generate` once it has the prompt's tokens: the reply, in at most what the
+        window leaves; a resumed reply that has used that up already ends there."""
+        room = n_ctx - len(prompt)
+        if room < 1:
+            raise PromptTooLongError(f"the prompt is {len(prompt)} tokens, the context window {n_ctx}")
+        seq = Sequence(prompt, sampling, min(sampling.max_tokens, room), resume)
+        if len(seq.resumed) >= seq.max_tokens:
+            return GenerationResult("length", len(prompt), len(seq.resumed))
+        return self.follow(self.submit(seq), on_text)
+
     def submit(self, seq: Sequence) -> Sequence:
         with self._wake:
             self._incoming.append(seq)
@@ -81,16 +103,17 @@ class EngineThread:
     def follow(self, seq: Sequence, on_text: OnText) -> GenerationResult:
         """Pass a submitted sequence's text to `on_text` until it ends; False from `on_text` cancels it.
 
-        A cancelled sequence's usage counts the tokens published before the cancel."""
-        published = 0
+        A cancelled sequence's usage counts the tokens published before the cancel (a resumed one's
+        included)."""
+        send = text_sink(on_text)
+        published = len(seq.resumed)
         while True:
             event = seq.events.get()
             if isinstance(event, TextPiece):
                 if seq.cancelled.is_set():
                     continue
-                published += event.tokens
-                sent = on_text(event.text) if event.logprobs is None else on_text(event.text, event.logprobs)
-                if not sent:
+                published += len(event.token_ids)
+                if not send(event.text, event.logprobs, event.token_ids):
                     seq.cancelled.set()
                     self.wake()
             elif isinstance(event, GenerationResult):
@@ -108,29 +131,57 @@ class EngineThread:
 
 
 class ReplyText:
-    """A reply's text as its tokens complete it. A tail that may begin a stop string is held back, so
-    a stop string never reaches the client (as with OpenAI): the text before it does, and the reply
-    ends there."""
+    """A reply's text as its tokens complete it, and which tokens each piece sent completes.
 
-    def __init__(self, stops: list[str]) -> None:
+    A tail that may begin a stop string is held back, so a stop string never reaches the client (as
+    with OpenAI): the text before it does, and the reply ends there. Otherwise text is sent up to the
+    end of a token's text only (a token whose bytes end inside a character ends with that character),
+    so the text sent so far is always the text of the tokens reported so far, and a resumed reply
+    (`sent`: its text) continues from a token, never from inside one. Held back, a token waits for
+    the later piece that completes it."""
+
+    def __init__(self, stops: list[str], sent: str = "") -> None:
         self.stops = [stop for stop in stops if stop]
-        self.held = ""
+        self.text = sent  # the reply's text decoded so far
+        self.sent = len(sent)  # how much of it was sent
+        self.unsent: list[int] = []  # tokens not reported yet, in order
+        self.ends: list[int] = []  # where the text of each of the first of them ends (in `text`)
         self.stopped = False  # a stop string was reached
 
-    def add(self, text: str) -> str:
-        """What can be sent now that `text` follows; check `stopped` after."""
-        self.held += text
-        stop_at = min((i for i in (self.held.find(s) for s in self.stops) if i >= 0), default=-1)
+    def add(self, token: int, text: str, whole: bool = True) -> tuple[str, list[int]]:
+        """What can be sent now that `token` decoded to `text` (`whole`: its bytes ended a character;
+        else `text` holds what its bytes completed, and it ends with a later token), and the tokens
+        that text completes; check `stopped` after."""
+        self.text += text
+        self.unsent.append(token)
+        if whole:
+            self.ends += [len(self.text)] * (len(self.unsent) - len(self.ends))
+        held = self.text[self.sent :]
+        stop_at = min((i for i in (held.find(s) for s in self.stops) if i >= 0), default=-1)
         if stop_at >= 0:
-            ready, self.held, self.stopped = self.held[:stop_at], "", True
-            return ready
-        keep = _stop_prefix_length(self.held, self.stops)
-        ready, self.held = self.held[: len(self.held) - keep], self.held[len(self.held) - keep :]
-        return ready
+            self.stopped = True
+            return self._release(self.sent + stop_at)
+        limit = len(self.text) - _stop_prefix_length(held, self.stops)
+        return self._release(max((end for end in self.ends if end <= limit), default=self.sent))
 
-    def rest(self, tail: str = "") -> str:
-        """What was held back, and `tail`: the reply's end when no stop string ended it."""
-        return "" if self.stopped else self.held + tail
+    def rest(self, tail: str = "") -> tuple[str, list[int]]:
+        """What was held back and `tail` (the reply's end when no stop string ended it), and every
+        token not reported yet."""
+        if self.stopped:
+            return "", []
+        self.text += tail
+        self.ends = [len(self.text)] * len(self.unsent)
+        return self._release(len(self.text))
+
+    def _release(self, end: int) -> tuple[str, list[int]]:
+        """The text up to `end` not sent yet, and the tokens it completes; tokens without text wait
+        for the next piece."""
+        if end <= self.sent:
+            return "", []
+        done = sum(1 for token_end in self.ends if token_end <= end)
+        tokens, self.unsent, self.ends = self.unsent[:done], self.unsent[done:], self.ends[done:]
+        text, self.sent = self.text[self.sent : end], end
+        return text, tokens
 
 
 def _stop_prefix_length(text: str, stops: list[str]) -> int:

@@ -1,11 +1,11 @@
 """A runtime without a model, for measuring the relay alone: it emits tokens at a fixed rate, each
 token's text being the time it was emitted, so a client can measure what the relay adds. Having no
-tokenizer, it counts a prompt's words as its tokens."""
+tokenizer, it counts a prompt's words as its tokens, and a reply's token ids are their places in it."""
 
 import time
 
 from model_registry import ModelSpec
-from runtimes.protocol import GenerationResult, OnText
+from runtimes.protocol import GenerationResult, OnText, Resume, text_sink
 from schemas.jobs import ChatMessage, SamplingParams
 
 
@@ -19,13 +19,19 @@ class SyntheticRuntime:
         return [0] * sum(len(message.content.split()) for message in messages)
 
     def generate(
-        self, messages: list[ChatMessage], sampling: SamplingParams, on_text: OnText
+        self,
+        messages: list[ChatMessage],
+        sampling: SamplingParams,
+        on_text: OnText,
+        resume: Resume | None = None,
     ) -> GenerationResult:
+        """Its token ids are their places in the reply: a resumed reply goes on from the next one."""
         prompt_tokens = len(self.prompt_tokens(messages))
+        send = text_sink(on_text)
         due = time.monotonic()
-        for count in range(sampling.max_tokens):
+        for count in range(len(resume.token_ids) if resume else 0, sampling.max_tokens):
             due += self.interval_s
             time.sleep(max(0.0, due - time.monotonic()))
-            if not on_text(f"{time.time():.6f} "):
+            if not send(f"{time.time():.6f} ", None, [count]):
                 return GenerationResult("cancelled", prompt_tokens, count + 1)
         return GenerationResult("length", prompt_tokens, sampling.max_tokens)

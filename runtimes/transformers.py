@@ -18,8 +18,7 @@ from transformers import AutoModelForCausalLM, AutoTokenizer, BitsAndBytesConfig
 
 from model_registry import ModelSpec
 from runtimes.chat_template import ChatTemplate
-from runtimes.protocol import GenerationResult, OnText, PromptTooLongError
-from runtimes.sequences import Sequence
+from runtimes.protocol import GenerationResult, OnText, Resume
 from runtimes.transformers_engine import TransformersEngine
 from schemas.jobs import ChatMessage, SamplingParams
 
@@ -159,16 +158,13 @@ class TransformersRuntime:
         return self._template.tokens(messages, lambda text, markup: self.text_tokens(text, special=markup))
 
     def generate(
-        self, messages: list[ChatMessage], sampling: SamplingParams, on_text: OnText
+        self,
+        messages: list[ChatMessage],
+        sampling: SamplingParams,
+        on_text: OnText,
+        resume: Resume | None = None,
     ) -> GenerationResult:
-        prompt = self.prompt_tokens(messages)
-        room = self.n_ctx - len(prompt)
-        if room < 1:
-            raise PromptTooLongError(f"the prompt is {len(prompt)} tokens, the context window {self.n_ctx}")
-        engine = self.engine()
-        return engine.follow(
-            engine.submit(Sequence(prompt, sampling, min(sampling.max_tokens, room))), on_text
-        )
+        return self.engine().generate(self.prompt_tokens(messages), sampling, self.n_ctx, on_text, resume)
 
     def engine(self) -> TransformersEngine:
         with self._engine_lock:

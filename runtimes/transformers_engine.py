@@ -45,12 +45,10 @@ class _Row:
         self.sampler = sampler
         self.length = 0  # tokens in its row of the KV cache
         self.next_token: int | None = None  # sampled, not yet fed
-        self.generated = 0
-        self.unreported = 0  # generated tokens whose text was not sent yet
-        self.reply_tokens: list[int] = []
-        self.decoded = ""  # the reply's tokens as text, as far as it was handed to `reply`
-        self.reply = ReplyText(list(seq.sampling.stop))
-        self.logprobs: list = []  # of the generated tokens whose text was not sent yet
+        self.generated = len(seq.resumed)
+        self.reply_tokens: list[int] = list(seq.resumed)
+        self.reply = ReplyText(list(seq.sampling.stop), seq.resumed_text)
+        self.logprobs: list = []  # of the generated tokens not reported yet
 
 
 class TransformersEngine(EngineThread):
@@ -104,11 +102,11 @@ class TransformersEngine(EngineThread):
     def _admit(self, seq: Sequence) -> _Row | None:
         """A sequence whose sampling cannot be applied (a token outside the vocabulary) fails here."""
         try:
-            sampler = SequenceSampler(seq.sampling, self._n_vocab, seq.prompt)
+            sampler = SequenceSampler(seq.sampling, self._n_vocab, seq.prompt, seq.resumed)
         except Exception as exc:
             seq.events.put(exc)
             return None
-        metrics.PROMPT_TOKENS.labels(self._name).inc(len(seq.prompt))
+        metrics.PROMPT_TOKENS.labels(self._name).inc(len(seq.tokens))
         metrics.ACTIVE_SEQUENCES.labels(self._name).inc()
         return _Row(seq, sampler)
 
@@ -126,14 +124,15 @@ class TransformersEngine(EngineThread):
         return output.logits[:, -1].float().cpu()
 
     def _prefill(self, new: list[_Row], rows: list[_Row]) -> None:
-        """Prefill prompts in one pass, left-padded as the batch cache is; those that go on join it."""
-        width = max(len(row.seq.prompt) for row in new)
+        """Prefill prompts (a resumed reply's tokens after theirs) in one pass, left-padded as the batch
+        cache is; those that go on join it."""
+        width = max(len(row.seq.tokens) for row in new)
         tokens = torch.full((len(new), width), self._pad_id)
         mask = torch.zeros(len(new), width, dtype=torch.long)
         positions = torch.zeros(len(new), width, dtype=torch.long)
         for i, row in enumerate(new):
-            row.length = len(row.seq.prompt)
-            tokens[i, width - row.length :] = torch.tensor(row.seq.prompt)
+            row.length = len(row.seq.tokens)
+            tokens[i, width - row.length :] = torch.tensor(row.seq.tokens)
             mask[i, width - row.length :] = 1
             positions[i, width - row.length :] = torch.arange(row.length)
         cache = DynamicCache()
@@ -195,16 +194,14 @@ class TransformersEngine(EngineThread):
         if top_n is not None:
             row.logprobs.append(token_logprob(row.sampler.recorder.last, token, top_n, self._piece))
         row.generated += 1
-        row.unreported += 1
         row.next_token = token
         row.reply_tokens.append(token)
         text = self._text(row.reply_tokens)
-        if not text.endswith("\ufffd"):  # else a character is incomplete: wait for its other tokens
-            self._emit(row, row.reply.add(text[len(row.decoded) :]))
-            row.decoded = text
-            if row.reply.stopped:
-                self._finish(row, "stop")
-                return False
+        whole = not text.endswith("\ufffd")  # else a character is incomplete: wait for its other tokens
+        self._emit(row, *row.reply.add(token, text[len(row.reply.text) :] if whole else "", whole))
+        if row.reply.stopped:
+            self._finish(row, "stop")
+            return False
         if row.generated >= row.seq.max_tokens:
             self._finish(row, "length")
             return False
@@ -250,16 +247,17 @@ class TransformersEngine(EngineThread):
 
     # --- a sequence's end ------------------------------------------------------------------------
 
-    def _emit(self, row: _Row, text: str) -> None:
+    def _emit(self, row: _Row, text: str, token_ids: list[int]) -> None:
         if text:
-            logprobs = row.logprobs if row.seq.sampling.logprobs is not None else None
-            row.seq.events.put(TextPiece(text, row.unreported, logprobs))
-            row.unreported, row.logprobs = 0, []
+            logprobs = None
+            if row.seq.sampling.logprobs is not None:
+                logprobs, row.logprobs = row.logprobs[: len(token_ids)], row.logprobs[len(token_ids) :]
+            row.seq.events.put(TextPiece(text, token_ids, logprobs))
 
     def _finish(self, row: _Row, reason: str) -> None:
         if reason != "cancelled":
             text = self._text(row.reply_tokens)
-            self._emit(row, row.reply.rest(text[len(row.decoded) :]))
+            self._emit(row, *row.reply.rest(text[len(row.reply.text) :]))
         metrics.ACTIVE_SEQUENCES.labels(self._name).dec()
         row.seq.events.put(GenerationResult(reason, len(row.seq.prompt), row.generated))
 
@@ -273,7 +271,7 @@ def _prefill_batch(waiting: list[_Row]) -> list[_Row]:
     `PREFILL_TOKENS` padded tokens in all (the first one whatever its length)."""
     taken = [waiting.pop(0)]
     while (
-        waiting and max(len(r.seq.prompt) for r in [*taken, waiting[0]]) * (len(taken) + 1) <= PREFILL_TOKENS
+        waiting and max(len(r.seq.tokens) for r in [*taken, waiting[0]]) * (len(taken) + 1) <= PREFILL_TOKENS
     ):
         taken.append(waiting.pop(0))
     return taken

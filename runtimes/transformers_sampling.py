@@ -18,7 +18,7 @@ from transformers import (
     TopPLogitsWarper,
 )
 
-from runtimes.protocol import InvalidSamplingError
+from runtimes.protocol import InvalidSamplingError, resumed_seed
 from schemas.jobs import PENALTY_LAST_N, SamplingParams
 
 
@@ -69,13 +69,17 @@ def logits_processors(
 
 
 class SequenceSampler:
-    """One sequence's sampling, over its own tokens (prompt, then reply) and its own random generator:
-    a seed gives the same draws whatever else is in the batch."""
+    """One sequence's sampling, over its own tokens (prompt, then reply: a resumed reply's first tokens
+    in `reply`) and its own random generator: a seed gives the same draws whatever else is in the batch."""
 
-    def __init__(self, sampling: SamplingParams, n_vocab: int, prompt: list[int]) -> None:
+    def __init__(
+        self, sampling: SamplingParams, n_vocab: int, prompt: list[int], reply: list[int] = ()
+    ) -> None:
         self.recorder = StepLogprobs() if sampling.logprobs is not None else None
         self.processors = logits_processors(sampling, n_vocab, self.recorder)
-        self.tokens = list(prompt)
+        if any(not 0 <= token < n_vocab for token in reply):
+            raise ValueError(f"the resumed reply holds tokens outside the vocabulary (0..{n_vocab - 1})")
+        self.tokens = [*prompt, *reply]
         self.generator = None
         if sampling.temperature > 0:
             self.processors.append(TemperatureLogitsWarper(sampling.temperature))
@@ -84,7 +88,11 @@ class SequenceSampler:
             self.processors.append(TopPLogitsWarper(sampling.top_p))
             if sampling.min_p > 0:
                 self.processors.append(MinPLogitsWarper(sampling.min_p))
-            seed = sampling.seed if sampling.seed is not None else random.getrandbits(63)
+            seed = (
+                resumed_seed(sampling.seed, len(reply))
+                if sampling.seed is not None
+                else random.getrandbits(63)
+            )
             self.generator = torch.Generator().manual_seed(seed)
 
     def __call__(self, logits: torch.Tensor) -> int:

@@ -4,14 +4,14 @@ llama.cpp decodes a batch over several KV streams in one pass over the weights o
 holds them in increasing, consecutive order; otherwise it splits the step into a pass per run
 (measured: 8 sequences in shuffled streams made 25-42 tokens/s, in order 80)."""
 
-from types import SimpleNamespace
-
 from runtimes.llama_cpp_engine import _Slot, _step_plan, _stream_choice
+from runtimes.sequences import Sequence
+from schemas.jobs import SamplingParams
 
 
 def slot(seq_id: int, prompt: int, fed: int) -> _Slot:
-    sequence = SimpleNamespace(prompt=list(range(prompt)))
-    made = _Slot(sequence, seq_id, sampler=None, stops=[])
+    sequence = Sequence(list(range(prompt)), SamplingParams(max_tokens=16), max_tokens=16)
+    made = _Slot(sequence, seq_id, sampler=None)
     made.fed = fed
     return made
 
