@@ -47,7 +47,7 @@ def opened(client: redis.Redis, quota: str = "") -> str:
 
     async def go() -> None:
         api = _async(client)
-        await open_job(api, job_id, record, log_ttl_s=60)
+        await open_job(api, job_id, record, log_ttl_s=60, job="{}")
         await api.aclose()
 
     asyncio.run(go())
