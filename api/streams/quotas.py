@@ -20,6 +20,7 @@ from limits.strategies import SlidingWindowCounterRateLimiter
 from redis.asyncio.client import Pipeline
 
 from api.http.errors import ApiError
+from api.http.redis_clients import limits_storage
 from schemas.redis_keys import quota_jobs_key, quota_queued_key, quota_tokens_key
 from settings import Settings
 
@@ -106,7 +107,7 @@ async def release_quota(client: aioredis.Redis, quota: str, job_id: str) -> None
 
 @lru_cache
 def _storage(redis_url: str) -> RedisStorage:
-    return RedisStorage(redis_url)
+    return limits_storage(redis_url)
 
 
 def _retry_after(limiter, item, quota: str) -> int:
