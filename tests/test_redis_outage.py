@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 
 import httpx
+import psutil
 import pytest
 from httpx_sse import connect_sse
 
@@ -75,6 +76,7 @@ def stopped_redis(fault_stack: EmbeddedStack) -> Iterator[None]:
     redis_server = service(fault_stack, "redis")
     redis_server.send_signal(signal.SIGSTOP)
     try:
+        wait_for(lambda: redis_server.status() == psutil.STATUS_STOPPED, 60, "Redis to be stopped")
         yield
     finally:
         redis_server.send_signal(signal.SIGCONT)
