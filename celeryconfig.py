@@ -8,6 +8,13 @@ from settings import Settings, get_settings
 
 broker_url = get_settings().redis_url
 broker_connection_retry_on_startup = True
+# A worker outlives a Redis restart: it reconnects however long Redis is away (by setting: Celery's
+# default gives up after 100 tries), and the jobs it was running when the connection dropped end
+# without killing it (by code: kombu's Redis transport does not allow it, tasks/broker_transport.py).
+# Only in a worker: Flower and the API keep the plain `redis` transport, whose URL scheme they read.
+broker_connection_max_retries = None
+if get_settings().worker_queue:
+    broker_transport = "tasks.broker_transport:Transport"
 
 # Tokens travel over pub/sub and replies are stored in MongoDB: no result backend.
 task_ignore_result = True

@@ -5,13 +5,13 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-import redis.asyncio as aioredis
 from fastapi import Depends, FastAPI
 
 from api.http import metrics
 from api.http.auth import caller_dep
 from api.http.errors import install_error_handlers
 from api.http.middleware import install_middleware
+from api.http.redis_clients import listener_client, redis_client
 from api.routes import (
     accounts,
     batches,
@@ -47,12 +47,10 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     await asyncio.to_thread(count_old_batches)
     if settings.admin_api_key is not None:
         await asyncio.to_thread(ensure_admin_key, settings.admin_api_key.get_secret_value())
-    pool = aioredis.BlockingConnectionPool.from_url(
-        settings.redis_url, max_connections=settings.redis_max_connections
-    )
-    app.state.redis = aioredis.Redis.from_pool(pool)
+    app.state.redis = redis_client(settings)
+    listener = listener_client(settings)
     app.state.celery = celery_app
-    app.state.event_hub = EventHub(app.state.redis)
+    app.state.event_hub = EventHub(app.state.redis, listener)
     await app.state.event_hub.start()
     preload_vocabularies(settings)
     recovery = asyncio.create_task(
@@ -64,6 +62,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         recovery.cancel()
         await app.state.event_hub.stop()
         await app.state.redis.aclose()
+        await listener.aclose()
         disconnect_mongo()
         metrics.process_exiting()
 

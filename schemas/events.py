@@ -24,6 +24,7 @@ JobErrorCode = Literal[
     "queue_timeout",  # no worker started the job in time
     "worker_lost",  # the worker process running it stopped beating
     "worker_timeout",  # the worker is alive but sent nothing for too long
+    "shutting_down",  # the API is stopping: the stream ends before its connection does
 ]
 
 

@@ -1,12 +1,14 @@
 """The run command (`python -m embedded`, what `make run` starts) brings the whole system up, here
 with two API processes behind its one port (API_WORKERS), serves the README's example, and Ctrl-C
-stops every process it started."""
+stops every process it started, ending the streams still open with a terminal event."""
 
+import json
 import os
 import signal
 import stat
 import subprocess
 import sys
+import threading
 from collections import Counter
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -16,12 +18,13 @@ import httpx
 import psutil
 import pytest
 import redis
+from httpx_sse import connect_sse
 
 from embedded.processes import free_port
 from settings import PROJECT_ROOT
 from tests.support.clients import RACHEL
 from tests.support.metrics import samples
-from tests.support.sse import post_stream
+from tests.support.sse import StreamEvent, iter_events, post_stream
 from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.stack  # starts its own whole system
@@ -97,6 +100,22 @@ def still_running(processes: list[psutil.Process]) -> list[int]:
     return [process.pid for process in processes if alive(process)]
 
 
+def stream_to_the_end(url: str, admin_key: str, generating: threading.Semaphore) -> list[StreamEvent]:
+    """A long chat's events, to the end of its stream; `generating` is released at its first token."""
+    body = {**RACHEL, "input_data": "*I ask Rachel to tell me a very long story.*", "max_tokens": 1000}
+    events = []
+    headers = {"Authorization": f"Bearer {admin_key}"}
+    with (
+        httpx.Client(base_url=url, timeout=60, headers=headers) as client,
+        connect_sse(client, "POST", "/Lumimaid_stream", json=body) as source,
+    ):
+        for sse in iter_events(source):
+            events.append(StreamEvent(sse.id, sse.event, json.loads(sse.data)))
+            if len(events) == 1:
+                generating.release()
+    return events
+
+
 def test_run_command_serves_chat_and_ctrl_c_leaves_no_process(tmp_path: Path) -> None:
     api_port, flower_port, redis_port = free_port(), free_port(), free_port()
     command = [sys.executable, "-m", "embedded", "--data-dir", str(tmp_path), "--port", str(api_port),
@@ -147,9 +166,14 @@ def test_run_command_serves_chat_and_ctrl_c_leaves_no_process(tmp_path: Path) ->
         )
         broker = httpx.get(f"{flower_url}/broker", auth=auth, timeout=10).text
 
-        process.send_signal(signal.SIGINT)
-        output = process.communicate(timeout=60)[0].decode(errors="replace")
-        exit_code = process.returncode
+        generating = threading.Semaphore(0)
+        with ThreadPoolExecutor(2) as pool:  # two streams open at Ctrl-C
+            open_streams = [pool.submit(stream_to_the_end, url, admin_key, generating) for _ in range(2)]
+            assert all(generating.acquire(timeout=240) for _ in open_streams)
+            process.send_signal(signal.SIGINT)
+            output = process.communicate(timeout=60)[0].decode(errors="replace")
+            exit_code = process.returncode
+            cut_short = [stream.result() for stream in open_streams]
     finally:
         if process.poll() is None:  # the test failed before Ctrl-C: stop what the command started too
             for child in psutil.Process(process.pid).children(recursive=True):
@@ -189,4 +213,8 @@ def test_run_command_serves_chat_and_ctrl_c_leaves_no_process(tmp_path: Path) ->
     ):
         assert expected in names
     assert exit_code == 0
+    for events in cut_short:  # each open stream ended with a terminal event, ids in order
+        assert [event.event for event in events[:-1]] == ["token"] * (len(events) - 1)
+        assert (events[-1].event, events[-1].data.get("code")) == ("error", "shutting_down")
+        assert [int(event.id) for event in events] == list(range(len(events)))
     assert wait_until(lambda: still_running(children), lambda pids: pids == [], what="no child left") == []

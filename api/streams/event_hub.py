@@ -52,9 +52,11 @@ class _Subscription:
 
 
 class EventHub:
-    def __init__(self, client: aioredis.Redis) -> None:
+    def __init__(self, client: aioredis.Redis, listener: aioredis.Redis | None = None) -> None:
+        """`client` for commands; `listener` (default: `client`) for the pub/sub connection, which
+        may wait for messages longer than a command's timeout."""
         self._client = client
-        self._pubsub = client.pubsub()
+        self._pubsub = (listener or client).pubsub()
         self._subscriptions: dict[bytes, _Subscription] = {}  # by channel
         self._task: asyncio.Task | None = None
         self._background: set[asyncio.Task] = set()

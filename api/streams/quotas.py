@@ -19,6 +19,7 @@ from limits.storage import RedisStorage
 from limits.strategies import SlidingWindowCounterRateLimiter
 
 from api.http.errors import ApiError
+from api.http.redis_clients import limits_storage
 from jobs.keys import quota_jobs_key, quota_queued_key, quota_tokens_key
 from settings import Settings
 
@@ -92,7 +93,7 @@ async def admit_to_quota(
 
 @lru_cache
 def _storage(redis_url: str) -> RedisStorage:
-    return RedisStorage(redis_url)
+    return limits_storage(redis_url)
 
 
 def _retry_after(limiter, item, quota: str) -> int:

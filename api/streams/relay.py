@@ -23,6 +23,7 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Protocol
 
+import anyio
 import redis.asyncio as aioredis
 from sse_starlette import EventSourceResponse, ServerSentEvent
 from starlette.responses import StreamingResponse
@@ -42,6 +43,9 @@ REDIS_FAILURES = (aioredis.RedisError, OSError, TimeoutError)
 # Errors of the relay's own after which the job must not go on or run later.
 # (A silent worker that is still alive, `worker_timeout`, may yet finish and store its reply.)
 ENDS_THE_JOB: tuple[JobErrorCode, ...] = ("no_worker", "queue_timeout", "worker_lost")
+# How long a stream has, once the server starts shutting down, to send its terminal event: it
+# notices the shutdown at its next event or poll (POLL_S) at the latest.
+SHUTDOWN_GRACE_S = 3 * POLL_S
 
 # The user's turn is kept; so is what the lost worker had said: (text so far) -> None.
 KeepPartial = Callable[[str], Awaitable[None]]
@@ -99,6 +103,13 @@ class JobStream:
         self._attempt = 0  # the job's attempt running it, from `started`
         self._taken_over_at: float | None = None  # when it last went to another worker
         self._finished = False
+        self._shutdown: anyio.Event | None = None
+
+    def end_on(self, shutdown: anyio.Event) -> None:
+        """End the stream with `error` `shutting_down` once `shutdown` is set (the server is
+        stopping), so its client sees a terminal event before the connection closes. The job is
+        treated as for a client that left: cancelled unless detached."""
+        self._shutdown = shutdown
 
     async def subscribe(self) -> None:
         await self._source.open()
@@ -122,6 +133,11 @@ class JobStream:
         pieces: list[str] = []
         try:
             while True:
+                if self._shutdown is not None and self._shutdown.is_set():
+                    error = JobEvent(id=self._next_id, event="error", data=_SHUTTING_DOWN)
+                    timer.event(error)
+                    yield error
+                    return
                 try:
                     batch = await self._source.receive(POLL_S)
                 except REDIS_FAILURES:
@@ -242,16 +258,26 @@ class JobStream:
             return None
 
 
+_SHUTTING_DOWN = ErrorData(code="shutting_down", message="the server is shutting down; try again shortly")
+
+
 def _redis_unavailable() -> tuple[JobErrorCode, str]:
     return "redis_unavailable", "Redis is unavailable: the job's events cannot reach this stream"
 
 
 def sse_response(stream: JobStream, headers: dict[str, str]) -> EventSourceResponse:
+    """The stream as SSE; when the server shuts down (sse-starlette hears uvicorn's exit signal), it
+    ends with `error` `shutting_down` before the connection closes."""
+
     async def sse() -> AsyncIterator[ServerSentEvent]:
         async for event in stream.events():
             yield ServerSentEvent(data=event.data.model_dump_json(), event=event.event, id=str(event.id))
 
-    return EventSourceResponse(sse(), headers=headers)
+    shutdown = anyio.Event()
+    stream.end_on(shutdown)
+    return EventSourceResponse(
+        sse(), headers=headers, shutdown_event=shutdown, shutdown_grace_period=SHUTDOWN_GRACE_S
+    )
 
 
 def plain_text_response(stream: JobStream, headers: dict[str, str]) -> StreamingResponse:
