@@ -104,8 +104,9 @@ class Settings(BaseSettings):
     job_max_attempts: int = Field(
         default=3,
         ge=1,
-        description="Workers a job may take (a lost one's job is taken over by the next) before it fails "
-        "with worker_lost: a job that kills its workers (poison input) does not kill the fleet.",
+        description="A job whose worker dies this many times while it runs alone (a takeover's window, "
+        "workers/takeover_gate.py) is poison input: it ends with worker_lost instead of killing the fleet "
+        "(and any job ends after 4 times this many takeovers).",
     )
     default_max_tokens: int = Field(default=512, ge=1)
     assistant_system_prompt: str = "You are a helpful, honest assistant. Answer clearly and concisely."

@@ -11,8 +11,9 @@ jobs/transitions.py are given, so the rule is written once.
 continues the reply from the tokens its log holds.
 
 `take` also counts the job's attempts: the running attempt is the only writer of its events (a worker
-that wakes up after its job was ended or taken again is refused at its next write), and a job taken
-more than `max_attempts` times is ended with `worker_lost` instead of run. A batch item has no
+that wakes up after its job was ended or taken again is refused at its next write). A job that killed
+its worker while it ran alone (a strike), `max_attempts` times, is ended with `worker_lost` instead
+of run: poison input does not take the fleet down. A batch item has no
 `open` (nobody streams it): its first `take` starts from no state.
 """
 

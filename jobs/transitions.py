@@ -56,11 +56,17 @@ end
 _PRELUDE = _PRELUDE.replace("EVENT_FIELD", EVENT_FIELD).replace("IDS_FIELD", IDS_FIELD)
 
 # KEYS: state, log, channel, cancel, admission|'', quota queued|'', quota tokens|'', running jobs
-# ARGV: legal, max attempts, `started` data without its attempt, log ttl, state ttl, log maxlen, job id,
-#       the worker process, now
+# ARGV: legal, max strikes, `started` data without its attempt, log ttl, state ttl, log maxlen, job id,
+#       the worker process, now, max attempts
 _TAKE = """
 local state = redis.call('HGET', KEYS[1], 'state')
 if not allowed(state, ARGV[1]) then return {'ended', 0, 0, 0} end
+local was = redis.call('HMGET', KEYS[1], 'attempt', 'alone_attempt', 'alone_from', 'next_id')
+if was[1] and was[1] == was[2] and was[3] == (was[4] or '0') then
+  -- its last attempt ran alone and its worker died before it streamed a token: its own fault
+  redis.call('HINCRBY', KEYS[1], 'strikes', 1)
+end
+local strikes = tonumber(redis.call('HGET', KEYS[1], 'strikes') or '0')
 local attempt = redis.call('HINCRBY', KEYS[1], 'attempt', 1)
 redis.call('HSET', KEYS[1], 'state', 'running', 'process', ARGV[8])
 redis.call('EXPIRE', KEYS[1], ARGV[5])
@@ -71,7 +77,9 @@ if KEYS[6] ~= '' then
   redis.call('HDEL', KEYS[7], ARGV[7])
 end
 local next_id = tonumber(redis.call('HGET', KEYS[1], 'next_id') or '0')
-if attempt > tonumber(ARGV[2]) then return {'exhausted', attempt, next_id, 0} end
+if strikes >= tonumber(ARGV[2]) or attempt > tonumber(ARGV[10]) then
+  return {'exhausted', attempt, next_id, 0}
+end
 local data = string.sub(ARGV[3], 1, -2) .. ',"attempt":' .. attempt .. '}'
 append(KEYS[2], KEYS[3], '{"id":-1,"event":"started","data":' .. data .. '}', ARGV[4], ARGV[6])
 return {'run', attempt, next_id, redis.call('EXISTS', KEYS[4])}
@@ -122,6 +130,15 @@ append(KEYS[2], KEYS[3], event, ARGV[3], ARGV[7])
 return id
 """
 
+# KEYS: state
+# ARGV: legal, attempt
+_ALONE = """
+local now = redis.call('HMGET', KEYS[1], 'state', 'attempt', 'next_id')
+if not allowed(now[1], ARGV[1]) or now[2] ~= ARGV[2] then return -1 end
+redis.call('HSET', KEYS[1], 'alone_attempt', ARGV[2], 'alone_from', now[3] or '0')
+return 0
+"""
+
 # KEYS: state, running jobs
 # ARGV: legal, the attempt whose worker is gone, job id
 _REQUEUE = """
@@ -154,6 +171,10 @@ def _quota_keys(quota: str | None) -> list[str]:
     return [quota_jobs_key(quota), quota_queued_key(quota), quota_tokens_key(quota)]
 
 
+# A job's takeovers, whatever killed its workers, are capped at this many times its strikes (below).
+ANY_CAUSE_FACTOR = 4
+
+
 class JobFenced(Exception):
     """The job is no longer this attempt's: ended by the API, or taken again by another attempt."""
 
@@ -183,7 +204,11 @@ def take(
 ) -> Taken:
     """A worker has the job's message: count the attempt and, unless the job has ended or is
     exhausted, mark it running and say so (`started`, id -1: the API learns the job left the queue).
-    The job's place in its queue's admission and its key's queued tokens are free from now on."""
+    The job's place in its queue's admission and its key's queued tokens are free from now on.
+
+    Exhausted: a job whose worker died while it ran alone, before it streamed a token, `max_attempts`
+    times (a strike each: poison input, see workers/takeover_gate.py), or taken over
+    ANY_CAUSE_FACTOR times that often whatever killed its workers."""
     data = started.model_dump_json(exclude={"attempt"})  # the script adds the attempt it counts
     keys = [
         job_state_key(job_id), job_log_key(job_id), job_channel(job_id), job_cancel_key(job_id),
@@ -191,7 +216,7 @@ def take(
     ]  # fmt: skip
     args = [
         _legal("take"), max_attempts, data, log_ttl_s, STATE_TTL_S, LOG_MAX_ENTRIES, job_id,
-        started.process or "", time.time(),
+        started.process or "", time.time(), max_attempts * ANY_CAUSE_FACTOR,
     ]  # fmt: skip
     outcome, attempt, next_id, cancelled = _run(_TAKE, client, keys, args)
     outcome = outcome.decode() if isinstance(outcome, bytes) else outcome
@@ -239,6 +264,14 @@ def finish(
         state, STATE_TTL_S, job_id,
     ]  # fmt: skip
     if _run(_FINISH, client, keys, args) < 0:
+        raise JobFenced(job_id)
+
+
+def runs_alone(client: redis.Redis, job_id: str, attempt: int) -> None:
+    """The attempt runs alone on its worker (a takeover, until it streams a token): should the worker
+    die meanwhile, the job is to blame, a strike (`take`). Raises JobFenced when the job is no
+    longer this attempt's."""
+    if _run(_ALONE, client, [job_state_key(job_id)], [_legal("emit"), attempt]) < 0:
         raise JobFenced(job_id)
 
 

@@ -14,7 +14,18 @@ from embedded.services import start_redis
 from jobs.keys import RUNNING_JOBS_KEY, job_cancel_key, job_state_key, quota_jobs_key
 from jobs.log import ReplySoFar, read_log, reply_so_far
 from jobs.states import LEGAL_FROM, allowed
-from jobs.transitions import JobFenced, Taken, emit, end_job, finish, open_job, requeue, take
+from jobs.transitions import (
+    ANY_CAUSE_FACTOR,
+    JobFenced,
+    Taken,
+    emit,
+    end_job,
+    finish,
+    open_job,
+    requeue,
+    runs_alone,
+    take,
+)
 from schemas.events import DoneData, ErrorData, JobEvent, StartedData, TokenData, Usage
 from schemas.job_log import QueuedRecord
 
@@ -175,14 +186,30 @@ def test_a_job_whose_worker_is_gone_is_requeued_once_and_taken_over_where_its_lo
     assert started == [1, 2]
 
 
-def test_a_job_taken_more_than_its_attempts_is_exhausted_and_ends_with_an_error(client: redis.Redis) -> None:
+def test_a_job_is_exhausted_by_strikes_its_deaths_while_alone_without_progress(client: redis.Redis) -> None:
     job_id = opened(client)
-    taken(client, job_id, max_attempts=1)
-    last = taken(client, job_id, max_attempts=1)
+    first = taken(client, job_id, max_attempts=2)
+    emit(client, job_id, first.attempt, token(0), 60)
+    second = taken(client, job_id, max_attempts=2)  # its worker died beside others: no strike
+    runs_alone(client, job_id, second.attempt)  # then it died alone, before a token: strike 1
+    third = taken(client, job_id, max_attempts=2)
+    assert third.outcome == "run"
+    runs_alone(client, job_id, third.attempt)
+    emit(client, job_id, third.attempt, token(third.next_id), 60)  # progress in its window: no strike
+    fourth = taken(client, job_id, max_attempts=2)
+    assert fourth.outcome == "run"
+    runs_alone(client, job_id, fourth.attempt)  # alone, no token: strike 2
+    last = taken(client, job_id, max_attempts=2)
     assert last.outcome == "exhausted"
     error = JobEvent(id=last.next_id, event="error", data=ErrorData(code="worker_lost", message="m"))
     finish(client, job_id, last.attempt, error, 60)
     assert state(client, job_id) == "error"
+
+
+def test_a_job_is_exhausted_after_takeovers_of_any_cause(client: redis.Redis) -> None:
+    job_id = opened(client)
+    outcomes = [taken(client, job_id, max_attempts=1).outcome for _ in range(ANY_CAUSE_FACTOR + 1)]
+    assert outcomes == ["run"] * ANY_CAUSE_FACTOR + ["exhausted"]
 
 
 def reach(client: redis.Redis, start: str) -> tuple[str, int]:

@@ -10,11 +10,14 @@ back: the client still gets `done` (its `message_id` null).
 
 import logging
 import time
+from contextlib import nullcontext
 from typing import Literal
 
 import redis
 from pymongo.errors import PyMongoError
 
+from jobs.log import ReplySoFar
+from jobs.transitions import JobFenced, Taken
 from prompts.context_fit import fit_to_window
 from runtimes.metrics import record_device_memory
 from runtimes.protocol import GenerationResult, InvalidSamplingError, PromptTooLongError, Resume
@@ -25,6 +28,7 @@ from workers import fault_injection, metrics, reply_outbox
 from workers.heartbeat import process_member
 from workers.job_handle import JobHandle
 from workers.publisher import EventPublisher
+from workers.takeover_gate import takeover_window
 
 log = logging.getLogger(__name__)
 
@@ -53,34 +57,19 @@ def run_chat_job(
         return None
     if taken.outcome == "exhausted":  # what its workers said is kept, marked `error`
         metrics.POISON_ENDS.labels(job.model).inc()
-        message = f"the job lost its worker {max_attempts} time(s) (poison input?); it is not run again"
+        message = (
+            f"the job's worker died {taken.attempt - 1} time(s) running it (poison input?); not run again"
+        )
         error = ErrorData(code="worker_lost", message=message)
         _finish_with_error(job, handle, publisher, store, error, so_far.text)
         return "error"
     pieces: list[str] = [so_far.text]
-    # A takeover continues the reply from the tokens its log holds (their text already streamed).
-    resume = Resume(so_far.token_ids, so_far.text) if taken.attempt > 1 else None
-    if resume:
-        metrics.TAKEOVERS.labels(job.model).inc()
-        log.info("job %s taken over (attempt %d) after %d tokens", job.job_id, taken.attempt, so_far.tokens)
-
-    def on_text(
-        text: str, logprobs: list[TokenLogprob] | None = None, token_ids: list[int] | None = None
-    ) -> bool:
-        pieces.append(text)
-        keep_going = not publisher.token(text, logprobs, token_ids)
-        fault_injection.after_token(job, len(pieces) - 1)
-        return keep_going
-
     started = time.perf_counter()
     try:
-        if taken.cancelled:  # its client is gone: free the worker without touching the model
-            result = GenerationResult("cancelled", 0, 0)
-        else:
-            runtime = runtime_for(job.model)
-            budget = runtime.n_ctx - job.sampling.max_tokens
-            messages = fit_to_window(job.messages, job.context_fit, budget, runtime.prompt_tokens)
-            result = runtime.generate(messages, job.sampling, on_text, resume=resume)
+        result = _generate(job, handle, taken, so_far, publisher, pieces)
+    except JobFenced:
+        publisher.fenced = True
+        result = None
     except Exception as exc:
         code = next(
             (code for kind, code in ERROR_CODES.items() if isinstance(exc, kind)), "generation_failed"
@@ -89,7 +78,7 @@ def run_chat_job(
         error = ErrorData(code=code, message=str(exc))
         _finish_with_error(job, handle, publisher, store, error, "".join(pieces))
         return "error"
-    if publisher.fenced:  # the API ended it, or another attempt has it: that one stores the reply
+    if result is None or publisher.fenced:  # the API ended it, or another attempt has it, which stores it
         return None
 
     metrics.GENERATION_SECONDS.labels(job.model).observe(time.perf_counter() - started)
@@ -105,6 +94,42 @@ def run_chat_job(
     message_id = _store(handle, store, job, "".join(pieces), status, result.finish_reason, usage)
     publisher.done(result.finish_reason, usage, message_id, job.sources)
     return result.finish_reason
+
+
+def _generate(
+    job: ChatJob,
+    handle: JobHandle,
+    taken: Taken,
+    so_far: ReplySoFar,
+    publisher: EventPublisher,
+    pieces: list[str],
+) -> GenerationResult:
+    """Generate the reply (a takeover continues it from the token ids its log holds, in its window:
+    workers/takeover_gate.py), publishing each piece and keeping it in `pieces`."""
+    if taken.cancelled:  # its client is gone: free the worker without touching the model
+        return GenerationResult("cancelled", 0, 0)
+    resume = Resume(so_far.token_ids, so_far.text) if taken.attempt > 1 else None
+    with takeover_window() if resume else nullcontext(lambda: None) as end_window:
+        if resume:
+            metrics.TAKEOVERS.labels(job.model).inc()
+            log.info(
+                "job %s taken over (attempt %d) after %d tokens", job.job_id, taken.attempt, so_far.tokens
+            )
+            handle.runs_alone(taken.attempt)
+
+        def on_text(
+            text: str, logprobs: list[TokenLogprob] | None = None, token_ids: list[int] | None = None
+        ) -> bool:
+            fault_injection.before_token(job, so_far.tokens + len(pieces) - 1)
+            pieces.append(text)
+            keep_going = not publisher.token(text, logprobs, token_ids)
+            end_window()
+            return keep_going
+
+        runtime = runtime_for(job.model)
+        budget = runtime.n_ctx - job.sampling.max_tokens
+        messages = fit_to_window(job.messages, job.context_fit, budget, runtime.prompt_tokens)
+        return runtime.generate(messages, job.sampling, on_text, resume=resume)
 
 
 def _finish_with_error(

@@ -1,7 +1,7 @@
 """A fault for the tests of takeover's cap (tests/test_takeover.py): a job whose prompt holds the
-marker named by CHATBOT_TEST_KILL_AT (`<marker>:<k>`) kills its worker process at its k-th token
-of each attempt, however often it is taken over: poison input. Unset (always, outside those tests),
-it costs an environment lookup per token."""
+marker named by CHATBOT_TEST_KILL_AT (`<marker>:<k>`) kills its worker process when its reply
+reaches token k, before publishing it, however often it is taken over: poison input. Unset (always,
+outside those tests), it costs an environment lookup per token."""
 
 import os
 import signal
@@ -11,10 +11,10 @@ from schemas.jobs import ChatJob
 ENV = "CHATBOT_TEST_KILL_AT"
 
 
-def after_token(job: ChatJob, tokens: int) -> None:
+def before_token(job: ChatJob, index: int) -> None:
     spec = os.environ.get(ENV)
     if not spec:
         return
     marker, _, at = spec.rpartition(":")
-    if tokens >= int(at) and any(marker in message.content for message in job.messages):
+    if index >= int(at) and any(marker in message.content for message in job.messages):
         os.kill(os.getpid(), signal.SIGKILL)

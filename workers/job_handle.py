@@ -9,7 +9,7 @@ from dataclasses import dataclass
 import redis
 
 from jobs.log import ReplySoFar, read_log, reply_so_far
-from jobs.transitions import Taken, take, turn_stored_or_cancelled
+from jobs.transitions import Taken, runs_alone, take, turn_stored_or_cancelled
 from schemas.events import StartedData
 from workers.publisher import EventPublisher
 
@@ -46,6 +46,11 @@ class JobHandle:
             self.client, self.job_id, taken.attempt, taken.next_id, self.log_ttl_s, self.quota, so_far.tokens
         )
         return taken, so_far, publisher
+
+    def runs_alone(self, attempt: int) -> None:
+        """This attempt is in its takeover window (workers/takeover_gate.py): a strike if its worker
+        dies before it streams a token."""
+        runs_alone(self.client, self.job_id, attempt)
 
     def wait_for_turn(self, timeout_s: float) -> None:
         """Until the API has stored the user's turn (or given up on the job: its cancel flag), so a
