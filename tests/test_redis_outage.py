@@ -68,7 +68,9 @@ def stopped_redis(fault_stack: EmbeddedStack) -> Iterator[None]:
     redis_server = service(fault_stack, "redis")
     redis_server.send_signal(signal.SIGSTOP)
     try:
-        wait_through_faults(lambda: redis_server.status() == psutil.STATUS_STOPPED, 60, "Redis to be stopped")
+        wait_through_faults(
+            lambda: redis_server.status() == psutil.STATUS_STOPPED, timeout_s=60, what="Redis to be stopped"
+        )
         yield
     finally:
         redis_server.send_signal(signal.SIGCONT)
@@ -98,10 +100,12 @@ def test_requests_answer_503_while_redis_is_stopped_and_work_once_it_resumes(
     assert redis_unavailable(me), me.text
     assert redis_unavailable(keyed_chat), keyed_chat.text
     assert redis_unavailable(chat), chat.text
-    assert wait_through_faults(lambda: quota_api.get("/me").status_code == 200, 120, "/me to answer again")
-    assert wait_through_faults(lambda: chat_done(api), 300, "a chat to be answered again")
     assert wait_through_faults(
-        lambda: chat_done(quota_api), 300, "a chat on the quota API to be answered again"
+        lambda: quota_api.get("/me").status_code == 200, timeout_s=120, what="/me to answer again"
+    )
+    assert wait_through_faults(lambda: chat_done(api), timeout_s=300, what="a chat to be answered again")
+    assert wait_through_faults(
+        lambda: chat_done(quota_api), timeout_s=300, what="a chat on the quota API to be answered again"
     )
 
 
@@ -124,13 +128,19 @@ def test_the_worker_outlives_a_redis_restart_with_jobs_running(
 
     with ThreadPoolExecutor(RUNNING) as pool:
         streams = [pool.submit(stream) for _ in range(RUNNING)]
-        wait_through_faults(lambda: len(streaming) == RUNNING, 300, "every stream to be generating")
+        wait_through_faults(
+            lambda: len(streaming) == RUNNING, timeout_s=300, what="every stream to be generating"
+        )
         redis_server.send_signal(signal.SIGKILL)
         finals = [future.result()[-1] for future in streams]
     wait_through_faults(
-        lambda: service(fault_stack, "redis").pid != redis_server.pid, 60, "Redis to be restarted"
+        lambda: service(fault_stack, "redis").pid != redis_server.pid,
+        timeout_s=60,
+        what="Redis to be restarted",
     )
-    chat = wait_through_faults(lambda: chat_done(api), 300, "a chat to be answered after the restart")
+    chat = wait_through_faults(
+        lambda: chat_done(api), timeout_s=300, what="a chat to be answered after the restart"
+    )
 
     assert [(final.event, final.data["code"]) for final in finals] == [
         ("error", "redis_unavailable")

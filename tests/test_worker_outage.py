@@ -1,5 +1,5 @@
-"""Without a worker, the service says so: /health names the queue, chat answers 503 or an error
-event, never a hang."""
+"""Without a worker, the service says so: /health names the queue, a new chat answers 503, never a
+hang; a stream whose worker dies goes on once the launcher has restarted it."""
 
 import os
 import signal
@@ -55,11 +55,11 @@ def test_stopped_worker_shows_in_health_and_chat_is_503(
     assert db.messages.count_documents({"content": asked}) == 0
 
 
-def test_worker_killed_mid_stream_ends_it_with_an_error_event(
+def test_worker_killed_mid_stream_goes_on_after_its_restart_and_ends_done(
     api: httpx.Client, stack, restart_worker_after
 ) -> None:
     worker = stack.processes["worker-cpu"].process
-    body = {"input_data": "Tell me a very long story.", "max_tokens": 1500}
+    body = {"input_data": "Tell me a very long story.", "max_tokens": 48}
     events = []
     with connect_sse(api, "POST", "/Llama_stream", json=body) as source:
         for sse in iter_events(source):  # keep-alive comments dropped, as a browser does
@@ -67,7 +67,5 @@ def test_worker_killed_mid_stream_ends_it_with_an_error_event(
             if len(events) == 1:
                 os.killpg(worker.pid, signal.SIGKILL)
 
-    assert events[0].event == "token"
-    assert events[-1].event == "error"
-    assert events[-1].json()["code"] == "worker_lost"
-    assert events[-1].id == str(len(events) - 1)
+    assert [event.event for event in events] == ["token"] * (len(events) - 1) + ["done"]
+    assert [int(event.id) for event in events] == list(range(len(events)))  # no gap, no repeat

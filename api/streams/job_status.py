@@ -24,9 +24,9 @@ def summarize(job_id: str, entries: list[LogEntry], queue_timeout_s: float, now:
             timings.queued_at = entry.at
             continue
         data = entry.event.data
-        if isinstance(data, StartedData):  # again when a redelivered job runs again: from the start
-            status.state, status.worker, timings.started_at = "running", data.worker, entry.at
-            pieces.clear()
+        if isinstance(data, StartedData):  # again when a worker takes the job over: its reply goes on
+            status.state, status.worker = "running", data.worker
+            timings.started_at = timings.started_at or entry.at
             continue
         status.last_event_id = entry.event.id
         if isinstance(data, TokenData):

@@ -6,7 +6,8 @@ import json
 from datetime import UTC, datetime
 
 from api.streams.job_log import LogSource
-from jobs.log import EVENT_FIELD, QUEUED_FIELD, parse_entry
+from api.streams.job_status import summarize
+from jobs.log import EVENT_FIELD, IDS_FIELD, QUEUED_FIELD, ReplySoFar, parse_entry, reply_so_far
 from schemas.events import JobEvent
 from schemas.job_log import QueuedRecord
 
@@ -77,3 +78,32 @@ def test_the_backlog_is_sent_once_then_the_source_follows_the_log_from_its_last_
     assert [event.id for event in first] == [-1, 0, 1, 2]
     assert source._backlog == [] and source._cursor == "1700000000999-0"
     assert LogSource(None, "job", [], after_id=None)._cursor == "0-0"
+
+
+def test_a_taken_over_job_reads_as_one_reply_with_its_first_start_and_its_last_worker() -> None:
+    def started(entry_id: str, worker: str, attempt: int) -> tuple[bytes, dict]:
+        event = {"id": -1, "event": "started", "data": {"worker": worker, "attempt": attempt}}
+        return entry_id.encode(), {EVENT_FIELD.encode(): json.dumps(event).encode()}
+
+    def token(entry_id: str, event_id: int, text: str, ids: str) -> tuple[bytes, dict]:
+        event = {"id": event_id, "event": "token", "data": {"text": text, "index": event_id}}
+        return entry_id.encode(), {
+            EVENT_FIELD.encode(): json.dumps(event).encode(),
+            IDS_FIELD.encode(): ids.encode(),
+        }
+
+    raw = [
+        started("1700000001000-0", "w1", 1),
+        token("1700000001100-0", 0, "Once", "11"),
+        token("1700000001200-0", 1, " upon", "12,13"),
+        started("1700000009000-0", "w2", 2),  # w1 died; w2 continues
+        token("1700000009100-0", 2, " a time", "14,15"),
+        event_entry("1700000009200-0", 3, "done"),
+    ]
+    entries = [parse_entry(entry_id, fields) for entry_id, fields in raw]
+
+    status = summarize("job", entries, queue_timeout_s=300, now=entries[-1].at)
+
+    assert (status.state, status.text, status.tokens, status.worker) == ("done", "Once upon a time", 3, "w2")
+    assert status.timings.started_at == entries[0].at
+    assert reply_so_far(entries[:3]) == ReplySoFar("Once upon", [11, 12, 13], 2)
