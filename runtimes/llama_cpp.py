@@ -17,8 +17,8 @@ from runtimes.batch_invariance import decodes_alike
 from runtimes.chat_template import ChatTemplate
 from runtimes.cpu_share import threads_per_worker
 from runtimes.llama_cpp_engine import EngineConfig, LlamaCppEngine
-from runtimes.protocol import GenerationResult, OnText, Resume
-from schemas.jobs import ChatMessage, SamplingParams
+from runtimes.sequences import EngineRuntime
+from schemas.jobs import ChatMessage
 from settings import get_settings
 
 log = logging.getLogger(__name__)
@@ -75,7 +75,7 @@ def _model_params(kwargs: dict, repack: bool):
     return params
 
 
-class LlamaCppRuntime:
+class LlamaCppRuntime(EngineRuntime):
     """Besides the chat runtime protocol, what the tests and the benchmark use: `text_tokens`,
     `reply_text`, `rendered_prompt`, `bos_text` and `close`."""
 
@@ -169,15 +169,6 @@ class LlamaCppRuntime:
             if self._engine is None:
                 self._engine = LlamaCppEngine(self._llm.model, self._engine_config)
             return self._engine
-
-    def generate(
-        self,
-        messages: list[ChatMessage],
-        sampling: SamplingParams,
-        on_text: OnText,
-        resume: Resume | None = None,
-    ) -> GenerationResult:
-        return self.engine().generate(self.prompt_tokens(messages), sampling, self.n_ctx, on_text, resume)
 
     def close(self) -> None:
         """Stop the engine and free the model now rather than when the process ends."""

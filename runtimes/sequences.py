@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 
 from runtimes.protocol import GenerationResult, OnText, PromptTooLongError, Resume, text_sink
 from schemas.events import TokenLogprob
+from schemas.jobs import ChatMessage, SamplingParams
 
 
 @dataclass
@@ -193,3 +194,17 @@ def _stop_prefix_length(text: str, stops: list[str]) -> int:
                 best = size
                 break
     return best
+
+
+class EngineRuntime:
+    """A runtime whose replies come from an engine (llama.cpp's, transformers'): the prompt tokenized
+    with its template, the rest the engine's. Subclasses give `prompt_tokens`, `engine` and `n_ctx`."""
+
+    def generate(
+        self,
+        messages: list[ChatMessage],
+        sampling: SamplingParams,
+        on_text: OnText,
+        resume: Resume | None = None,
+    ) -> GenerationResult:
+        return self.engine().generate(self.prompt_tokens(messages), sampling, self.n_ctx, on_text, resume)

@@ -18,9 +18,9 @@ from transformers import AutoModelForCausalLM, AutoTokenizer, BitsAndBytesConfig
 
 from model_registry import ModelSpec
 from runtimes.chat_template import ChatTemplate
-from runtimes.protocol import GenerationResult, OnText, Resume
+from runtimes.sequences import EngineRuntime
 from runtimes.transformers_engine import TransformersEngine
-from schemas.jobs import ChatMessage, SamplingParams
+from schemas.jobs import ChatMessage
 
 if TYPE_CHECKING:
     from peft import LoraConfig, PeftModel
@@ -85,7 +85,7 @@ def model_kwargs(spec: ModelSpec, cuda: bool) -> dict:
     return {"dtype": getattr(torch, params.get("dtype", "float32"))}
 
 
-class TransformersRuntime:
+class TransformersRuntime(EngineRuntime):
     """Besides the chat runtime protocol, what LoRA training on top of it needs: `text_tokens`,
     `end_of_turn`, `pad_token_id`, `lora_model` and `gguf_base_dir`; and `close`.
 
@@ -156,15 +156,6 @@ class TransformersRuntime:
 
     def prompt_tokens(self, messages: list[ChatMessage]) -> list[int]:
         return self._template.tokens(messages, lambda text, markup: self.text_tokens(text, special=markup))
-
-    def generate(
-        self,
-        messages: list[ChatMessage],
-        sampling: SamplingParams,
-        on_text: OnText,
-        resume: Resume | None = None,
-    ) -> GenerationResult:
-        return self.engine().generate(self.prompt_tokens(messages), sampling, self.n_ctx, on_text, resume)
 
     def engine(self) -> TransformersEngine:
         with self._engine_lock:

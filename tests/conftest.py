@@ -22,6 +22,7 @@ from settings import get_settings
 from tests.support.browser import browser as browser  # noqa: F401  (session fixtures: one browser for every module)
 from tests.support.browser import playwright as playwright  # noqa: F401
 from tests.support.clients import ADMIN_KEY, METRICS_TOKEN, NO_QUOTAS, bearer, keyed_client, new_user_key
+from tests.support.stacks import stack_broker, stack_db
 
 # How long a stream waits for a running job's next event before it ends with an error: a first token
 # may wait for a long prompt's prefill, chunked between other streams' tokens, on two cores shared with
@@ -136,16 +137,14 @@ def another_user(stack: EmbeddedStack) -> Iterator[httpx.Client]:
 
 @pytest.fixture(scope="session")
 def db(stack: EmbeddedStack) -> Iterator[pymongo.database.Database]:
-    client = pymongo.MongoClient(stack.mongo_uri)
-    yield client[stack.config.extra_env["MONGO_DB"]]
-    client.close()
+    with stack_db(stack) as database:
+        yield database
 
 
 @pytest.fixture(scope="session")
 def broker(stack: EmbeddedStack) -> Iterator[redis.Redis]:
-    client = redis.Redis.from_url(stack.redis_url)
-    yield client
-    client.close()
+    with stack_broker(stack) as client:
+        yield client
 
 
 @pytest.fixture

@@ -20,6 +20,7 @@ from tests.support.clients import ADMIN_KEY, RACHEL, keyed_client
 from tests.support.faults import pool_process, service, wait_healthy, wait_through_faults, wait_worker_ready
 from tests.support.jobs import wait_for_reply, wait_until_ended
 from tests.support.sse import StreamEvent, iter_events, post_stream, streamed_text
+from tests.support.stacks import stack_db
 
 # Long enough to be mid-reply at the fault, short enough not to hold the worker for long if it goes
 # on (this machine may make a few tokens a second).
@@ -35,9 +36,8 @@ def api(fault_stack: EmbeddedStack) -> Iterator[httpx.Client]:
 
 @pytest.fixture(scope="module")
 def db(fault_stack: EmbeddedStack) -> Iterator[pymongo.database.Database]:
-    client = pymongo.MongoClient(fault_stack.mongo_uri)
-    yield client[fault_stack.config.extra_env["MONGO_DB"]]
-    client.close()
+    with stack_db(fault_stack) as database:
+        yield database
 
 
 def wait_whole(api: httpx.Client, stack: EmbeddedStack) -> None:

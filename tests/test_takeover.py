@@ -26,6 +26,7 @@ from jobs.log import read_log
 from tests.support.clients import ADMIN_KEY, NO_QUOTAS, RACHEL, keyed_client
 from tests.support.faults import service, wait_healthy, wait_through_faults, wait_worker_ready
 from tests.support.sse import StreamEvent, iter_events, post_stream, streamed_text
+from tests.support.stacks import stack_broker, stack_db
 
 pytestmark = pytest.mark.stack  # starts a stack of its own
 
@@ -73,16 +74,14 @@ def api(takeover_stack: EmbeddedStack) -> Iterator[httpx.Client]:
 
 @pytest.fixture(scope="module")
 def db(takeover_stack: EmbeddedStack) -> Iterator[pymongo.database.Database]:
-    client = pymongo.MongoClient(takeover_stack.mongo_uri)
-    yield client[takeover_stack.config.extra_env["MONGO_DB"]]
-    client.close()
+    with stack_db(takeover_stack) as database:
+        yield database
 
 
 @pytest.fixture(scope="module")
 def broker(takeover_stack: EmbeddedStack) -> Iterator[redis.Redis]:
-    client = redis.Redis.from_url(takeover_stack.redis_url)
-    yield client
-    client.close()
+    with stack_broker(takeover_stack) as client:
+        yield client
 
 
 @pytest.fixture(autouse=True)
