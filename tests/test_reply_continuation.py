@@ -17,11 +17,14 @@ from runtimes.protocol import GenerationResult, Resume
 from schemas.jobs import ChatMessage, SamplingParams
 
 # (question, extra sampling): rare characters the vocabulary spells in UTF-8 byte tokens (a character
-# spans four tokens), a stop string that spans two tokens and ends the reply, Korean text, penalties
-# (which must see the resumed tokens as the reply's), and a prompt long enough for prefix reuse.
+# spans four tokens), a stop string that begins inside a token and ends the reply, Korean text,
+# penalties (which must see the resumed tokens as the reply's), and a prompt long enough for prefix reuse.
 CASES = {
     "byte_tokens": ("Repeat after me: 𓀀𓁐𓃰 𠜎𠜱 ꙮ", {}),
-    "stop_string": ("Say hello in French.", {"stop": [" in Span"]}),
+    "stop_string": ("Say hello in French.", {"stop": ["lo in Span"]}),
+    # Stop strings that begin the reply's text and never end it: held back, the text before a
+    # character that spans tokens is sent while that character is not whole yet.
+    "held_characters": ("Repeat after me: 𓀀𓁐𓃰 𠜎𠜱 ꙮ", {"stop": [" 𓀀X", "𓁐Y"]}),
     "korean": ("한국어로 짧게 자기소개를 해 주세요.", {}),
     "penalties": ("What is two plus two?", {"repeat_penalty": 1.3, "frequency_penalty": 0.5}),
     "long_prompt": (
@@ -97,7 +100,7 @@ def test_the_text_streamed_so_far_is_the_text_of_the_token_ids_reported_with_it(
     if case == "byte_tokens":  # a character that spans tokens is sent whole, with all of them
         assert ("𓀀", reply.ids[5:9]) in reply.pieces
     if case == "stop_string":
-        assert reply.result.finish_reason == "stop" and " in Span" not in reply.text
+        assert reply.result.finish_reason == "stop" and "lo in Span" not in reply.text
         assert len(reply.ids) < reply.result.completion_tokens
     else:
         assert len(reply.ids) == reply.result.completion_tokens
@@ -119,6 +122,28 @@ def test_a_reply_resumed_from_its_reported_tokens_goes_on_with_the_text_it_would
             reply.result.finish_reason,
             reply.result.completion_tokens,
         )
+
+
+def test_a_reply_resumes_from_its_token_ids_never_from_its_text_tokenized_again(
+    gemma: LlamaCppRuntime,
+) -> None:
+    """Tokens a model may sample that the tokenizer would not make of their text (here "Bonjour!
+    Comment" a character a token): the reply goes on as after a prompt that ends with those very ids."""
+    messages = [ChatMessage(role="user", content=CASES["stop_string"][0])]
+    text = "Bonjour! Comment"
+    spelled = [gemma.text_tokens(character)[-1] for character in text]
+    assert gemma.reply_text(spelled) == text and gemma.text_tokens(text) != spelled
+    after_prompt, resumed = Reply(), Reply()
+
+    engine = gemma.engine()
+    engine.generate(
+        gemma.prompt_tokens(messages) + spelled, sampling("penalties"), gemma.n_ctx, after_prompt, None
+    )
+    gemma.generate(
+        messages, sampling("penalties", max_tokens=MAX_TOKENS + len(spelled)), resumed, Resume(spelled, text)
+    )
+
+    assert resumed.text and resumed.pieces == after_prompt.pieces
 
 
 def test_a_resumed_prompt_and_reply_reuse_the_kv_cache_that_holds_them(

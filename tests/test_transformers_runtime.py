@@ -11,6 +11,7 @@ from runtimes.protocol import GenerationResult
 from runtimes.transformers import TransformersRuntime
 from schemas.jobs import ChatMessage, SamplingParams
 from settings import get_settings
+from tests.test_reply_continuation import Reply
 
 
 def torch_cuda_available() -> bool:
@@ -183,6 +184,32 @@ def test_a_seed_samples_the_same_reply_batched_or_alone_and_logprobs_come_per_to
     assert batched[1][0] != alone
     assert len(logprobs) == result.completion_tokens == alone_result.completion_tokens
     assert all(len(entry.top_logprobs) == 2 for entry in logprobs)
+
+
+def test_replies_resumed_from_their_reported_tokens_go_on_as_uninterrupted_batched_together(
+    gemma: TransformersRuntime,
+) -> None:
+    """Characters spelled in UTF-8 byte tokens (four a character) and a stop string: each piece's
+    token ids are its text, and a reply resumed with those of its first pieces (two at once, of other
+    lengths) goes on with the rest of the uninterrupted text and ends as it did."""
+    question = [ChatMessage(role="user", content="Repeat after me: 𓀀𓁐𓃰 𠜎𠜱 ꙮ")]
+    greedy = SamplingParams(max_tokens=32, temperature=0, stop=["𠜱 ꙮ"])
+    whole = Reply()
+    whole.result = gemma.generate(question, greedy, whole)
+    cuts = [3, len(whole.pieces) - 2]
+
+    def resumed(pieces: int) -> Reply:
+        rest = Reply()
+        rest.result = gemma.generate(question, greedy, rest, resume=whole.resume_after(pieces))
+        return rest
+
+    with ThreadPoolExecutor(len(cuts)) as pool:
+        rests = list(pool.map(resumed, cuts))
+
+    assert whole.result.finish_reason == "stop" and ("𓀀", whole.ids[5:9]) in whole.pieces
+    for pieces, rest in zip(cuts, rests, strict=True):
+        assert rest.pieces == whole.pieces[pieces:]
+        assert rest.result == whole.result
 
 
 def test_a_lora_adapter_is_the_models_own_for_every_batched_stream(

@@ -2,6 +2,7 @@
 
 from model_registry import ModelSpec
 from prompts.context_fit import fit_to_window
+from runtimes.protocol import Resume
 from runtimes.synthetic import SyntheticRuntime
 from schemas.jobs import ChatMessage, ContextFit, SamplingParams
 
@@ -26,6 +27,21 @@ def test_it_emits_each_token_stamped_with_its_emit_time_and_stops_when_asked() -
     assert stamps == sorted(stamps)
     assert (cut.finish_reason, cut.completion_tokens) == ("cancelled", 1)
     assert whole.prompt_tokens == len(runtime.prompt_tokens(MESSAGES)) == 11
+
+
+def test_its_token_ids_are_their_places_and_a_resumed_reply_goes_on_from_the_next_one() -> None:
+    runtime = SyntheticRuntime(SPEC)
+    ids: list[list[int]] = []
+
+    result = runtime.generate(
+        MESSAGES,
+        SamplingParams(max_tokens=5),
+        lambda text, token_ids: ids.append(token_ids) or True,
+        resume=Resume(token_ids=[0, 1], text="0.1 0.2 "),
+    )
+
+    assert ids == [[2], [3], [4]]
+    assert (result.finish_reason, result.completion_tokens) == ("length", 5)
 
 
 def test_its_prompts_can_be_fitted_to_its_window() -> None:
