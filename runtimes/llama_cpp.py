@@ -101,7 +101,6 @@ class LlamaCppRuntime(EngineRuntime):
             bos_token=self._token_text(self._llm.token_bos()),
             eos_token=self._token_text(self._llm.token_eos()),
         )
-        self._engine: LlamaCppEngine | None = None
         self._engine_lock = threading.Lock()
 
     def _load_repacked(self, weights: Path, kwargs: dict) -> _internals.LlamaModel:
@@ -161,19 +160,10 @@ class LlamaCppRuntime(EngineRuntime):
         """The prompt as one string, template markup included: what a raw-completion server is sent."""
         return "".join(segment.text for segment in self._template.segments(messages))
 
-    def prompt_tokens(self, messages: list[ChatMessage]) -> list[int]:
-        return self._template.tokens(messages, lambda text, markup: self.text_tokens(text, special=markup))
-
-    def engine(self) -> LlamaCppEngine:
-        with self._engine_lock:
-            if self._engine is None:
-                self._engine = LlamaCppEngine(self._llm.model, self._engine_config)
-            return self._engine
+    def _new_engine(self) -> LlamaCppEngine:
+        return LlamaCppEngine(self._llm.model, self._engine_config)
 
     def close(self) -> None:
         """Stop the engine and free the model now rather than when the process ends."""
-        with self._engine_lock:
-            if self._engine is not None:
-                self._engine.close()
-                self._engine = None
+        self.close_engine()
         self._llm.close()

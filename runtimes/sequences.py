@@ -197,8 +197,26 @@ def _stop_prefix_length(text: str, stops: list[str]) -> int:
 
 
 class EngineRuntime:
-    """A runtime whose replies come from an engine (llama.cpp's, transformers'): the prompt tokenized
-    with its template, the rest the engine's. Subclasses give `prompt_tokens`, `engine` and `n_ctx`."""
+    """A runtime whose replies come from an engine (llama.cpp's, transformers'), made on first use:
+    the prompt is its chat template over its tokenizer, the rest the engine's. Subclasses give
+    `_template`, `text_tokens`, `_new_engine`, `_engine_lock` and `n_ctx`."""
+
+    _engine = None
+
+    def prompt_tokens(self, messages: list[ChatMessage]) -> list[int]:
+        return self._template.tokens(messages, lambda text, markup: self.text_tokens(text, special=markup))
+
+    def engine(self):
+        with self._engine_lock:
+            if self._engine is None:
+                self._engine = self._new_engine()
+            return self._engine
+
+    def close_engine(self) -> None:
+        with self._engine_lock:
+            if self._engine is not None:
+                self._engine.close()
+                self._engine = None
 
     def generate(
         self,

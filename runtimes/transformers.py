@@ -20,7 +20,6 @@ from model_registry import ModelSpec
 from runtimes.chat_template import ChatTemplate
 from runtimes.sequences import EngineRuntime
 from runtimes.transformers_engine import TransformersEngine
-from schemas.jobs import ChatMessage
 
 if TYPE_CHECKING:
     from peft import LoraConfig, PeftModel
@@ -120,7 +119,6 @@ class TransformersRuntime(EngineRuntime):
         self.end_of_turn: int = markers[0] if markers else self._tokenizer.eos_token_id
         self._stop_ids = sorted({self._tokenizer.eos_token_id, *markers} - {None})
         self.max_sequences = spec.max_sequences
-        self._engine: TransformersEngine | None = None
         self._engine_lock = threading.Lock()
 
     @property
@@ -154,25 +152,11 @@ class TransformersRuntime(EngineRuntime):
         with self._tokenizer_lock:
             return self._tokenizer(text, add_special_tokens=False, split_special_tokens=not special).input_ids
 
-    def prompt_tokens(self, messages: list[ChatMessage]) -> list[int]:
-        return self._template.tokens(messages, lambda text, markup: self.text_tokens(text, special=markup))
-
-    def engine(self) -> TransformersEngine:
-        with self._engine_lock:
-            if self._engine is None:
-                self._engine = TransformersEngine(
-                    self._model,
-                    self._tokenizer,
-                    self._tokenizer_lock,
-                    self._stop_ids,
-                    self.max_sequences,
-                    self.name,
-                )
-            return self._engine
+    def _new_engine(self) -> TransformersEngine:
+        return TransformersEngine(
+            self._model, self._tokenizer, self._tokenizer_lock, self._stop_ids, self.max_sequences, self.name
+        )
 
     def close(self) -> None:
         """Stop the engine's thread (its sequences fail)."""
-        with self._engine_lock:
-            if self._engine is not None:
-                self._engine.close()
-                self._engine = None
+        self.close_engine()

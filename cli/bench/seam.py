@@ -24,7 +24,13 @@ from embedded.processes import free_port
 from embedded.stack import EmbeddedStack, StackConfig
 
 QUESTION = "*I ask Rachel to tell me a long story about the sea, chapter by chapter.*"
-BODY = {"character_name": "Rachel", "context": "Rachel is a friendly librarian.", "temperature": 0}
+BODY = {
+    "character_name": "Rachel",
+    "greeting": "*Rachel looks up from her book.* Hello!",
+    "context": "Rachel is a friendly librarian.",
+    "image": "https://drive.google.com/thumbnail?id=rachel",
+    "temperature": 0,
+}
 
 
 async def _stream(
@@ -34,6 +40,7 @@ async def _stream(
     body = {**BODY, "input_data": f"{QUESTION} ({index})", "max_tokens": tokens}
     times, last = [], ""
     async with aconnect_sse(client, "POST", "/Lumimaid_stream", json=body) as source:
+        source.response.raise_for_status()
         async for sse in source.aiter_sse():
             if sse.event == "token":
                 times.append(time.perf_counter())
