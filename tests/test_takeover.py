@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
+import psutil
 import pymongo
 import pytest
 import redis
@@ -21,7 +22,7 @@ from httpx_sse import connect_sse
 
 from embedded.processes import free_port
 from embedded.stack import EmbeddedStack, StackConfig
-from jobs.keys import job_state_key, quota_jobs_key
+from jobs.keys import job_state_key, quota_jobs_key, workers_key
 from jobs.log import read_log
 from tests.support.clients import ADMIN_KEY, NO_QUOTAS, RACHEL, keyed_client
 from tests.support.faults import service, wait_healthy, wait_through_faults, wait_worker_ready
@@ -221,3 +222,64 @@ def test_a_job_that_kills_every_worker_ends_with_an_error_and_the_streams_beside
     assert [int(event.id) for event in events] == list(range(len(events)))
     assert worker(takeover_stack).pid != first.pid
     assert_whole(streams.events[0], uninterrupted[QUESTIONS[2]])  # taken over each time too
+
+
+def test_a_second_worker_on_the_queue_takes_the_jobs_of_the_one_killed(
+    api: httpx.Client, broker: redis.Redis, takeover_stack: EmbeddedStack, uninterrupted: dict[str, str]
+) -> None:
+    survivor = takeover_stack.start_worker("cpu", name="cpu-2")
+    try:
+        wait_healthy(api)
+        killed = worker(takeover_stack)
+        streams = Streams(api, [greedy(question) for question in QUESTIONS])
+        streams.run(lambda: killed.send_signal(signal.SIGKILL))
+
+        for question, events in zip(QUESTIONS, streams.events, strict=True):
+            assert_whole(events, uninterrupted[question])
+        takers = {
+            entry.event.data.process
+            for job_id in streams.job_ids
+            for entry in read_log(broker, job_id)
+            if entry.event and entry.event.id < 0 and entry.event.data.attempt > 1
+        }
+        survivors = {member.decode() for member in broker.zrange(workers_key("cpu"), 0, -1)}
+        assert takers and takers <= survivors  # taken over by a live worker
+        assert psutil.pid_exists(survivor.pid)  # the survivor was untouched
+    finally:
+        takeover_stack.stop_process("worker-cpu-2")
+
+
+def test_a_batch_whose_worker_dies_completes_every_item_once_each_reply_taken_over_not_rerun(
+    api: httpx.Client, broker: redis.Redis, takeover_stack: EmbeddedStack
+) -> None:
+    items = [{"custom_id": str(index), "character": {"name": "Bard", "description": "A travelling bard."},
+              "messages": [{"role": "user", "content": f"Sing me ballad number {index}."}],
+              "params": {"max_tokens": 24, "temperature": 0}} for index in range(20)]  # fmt: skip
+    batch = api.post("/batches", json={"items": items}).json()
+
+    def some_generating() -> bool:
+        rows = [json.loads(line) for line in api.get(f"/batches/{batch['id']}/results").text.splitlines()]
+        return any(
+            row["state"] == "running" and api.get(f"/jobs/{row['job_id']}").json()["tokens"] > 2
+            for row in rows
+        )
+
+    wait_through_faults(some_generating, what="items generating")
+    worker(takeover_stack).send_signal(signal.SIGKILL)
+
+    wait_through_faults(
+        lambda: api.get(f"/batches/{batch['id']}").json()["state"] == "completed",
+        what="the batch to complete",
+    )
+    rows = [json.loads(line) for line in api.get(f"/batches/{batch['id']}/results").text.splitlines()]
+
+    assert sorted(row["custom_id"] for row in rows) == sorted(str(index) for index in range(20))
+    assert [row["state"] for row in rows] == ["complete"] * 20
+    for row in rows:  # each reply one run of tokens: a taken-over one goes on, none starts again
+        tokens = [
+            entry.event.data
+            for entry in read_log(broker, row["job_id"])
+            if entry.event and entry.event.event == "token"
+        ]
+        assert [token.index for token in tokens] == list(range(len(tokens)))
+        assert "".join(token.text for token in tokens) == row["text"]

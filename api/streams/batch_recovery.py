@@ -9,8 +9,11 @@ stops) looks at the unfinished items of the batches not cancelled:
 * a running item whose job has not ended and whose worker process is gone (its heartbeat lapsed) is
   lost too, its unacked message given back to its queue if it is still held.
 
-An item is acted on only when two sweeps in a row found it lost (a message moves between a queue and
-the unacked set in a moment that a sweep could catch). A submission's chunk that its API did not
+A pending item is acted on only when two sweeps in a row found it lost (a message moves between a
+queue and the unacked set in a moment that a sweep could catch); a running one whose worker is gone
+at once: it is marked pending again, so the batch never counts more running items than there are
+slots for long, and its message goes back to the head of its queue: the next worker takes its reply
+over where its log ends. A submission's chunk that its API did not
 expand within STALE_CHUNK_S (it stopped meanwhile) is expanded here (api/streams/batch_expansion.py).
 When every live batch's unfinished items (by the counts kept on it) have as many messages queued
 or held by live workers, nothing can be lost and the items are not read at all; otherwise the sweep
@@ -103,9 +106,10 @@ def lost_items(app: Celery, settings: Settings) -> dict[str, tuple[BatchItem, st
 
 
 def recover(app: Celery, settings: Settings, suspects: set[str]) -> set[str]:
-    """Enqueue again the items lost now and at the last sweep (`suspects`); those lost now."""
+    """Enqueue again the items lost now and at the last sweep (`suspects`), and at once those whose
+    worker process is gone (nothing moves them meanwhile); the others lost now."""
     lost = lost_items(app, settings)
-    again = [lost[job_id] for job_id in lost.keys() & suspects]
+    again = [item for job_id, item in lost.items() if job_id in suspects or item[0].state == "running"]
     if again:
         registry = get_registry()
         by_batch: dict[str, list[ChatJob]] = defaultdict(list)
