@@ -14,6 +14,7 @@ import redis
 from httpx_sse import connect_sse
 
 from embedded.stack import EmbeddedStack
+from jobs.keys import job_log_key
 from tests.support.clients import RACHEL, bearer
 from tests.support.extra_api import extra_api
 from tests.support.jobs import wait_until_ended
@@ -37,7 +38,7 @@ def patient(unlimited_api: str, api_key: str) -> Iterator[httpx.Client]:
 
 
 def new_log_keys(broker: redis.Redis, before: set[bytes]) -> set[bytes]:
-    return set(broker.scan_iter("chatbot:job:*:log")) - before
+    return set(broker.scan_iter(job_log_key("*"))) - before
 
 
 def test_a_non_streamed_completion_whose_client_hangs_up_is_cancelled(
@@ -51,7 +52,7 @@ def test_a_non_streamed_completion_whose_client_hangs_up_is_cancelled(
             "temperature": 0,
         }  # fmt: skip
     ).encode()
-    before = set(broker.scan_iter("chatbot:job:*:log"))
+    before = set(broker.scan_iter(job_log_key("*")))
     request = (
         f"POST /v1/chat/completions HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
         f"Authorization: Bearer {api_key}\r\nContent-Length: {len(body)}\r\n\r\n"
