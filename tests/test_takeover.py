@@ -143,7 +143,7 @@ def assert_whole(events: list[StreamEvent], expected: str) -> None:
 
 
 def test_streams_whose_worker_is_killed_continue_on_its_restart_with_the_text_they_would_have_had(
-    api: httpx.Client, db, takeover_stack: EmbeddedStack, uninterrupted: dict[str, str]
+    api: httpx.Client, db, broker: redis.Redis, takeover_stack: EmbeddedStack, uninterrupted: dict[str, str]
 ) -> None:
     killed = worker(takeover_stack)
     streams = Streams(api, [greedy(question) for question in QUESTIONS])
