@@ -84,7 +84,7 @@ async def a_stream_across_a_cut(redis_port: int) -> list[int]:
     source = HubSource(hub, JOB)
     try:
         await source.open()
-        _taken, worker = handle.take(max_attempts=1, worker="w", process=None)
+        _taken, _so_far, worker = handle.take(max_attempts=1, worker="w", process=None)
         for text in "abc":
             worker.token(text)
         ids = await event_ids_until(source, 2)
