@@ -19,7 +19,7 @@ from model_registry import get_registry, queues
 from runtimes.llama_cpp import LlamaCppRuntime
 from runtimes.model_files import verified_weights
 from settings import get_settings
-from tests.support.browser import browser as browser  # noqa: F401  (session fixtures: one browser for every module)
+from tests.support.browser import browser as browser  # noqa: F401  (module fixtures: see browser.py)
 from tests.support.browser import playwright as playwright  # noqa: F401
 from tests.support.clients import ADMIN_KEY, METRICS_TOKEN, NO_QUOTAS, bearer, keyed_client, new_user_key
 from tests.support.stacks import stack_broker, stack_db

@@ -70,13 +70,15 @@ class Tab:
         self.page.dispatch_event(selector, "drop", {"dataTransfer": transfer})
 
 
-@pytest.fixture(scope="session")
+# One driver per module that uses it, not per session: Playwright's sync API holds an asyncio loop on
+# the test thread while it runs, and a later test's asyncio.run() would refuse to start.
+@pytest.fixture(scope="module")
 def playwright() -> Iterator[Playwright]:
     with sync_playwright() as driver:
         yield driver
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser(playwright: Playwright) -> Iterator[Browser]:
     browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
     yield browser
