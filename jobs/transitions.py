@@ -298,10 +298,14 @@ async def running_jobs(client: aioredis.Redis) -> list[RunningJob]:
     pipe = client.pipeline(transaction=False)
     for job_id in job_ids:
         pipe.hmget(job_state_key(job_id), "state", "attempt", "process", "job")
-    running = []
+    running, gone = [], []
     for job_id, (state, attempt, process, job) in zip(job_ids, await pipe.execute(), strict=True):
         if state == b"running":
             running.append(RunningJob(job_id, int(attempt), process.decode(), job and job.decode()))
+        elif state is None:  # its state has lapsed (STATE_TTL_S): nothing is left to take over
+            gone.append(job_id)
+    if gone:
+        await client.zrem(RUNNING_JOBS_KEY, *gone)
     return running
 
 
