@@ -55,6 +55,12 @@ class Settings(BaseSettings):
     worker_threads: int = Field(
         default=0, ge=0, description="CPU threads of one worker (0: the host's cores / WORKERS_PER_HOST)"
     )
+    worker_waiting_jobs: int = Field(
+        default=4,
+        ge=0,
+        description="jobs a batching worker takes beyond its engine's slots: they wait in its engine for a "
+        "fair share of the slots (another key's job preempts one of a key that holds more than its share)",
+    )
     synthetic_concurrency: int = Field(
         default=1000, ge=1, description="threads of a synthetic (load-test) worker"
     )

@@ -275,6 +275,11 @@ def runs_alone(client: redis.Redis, job_id: str, attempt: int) -> None:
         raise JobFenced(job_id)
 
 
+def cancel_requested(client: redis.Redis, job_id: str) -> bool:
+    """Whether the job's client (or the API) has asked for it to stop."""
+    return bool(client.exists(job_cancel_key(job_id)))
+
+
 def turn_stored_or_cancelled(client: redis.Redis, job_id: str) -> bool:
     """Whether the API has stored the user's turn the job answers (or given up on the job)."""
     return bool(client.exists(job_turn_key(job_id), job_cancel_key(job_id)))

@@ -11,6 +11,13 @@ holds, so a later prompt that starts with the same tokens (a character's pinned 
 conversation's earlier turns) prefills only the rest (prefix reuse, as llama-server's
 `cache_prompt`).
 
+When more sequences want a slot than it has, the slots are shared out between keys
+(runtimes/fair_share.py): a sequence that loses its slot is preempted by recompute, as vLLM does: it
+keeps its sampler (random state, penalty history), its text and its tokens, leaves its KV stream,
+and when its turn comes back prefills its prompt and reply so far again (reusing what its old stream
+still holds), then goes on decoding: by the engine's batch invariance, the same tokens as if it had
+never paused. Its stream only pauses.
+
 Callers (Celery task threads) submit a `Sequence` and follow its events (runtimes/sequences.py,
 shared with the transformers engine), so publishing a token never holds up the loop.
 """
@@ -24,6 +31,7 @@ import llama_cpp
 from llama_cpp._internals import LlamaTokenDataArray
 
 from runtimes import metrics
+from runtimes.fair_share import Claim, slot_holders
 from runtimes.llama_cpp_sampling import sample_token, sampler_chain, step_logprobs
 from runtimes.logprobs import token_logprob
 from runtimes.protocol import GenerationResult
@@ -67,11 +75,15 @@ class _Slot:
 
     def __init__(self, seq: Sequence, seq_id: int, sampler) -> None:
         self.seq = seq
-        self.seq_id = seq_id
+        self.seq_id = seq_id  # its KV stream; None while it waits for a slot
         self.sampler = sampler
-        self.fed = 0  # tokens of the prompt (and of a resumed reply) already in the KV cache
+        # What its KV stream must hold before it decodes: its prompt (and a resumed reply's tokens);
+        # after a preemption, everything it held then.
+        self.target = seq.tokens
+        self.fed = 0  # tokens of the target already in the KV cache
         self.kv_tokens: list[int] = []  # what this sequence's KV stream holds, in order
         self.next_token: int | None = None  # sampled, not yet fed
+        self.preempted = False  # it has lost its slot at least once
         self.generated = len(seq.resumed)
         # A resumed reply's text ends with a whole token, so the decoder starts afresh.
         self.decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
@@ -80,18 +92,26 @@ class _Slot:
 
     @property
     def prefilling(self) -> bool:
-        return self.fed < len(self.seq.tokens)
+        return self.fed < len(self.target)
+
+    @property
+    def claim(self) -> Claim:
+        return Claim(self.seq.share, self.seq_id is not None, self.seq.order)
 
 
 class LlamaCppEngine(EngineThread):
+    preempts = True
+
     def __init__(self, model, config: EngineConfig) -> None:
         self._model = model  # a llama_model pointer, kept alive by its owner
         self._vocab = llama_cpp.llama_model_get_vocab(model)
         self._candidates = LlamaTokenDataArray(n_vocab=llama_cpp.llama_vocab_n_tokens(self._vocab))
         self.config = config
+        self.max_sequences = config.max_sequences
         self._lora = None
         # What each KV stream still holds from its last sequence, reused by a prompt that starts alike.
         self._cached: list[list[int]] = [[] for _ in range(config.max_sequences)]
+        self._shares = metrics.ShareGauges(config.model)
         super().__init__("llama-cpp-engine")
 
     # --- the engine thread -----------------------------------------------------------------------
@@ -128,25 +148,35 @@ class LlamaCppEngine(EngineThread):
             self._started(exc)
             return
         self._started()
-        slots: list[_Slot] = []
+        slots: list[_Slot] = []  # holding a KV stream
+        waiting: list[_Slot] = []  # for a slot: new, or preempted
         free_ids = list(range(self.config.max_sequences))
         try:
             while True:
                 with self._wake:
-                    if not self._wait_for_work(bool(slots)):
+                    if not self._wait_for_work(bool(slots or waiting)):
                         break
-                    while self._incoming and free_ids:
-                        active_ids = [s.seq_id for s in slots]
-                        slot = self._admit(self._incoming.popleft(), free_ids, active_ids)
+                    while self._incoming:
+                        slot = self._arrive(self._incoming.popleft())
                         if slot is not None:
-                            slots.append(slot)
+                            waiting.append(slot)
+                for slot in [s for s in waiting if s.seq.cancelled.is_set()]:
+                    waiting.remove(slot)
+                    self._end_waiting(
+                        slot, GenerationResult("cancelled", len(slot.seq.prompt), slot.generated)
+                    )
                 for slot in [s for s in slots if s.seq.cancelled.is_set()]:
                     self._finish(slot, "cancelled", slots, free_ids)
+                if waiting:
+                    self._share_slots(slots, waiting, free_ids)
+                self._shares.update([s.seq.share for s in slots], [s.seq.share for s in waiting])
                 if slots:
                     self._step(slots, free_ids)
         finally:
             for slot in list(slots):
                 self._fail(slot, RuntimeError("the engine stopped"), slots, free_ids)
+            for slot in waiting:
+                self._end_waiting(slot, RuntimeError("the engine stopped"))
             llama_cpp.llama_batch_free(self._batch)
             llama_cpp.llama_free(self._ctx)
             if self._lora:
@@ -160,31 +190,65 @@ class LlamaCppEngine(EngineThread):
         llama_cpp.llama_decode(self._ctx, self._batch)
         llama_cpp.llama_memory_seq_rm(self._memory, 0, -1, -1)
 
-    def _admit(self, seq: Sequence, free_ids: list[int], active_ids: list[int]) -> _Slot | None:
-        """Start a sequence in the free KV stream that holds the longest reusable start of its prompt
-        (prefix reuse: a character's pinned prompt, a conversation's earlier turns); when none does,
-        in one that keeps the running streams contiguous, the least recently used among those
-        (`_stream_choice`). Only the rest of the prompt is prefilled; its last token always is, for
-        its logits. A sequence whose sampler cannot be built (a grammar llama.cpp refuses) fails
-        without taking a slot."""
+    def _arrive(self, seq: Sequence) -> _Slot | None:
+        """A new sequence, waiting for a slot; one whose sampler cannot be built (a grammar llama.cpp
+        refuses) fails at once."""
         try:
             sampler = sampler_chain(self._model, seq.sampling, seq.prompt, seq.resumed)
         except Exception as exc:
             seq.events.put(exc)
             return None
-        seq_id = _stream_choice(free_ids, active_ids, lambda i: self._reusable(i, seq.tokens))
+        metrics.PROMPT_TOKENS.labels(self.config.model).inc(len(seq.tokens))
+        return _Slot(seq, None, sampler)
+
+    def _share_slots(self, slots: list[_Slot], waiting: list[_Slot], free_ids: list[int]) -> None:
+        """Give the slots to those the sharing policy chooses: preempt the running ones it does not,
+        then start the waiting ones it does, in arrival order."""
+        chosen = slot_holders([(slot, slot.claim) for slot in slots + waiting], self.config.max_sequences)
+        for slot in [s for s in slots if s not in chosen]:
+            self._preempt(slot, slots, free_ids)
+            waiting.append(slot)
+        for slot in sorted((s for s in waiting if s in chosen), key=lambda s: s.seq.order):
+            waiting.remove(slot)
+            self._place(slot, free_ids, [s.seq_id for s in slots])
+            slots.append(slot)
+
+    def _place(self, slot: _Slot, free_ids: list[int], active_ids: list[int]) -> None:
+        """Start (or resume) a sequence in the free KV stream that holds the longest reusable start of
+        its target (prefix reuse: a character's pinned prompt, a conversation's earlier turns, a
+        preempted sequence's own stream); when none does, in one that keeps the running streams
+        contiguous, the least recently used among those (`_stream_choice`). Only the rest is
+        prefilled; a prompt's last token always is, for its logits."""
+        seq_id = _stream_choice(free_ids, active_ids, lambda i: self._reusable(i, slot.target))
         free_ids.remove(seq_id)
-        keep = self._reusable(seq_id, seq.tokens)
+        keep = self._reusable(seq_id, slot.target)
         if not keep or not llama_cpp.llama_memory_seq_rm(self._memory, seq_id, keep, -1):
             llama_cpp.llama_memory_seq_rm(self._memory, seq_id, -1, -1)  # never fails
             keep = 0
         self._cached[seq_id] = []
-        metrics.PROMPT_TOKENS.labels(self.config.model).inc(len(seq.tokens))
-        metrics.PROMPT_TOKENS_REUSED.labels(self.config.model).inc(keep)
+        if not slot.preempted:  # a refill's tokens were counted at its first start
+            metrics.PROMPT_TOKENS_REUSED.labels(self.config.model).inc(keep)
         metrics.ACTIVE_SEQUENCES.labels(self.config.model).inc()
-        slot = _Slot(seq, seq_id, sampler)
-        slot.fed, slot.kv_tokens = keep, seq.tokens[:keep]
-        return slot
+        slot.seq_id, slot.fed, slot.kv_tokens = seq_id, keep, slot.target[:keep]
+        slot.seq.running = True
+
+    def _preempt(self, slot: _Slot, slots: list[_Slot], free_ids: list[int]) -> None:
+        """Take the sequence's slot (it waits for another): it keeps its sampler and its text, and will
+        refill what its stream holds now, which stays there for reuse until another takes it."""
+        slot.target = slot.kv_tokens if slot.next_token is not None else slot.seq.tokens
+        slot.preempted = True
+        slots.remove(slot)
+        metrics.ACTIVE_SEQUENCES.labels(self.config.model).dec()
+        metrics.PREEMPTIONS.labels(self.config.model).inc()
+        self._cached[slot.seq_id] = slot.kv_tokens
+        free_ids.append(slot.seq_id)
+        slot.seq_id, slot.fed, slot.kv_tokens = None, 0, []
+        slot.seq.running = False
+
+    def _end_waiting(self, slot: _Slot, event: GenerationResult | BaseException) -> None:
+        """End a sequence that holds no slot (cancelled or failed while it waited)."""
+        llama_cpp.llama_sampler_free(slot.sampler)
+        slot.seq.events.put(event)
 
     def _reusable(self, seq_id: int, prompt: list[int]) -> int:
         """How many of the prompt's first tokens (a resumed reply's after them) stream `seq_id` holds
@@ -207,14 +271,15 @@ class LlamaCppEngine(EngineThread):
                 outputs.append((slot, n))
                 n += 1
                 continue
-            prompt = slot.seq.tokens
+            target = slot.target
             for i in range(slot.fed, slot.fed + count):
-                last = i == len(prompt) - 1
-                self._put(n, prompt[i], i, slot.seq_id, last)
+                # A prompt's last token gives the first token; a refill's next token is sampled already.
+                last = i == len(target) - 1 and slot.next_token is None
+                self._put(n, target[i], i, slot.seq_id, last)
                 if last:
                     outputs.append((slot, n))
                 n += 1
-            slot.kv_tokens += prompt[slot.fed : slot.fed + count]
+            slot.kv_tokens += target[slot.fed : slot.fed + count]
             slot.fed += count
         batch.n_tokens = n
         status = llama_cpp.llama_decode(self._ctx, batch)
@@ -316,7 +381,7 @@ def _step_plan(slots: list[_Slot], n_batch: int) -> list[tuple[_Slot, int]]:
         if not slot.prefilling:
             plan.append((slot, 1))
         elif room > 0:
-            left = len(slot.seq.tokens) - slot.fed
+            left = len(slot.target) - slot.fed
             chunk = min(left, room)
             if 0 < left - chunk < MIN_FEED and chunk > MIN_FEED:
                 chunk -= MIN_FEED - (left - chunk)

@@ -2,8 +2,11 @@
 memory. Served by the worker process that holds the model (workers/metrics.py)."""
 
 import sys
+from collections import Counter as Tally
 
 from prometheus_client import Counter, Gauge
+
+from runtimes.fair_share import Share
 
 PROMPT_TOKENS = Counter("chatbot_worker_prompt_tokens_total", "Prompt tokens of started sequences", ["model"])
 PROMPT_TOKENS_REUSED = Counter(
@@ -14,6 +17,16 @@ PROMPT_TOKENS_REUSED = Counter(
 ACTIVE_SEQUENCES = Gauge(
     "chatbot_worker_active_sequences",
     "Sequences in the engine's slots now (prefilling or decoding)",
+    ["model"],
+)
+SHARE_SEQUENCES = Gauge(
+    "chatbot_worker_share_sequences",
+    "Sequences of one key (a batch: batch:<id>) in the engine, holding a slot (running) or waiting for one",
+    ["model", "key", "state"],
+)
+PREEMPTIONS = Counter(
+    "chatbot_worker_preemptions_total",
+    "Sequences that gave their slot up to another key's (fair sharing) and paused",
     ["model"],
 )
 MODEL_LOAD_SECONDS = Gauge("chatbot_worker_model_load_seconds", "How long the model took to load", ["model"])
@@ -28,3 +41,22 @@ def record_device_memory() -> None:
     if torch is not None and torch.cuda.is_available():
         for index in range(torch.cuda.device_count()):
             DEVICE_MEMORY_BYTES.labels(f"cuda:{index}").set(torch.cuda.memory_allocated(index))
+
+
+class ShareGauges:
+    """The per-key gauges of one engine: set from what it holds at each step, a key's series removed
+    once it holds nothing (keys come and go; their series should not pile up)."""
+
+    def __init__(self, model: str) -> None:
+        self._model = model
+        self._shown: dict[tuple[str, str], int] = {}
+
+    def update(self, running: list[Share], waiting: list[Share]) -> None:
+        counts = Tally((share.key, "running") for share in running)
+        counts.update((share.key, "waiting") for share in waiting)
+        for key, state in set(self._shown) - set(counts):
+            SHARE_SEQUENCES.remove(self._model, key, state)
+        for (key, state), count in counts.items():
+            if self._shown.get((key, state)) != count:
+                SHARE_SEQUENCES.labels(self._model, key, state).set(count)
+        self._shown = dict(counts)

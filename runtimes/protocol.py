@@ -5,6 +5,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
+from runtimes.fair_share import Share
 from schemas.events import TokenLogprob
 from schemas.jobs import ChatMessage, SamplingParams
 
@@ -81,7 +82,14 @@ class ChatRuntime(Protocol):
         sampling: SamplingParams,
         on_text: OnText,
         resume: Resume | None = None,
+        share: Share | None = None,
     ) -> GenerationResult:
         """Stream a reply to `messages` through `on_text`; blocks until done or stopped. With `resume`,
-        continue that reply: `sampling.max_tokens` and the result count the whole reply."""
+        continue that reply: `sampling.max_tokens` and the result count the whole reply. `share`: whose
+        slot it takes, where an engine shares its slots out between keys (runtimes/fair_share.py)."""
+        ...
+
+    def would_start(self, share: Share, timeout_s: float) -> bool:
+        """Whether a job of `share` would start at once (a free slot, or one its key's fair share takes
+        from another key's sequence), waiting up to `timeout_s` for room."""
         ...

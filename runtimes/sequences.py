@@ -6,11 +6,13 @@ Callers (Celery task threads) submit a `Sequence` and read its events from a que
 token (a Redis round trip) never holds up the loop, which serves every sequence at once.
 """
 
+import itertools
 import queue
 import threading
 from collections import deque
 from dataclasses import dataclass, field
 
+from runtimes.fair_share import Claim, Share, slot_holders
 from runtimes.protocol import GenerationResult, OnText, PromptTooLongError, Resume, text_sink
 from schemas.events import TokenLogprob
 from schemas.jobs import ChatMessage, SamplingParams
@@ -28,12 +30,17 @@ class Sequence:
     """One job's generation, shared by the engine (which fills `events`) and the task that waits on it.
 
     A resumed one starts with its reply's first tokens: the engine prefills them after the prompt (its
-    `tokens`) and counts them as generated (`max_tokens` is the whole reply's)."""
+    `tokens`) and counts them as generated (`max_tokens` is the whole reply's). Its `share` says whose
+    slot it takes when slots are shared out (runtimes/fair_share.py); `order` is its place in arrival
+    order, set when it is submitted."""
 
     prompt: list[int]
     sampling: object  # schemas.jobs.SamplingParams
     max_tokens: int
     resume: Resume | None = None
+    share: Share = field(default_factory=lambda: Share(""))
+    order: int = 0
+    running: bool = False  # it holds a slot now (set by the engine)
     events: "queue.SimpleQueue[TextPiece | GenerationResult | BaseException]" = field(
         default_factory=queue.SimpleQueue
     )
@@ -50,11 +57,20 @@ class EngineThread:
 
     A subclass sets up what its `_run` needs, then calls `__init__`, which starts the thread and
     returns once `_run` has called `_started` (raising what stopped it from starting). `_run` takes
-    new sequences from `_incoming` under `_wake`, and ends when `_stopping` is set."""
+    new sequences from `_incoming` under `_wake`, and ends when `_stopping` is set. An engine that
+    `preempts` shares its slots out between keys (runtimes/fair_share.py); one that does not starts
+    sequences in arrival order as slots free."""
+
+    preempts = False
+    max_sequences: int
 
     def __init__(self, thread_name: str) -> None:
         self._incoming: deque[Sequence] = deque()
-        self._wake = threading.Condition()
+        self._arrivals = itertools.count()
+        self._live: dict[int, Sequence] = {}  # submitted and not ended, by arrival order
+        lock = threading.RLock()
+        self._wake = threading.Condition(lock)  # the engine's: work has come
+        self._room = threading.Condition(lock)  # would_start's: a sequence has ended
         self._stopping = False
         self._ready = threading.Event()
         self._startup_error: BaseException | None = None
@@ -78,20 +94,45 @@ class EngineThread:
         return not self._stopping
 
     def generate(
-        self, prompt: list[int], sampling, n_ctx: int, on_text: OnText, resume: Resume | None
+        self,
+        prompt: list[int],
+        sampling,
+        n_ctx: int,
+        on_text: OnText,
+        resume: Resume | None,
+        share: Share | None = None,
     ) -> GenerationResult:
         """A runtime's `generate` once it has the prompt's tokens: the reply, in at most what the
         window leaves; a resumed reply that has used that up already ends there."""
         room = n_ctx - len(prompt)
         if room < 1:
             raise PromptTooLongError(f"the prompt is {len(prompt)} tokens, the context window {n_ctx}")
-        seq = Sequence(prompt, sampling, min(sampling.max_tokens, room), resume)
+        seq = Sequence(prompt, sampling, min(sampling.max_tokens, room), resume, share or Share(""))
         if len(seq.resumed) >= seq.max_tokens:
             return GenerationResult("length", len(prompt), len(seq.resumed))
         return self.follow(self.submit(seq), on_text)
 
+    def would_start(self, share: Share, timeout_s: float) -> bool:
+        """Whether a sequence of `share` submitted now would get a slot at once (a free one, or, in an
+        engine that preempts, one its key's fair share takes from another), waiting up to `timeout_s`
+        for one to free; a worker leaves a job it cannot start in its queue rather than hold it."""
+        with self._wake:
+            return self._room.wait_for(lambda: self._has_room(share), timeout_s)
+
+    def _has_room(self, share: Share) -> bool:
+        if len(self._live) < self.max_sequences:
+            return True
+        if not self.preempts:
+            return False
+        newcomer = object()
+        claims = [(seq, Claim(seq.share, seq.running, seq.order)) for seq in self._live.values()]
+        claims.append((newcomer, Claim(share, False, next(self._arrivals))))
+        return newcomer in slot_holders(claims, self.max_sequences)
+
     def submit(self, seq: Sequence) -> Sequence:
         with self._wake:
+            seq.order = next(self._arrivals)
+            self._live[seq.order] = seq
             self._incoming.append(seq)
             self._wake.notify()
         return seq
@@ -106,7 +147,14 @@ class EngineThread:
 
         A cancelled sequence's usage counts the tokens published before the cancel (a resumed one's
         included)."""
-        send = text_sink(on_text)
+        try:
+            return self._follow(seq, text_sink(on_text))
+        finally:
+            with self._wake:
+                self._live.pop(seq.order, None)
+                self._room.notify_all()
+
+    def _follow(self, seq: Sequence, send) -> GenerationResult:
         published = len(seq.resumed)
         while True:
             event = seq.events.get()
@@ -206,6 +254,9 @@ class EngineRuntime:
     def prompt_tokens(self, messages: list[ChatMessage]) -> list[int]:
         return self._template.tokens(messages, lambda text, markup: self.text_tokens(text, special=markup))
 
+    def would_start(self, share: Share, timeout_s: float) -> bool:
+        return self.engine().would_start(share, timeout_s)
+
     def engine(self):
         with self._engine_lock:
             if self._engine is None:
@@ -224,5 +275,8 @@ class EngineRuntime:
         sampling: SamplingParams,
         on_text: OnText,
         resume: Resume | None = None,
+        share: Share | None = None,
     ) -> GenerationResult:
-        return self.engine().generate(self.prompt_tokens(messages), sampling, self.n_ctx, on_text, resume)
+        return self.engine().generate(
+            self.prompt_tokens(messages), sampling, self.n_ctx, on_text, resume, share
+        )

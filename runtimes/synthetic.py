@@ -5,6 +5,7 @@ tokenizer, it counts a prompt's words as its tokens, and a reply's token ids are
 import time
 
 from model_registry import ModelSpec
+from runtimes.fair_share import Share
 from runtimes.protocol import GenerationResult, OnText, Resume, text_sink
 from schemas.jobs import ChatMessage, SamplingParams
 
@@ -18,14 +19,19 @@ class SyntheticRuntime:
     def prompt_tokens(self, messages: list[ChatMessage]) -> list[int]:
         return [0] * sum(len(message.content.split()) for message in messages)
 
+    def would_start(self, share: Share, timeout_s: float) -> bool:
+        return True  # every job runs at once
+
     def generate(
         self,
         messages: list[ChatMessage],
         sampling: SamplingParams,
         on_text: OnText,
         resume: Resume | None = None,
+        share: Share | None = None,
     ) -> GenerationResult:
-        """Its token ids are their places in the reply: a resumed reply goes on from the next one."""
+        """Its token ids are their places in the reply: a resumed reply goes on from the next one.
+        Every job runs at once (no slots to share)."""
         prompt_tokens = len(self.prompt_tokens(messages))
         send = text_sink(on_text)
         due = time.monotonic()

@@ -1,5 +1,6 @@
 """The chat task: a thin shell around workers.chat_job.
 
+A job the worker's engine has no room for yet goes back to its queue (workers/slot_gate.py).
 Acked late and rejected (so requeued) when its pool process dies; a job whose worker is lost is sent
 again by its stream (api/streams/takeover.py). Either way the next worker continues the reply from
 the tokens its log holds, at most JOB_MAX_ATTEMPTS workers in all (see workers/chat_job.py).
@@ -10,7 +11,7 @@ no result stored), since a success event would outrank any other state in Flower
 """
 
 from celery import Task
-from celery.exceptions import Ignore
+from celery.exceptions import Ignore, Reject
 
 from model_registry import get_registry
 from schemas.jobs import CHAT_TASK, ChatJob
@@ -19,6 +20,7 @@ from tasks.app import app
 from workers import process_state
 from workers.chat_job import run_chat_job
 from workers.job_handle import JobHandle
+from workers.slot_gate import chat_share, starts_now
 
 
 @app.task(name=CHAT_TASK, bind=True, acks_late=True, reject_on_worker_lost=True)
@@ -26,11 +28,13 @@ def generate_chat(self: Task, job: dict) -> None:
     chat_job = ChatJob.model_validate(job)
     settings = get_settings()
     queue = get_registry()[chat_job.model].queue
-    handle = JobHandle(
-        process_state.redis_client(), chat_job.job_id, settings.job_log_ttl_s, queue, chat_job.quota
-    )
+    client = process_state.redis_client()
+    share = chat_share(chat_job)
+    if not starts_now(client, chat_job, share):
+        raise Reject("no slot for it yet", requeue=True)
+    handle = JobHandle(client, chat_job.job_id, settings.job_log_ttl_s, queue, chat_job.quota)
     finish_reason = run_chat_job(
-        chat_job, handle, "chat", self.request.hostname or "", settings.job_max_attempts
+        chat_job, handle, "chat", self.request.hostname or "", settings.job_max_attempts, share
     )
     end_as(self, finish_reason)
 

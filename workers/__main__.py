@@ -53,14 +53,16 @@ def main() -> int | None:
 
     # A synthetic queue only sleeps between tokens, so threads serve many jobs. A queue whose models
     # batch several sequences (the llama.cpp or transformers engine) takes that many jobs at once on a
-    # thread pool: each task thread hands its job to the engine and relays its tokens. Otherwise one
-    # job at a time.
+    # thread pool, and WORKER_WAITING_JOBS more, which wait in the engine for a fair share of its slots
+    # (runtimes/fair_share.py): else a key holding every slot would keep another key's job in Redis,
+    # out of the engine's sight. Each task thread hands its job to the engine and relays its tokens.
+    # Otherwise one job at a time.
     synthetic = bool(specs) and all(spec.runtime == "synthetic" for spec in specs)
     slots = max((spec.max_sequences for spec in specs), default=1)
     if synthetic:
         pool, concurrency = "threads", settings.synthetic_concurrency
     elif slots > 1:
-        pool, concurrency = "threads", slots
+        pool, concurrency = "threads", slots + settings.worker_waiting_jobs
     else:
         pool, concurrency = "prefork", 1
     os.environ["WORKER_POOL"] = pool

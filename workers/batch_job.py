@@ -17,6 +17,7 @@ from mongo.batches import claim_item
 from schemas.jobs import ChatJob
 from workers.chat_job import run_chat_job
 from workers.job_handle import JobHandle
+from workers.slot_gate import batch_share
 
 log = logging.getLogger(__name__)
 
@@ -41,4 +42,5 @@ def run_batch_item(
     if not _claimed(batch_id, job.job_id, worker):
         log.info("batch item %s skipped: cancelled or already finished", job.job_id)
         return None
-    return run_chat_job(job, JobHandle(client, job.job_id, log_ttl_s), "batch_item", worker, max_attempts)
+    handle = JobHandle(client, job.job_id, log_ttl_s)
+    return run_chat_job(job, handle, "batch_item", worker, max_attempts, batch_share(batch_id))

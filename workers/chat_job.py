@@ -19,6 +19,7 @@ from pymongo.errors import PyMongoError
 from jobs.log import ReplySoFar
 from jobs.transitions import JobFenced, Taken
 from prompts.context_fit import fit_to_window
+from runtimes.fair_share import Share
 from runtimes.metrics import record_device_memory
 from runtimes.protocol import GenerationResult, InvalidSamplingError, PromptTooLongError, Resume
 from runtimes.resident import ModelNotLoadedError, runtime_for
@@ -28,6 +29,7 @@ from workers import fault_injection, metrics, reply_outbox
 from workers.heartbeat import process_member
 from workers.job_handle import JobHandle
 from workers.publisher import EventPublisher
+from workers.slot_gate import chat_share
 from workers.takeover_gate import takeover_window
 
 log = logging.getLogger(__name__)
@@ -46,11 +48,16 @@ STORE_BACKOFF_S = (0.5, 1.0)
 
 
 def run_chat_job(
-    job: ChatJob, handle: JobHandle, store: Literal["chat", "batch_item"], worker: str, max_attempts: int = 1
+    job: ChatJob,
+    handle: JobHandle,
+    store: Literal["chat", "batch_item"],
+    worker: str,
+    max_attempts: int = 1,
+    share: Share | None = None,
 ) -> str | None:
     """`store` names where the reply goes (reply_outbox.Reply): a chat's conversation, a batch item.
-    The job's finish reason (`error` for a failure), None when it was not run or stopped being
-    this worker's."""
+    `share`: whose slot it takes in the engine (a chat: its API key's). The job's finish reason
+    (`error` for a failure), None when it was not run or stopped being this worker's."""
     taken, so_far, publisher = handle.take(max_attempts, worker, process_member())
     if taken.outcome == "ended":
         log.info("job %s has already ended: not run again", job.job_id)
@@ -66,7 +73,8 @@ def run_chat_job(
     pieces: list[str] = [so_far.text]
     started = time.perf_counter()
     try:
-        result = _generate(job, handle, taken, so_far, publisher, pieces)
+        share = share or chat_share(job)
+        result = _generate(job, handle, taken, so_far, publisher, pieces, share)
     except JobFenced:
         publisher.fenced = True
         result = None
@@ -103,6 +111,7 @@ def _generate(
     so_far: ReplySoFar,
     publisher: EventPublisher,
     pieces: list[str],
+    share: Share,
 ) -> GenerationResult:
     """Generate the reply (a takeover continues it from the token ids its log holds, in its window:
     workers/takeover_gate.py), publishing each piece and keeping it in `pieces`."""
@@ -129,7 +138,7 @@ def _generate(
         runtime = runtime_for(job.model)
         budget = runtime.n_ctx - job.sampling.max_tokens
         messages = fit_to_window(job.messages, job.context_fit, budget, runtime.prompt_tokens)
-        return runtime.generate(messages, job.sampling, on_text, resume=resume)
+        return runtime.generate(messages, job.sampling, on_text, resume=resume, share=share)
 
 
 def _finish_with_error(
