@@ -1,0 +1,117 @@
+"""Two keys on one worker through the whole stack (real Redis, the worker with the real Gemma GGUF,
+FerretDB, the API): one key's allowed load never starves another's. A fills every slot of the engine
+with long streams; B's short chat still gets a slot (one of A's pauses) and ends before any of A's,
+and each of A's streams ends `done` with the very text it has when nobody else is there."""
+
+import json
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
+import httpx
+from httpx_sse import connect_sse
+
+from model_registry import get_registry
+from tests.support.clients import keyed_client, new_user_key
+from tests.support.metrics import samples, value
+from tests.support.sse import iter_events
+from tests.support.waiting import wait_until
+
+TOPICS = ["dragons", "the sea", "a lighthouse", "two cats", "a robot", "the moon", "a baker", "winter"]
+LONG = 48
+SHARE = "chatbot_worker_share_sequences"
+PREEMPTIONS = "chatbot_worker_preemptions_total"
+
+
+def body(topic: str, max_tokens: int) -> dict:
+    return {
+        "model": "lumimaid",
+        "messages": [{"role": "user", "content": f"Tell me a very long story about {topic}."}],
+        "max_tokens": max_tokens,
+        "temperature": 0,
+        "stream": True,
+    }
+
+
+def stream(client: httpx.Client, request: dict, on_token=None) -> tuple[str, str]:
+    """(text, finish reason) of one streamed /v1 chat completion; `on_token()` at its first token."""
+    pieces, reason = [], None
+    with connect_sse(client, "POST", "/v1/chat/completions", json=request) as source:
+        assert source.response.status_code == 200, source.response.read()
+        for sse in iter_events(source):
+            if sse.data == "[DONE]":
+                break
+            chunk = json.loads(sse.data)
+            assert "choices" in chunk, f"the stream failed: {chunk}"
+            choice = chunk["choices"][0]
+            if choice["delta"].get("content"):
+                if not pieces and on_token is not None:
+                    on_token()
+                pieces.append(choice["delta"]["content"])
+            reason = choice.get("finish_reason") or reason
+    return "".join(pieces), reason
+
+
+def key_prefix(key: str) -> str:
+    """The part of a key that names it (`cb_<id>`), as metrics and quotas do."""
+    return key.rsplit("_", 1)[0]
+
+
+def worker_metrics(stack) -> dict:
+    return samples(httpx.get(f"http://127.0.0.1:{stack.worker_metrics_ports['cpu']}/metrics").text)
+
+
+def a_fills_the_worker(stack, a_key: str, while_running=None) -> tuple[list[str], list[str], list[str]]:
+    """A's eight long greedy streams at once; `while_running(ended)` once each has a token.
+    (texts, finish reasons, the order streams ended in: `a` for each of A's, and what while_running adds)."""
+    slots = get_registry()["lumimaid"].max_sequences
+    started = [threading.Event() for _ in range(slots)]
+    ended: list[str] = []
+
+    def one(client: httpx.Client, i: int) -> tuple[str, str]:
+        result = stream(client, body(TOPICS[i], LONG), on_token=started[i].set)
+        ended.append("a")
+        return result
+
+    with keyed_client(stack.api_url, a_key) as client, ThreadPoolExecutor(slots) as pool:
+        futures = [pool.submit(one, client, i) for i in range(slots)]
+        if while_running is not None:
+            for event in started:
+                assert event.wait(300), "one of A's streams never started"
+            while_running(ended)
+        results = [future.result() for future in futures]
+    return [text for text, _ in results], [reason for _, reason in results], ended
+
+
+def test_another_keys_chat_ends_before_any_of_the_streams_of_a_key_holding_every_slot(stack) -> None:
+    a_key, b_key = new_user_key(stack.api_url), new_user_key(stack.api_url)
+    slots = get_registry()["lumimaid"].max_sequences
+    seen_alone: list[float] = []
+
+    def count_a_running(ended: list[str]) -> None:
+        found = wait_until(
+            lambda: value(
+                worker_metrics(stack), SHARE, model="lumimaid", key=key_prefix(a_key), state="running"
+            ),
+            lambda running: running == slots or len(ended) > 0,
+            what="A's streams to hold every slot",
+        )
+        seen_alone.append(found)
+
+    alone, alone_reasons, _ = a_fills_the_worker(stack, a_key, while_running=count_a_running)
+    preempted_before = value(worker_metrics(stack), PREEMPTIONS, model="lumimaid")
+    b_result: list[tuple[str, str]] = []
+
+    def b_chats(ended: list[str]) -> None:
+        with keyed_client(stack.api_url, b_key) as client:
+            b_result.append(stream(client, body("a mouse", 3)))
+        ended.append("b")
+
+    shared, shared_reasons, order = a_fills_the_worker(stack, a_key, while_running=b_chats)
+
+    assert seen_alone == [slots]  # a lone key runs as many at once as there are slots
+    assert alone_reasons == ["length"] * slots  # A's replies run long: B's must end first
+    assert b_result[0][1] == "length" and b_result[0][0]
+    assert order[0] == "b", order
+    assert value(worker_metrics(stack), PREEMPTIONS, model="lumimaid") > preempted_before
+    assert shared_reasons == alone_reasons
+    assert shared == alone  # paused, not changed
