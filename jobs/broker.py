@@ -78,3 +78,16 @@ def drop_held(client: redis.Redis, task_id: str) -> bool:
             pipe.execute()
             return True
     return False
+
+
+def held_since(client: redis.Redis, before: float) -> dict[str, bytes]:
+    """The messages workers have held unacknowledged since before `before` (a Unix time): their task
+    (job) ids and delivery tags."""
+    tags = client.zrangebyscore(UNACKED_INDEX_KEY, 0, before)
+    if not tags:
+        return {}
+    found = {}
+    for tag, raw in zip(tags, client.hmget(UNACKED_KEY, tags), strict=True):
+        if raw is not None and (task_id := _task_id(json.loads(raw)[0])) is not None:
+            found[task_id] = tag
+    return found

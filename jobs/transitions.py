@@ -325,6 +325,16 @@ async def ended(client: aioredis.Redis, job_ids: list[str]) -> set[str]:
     }
 
 
+async def never_started(client: aioredis.Redis, job_ids: list[str]) -> set[str]:
+    """Those of the jobs no worker has taken yet: still `queued`, or without a state (a batch item
+    gets one when it is taken)."""
+    pipe = client.pipeline(transaction=False)
+    for job_id in job_ids:
+        pipe.hget(job_state_key(job_id), "state")
+    states = await pipe.execute()
+    return {job_id for job_id, state in zip(job_ids, states, strict=True) if state in (None, b"queued")}
+
+
 async def requeue(client: aioredis.Redis, job_id: str, attempt: int) -> bool:
     """The worker of `attempt` is gone: the job waits for another worker, which takes it over (its
     old worker, should it wake, is refused at its next write). False when the job has moved on

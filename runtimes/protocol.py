@@ -2,6 +2,7 @@
 
 import inspect
 from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -89,7 +90,8 @@ class ChatRuntime(Protocol):
         slot it takes, where an engine shares its slots out between keys (runtimes/fair_share.py)."""
         ...
 
-    def would_start(self, share: Share, timeout_s: float) -> bool:
+    def slot_for(self, share: Share, timeout_s: float) -> AbstractContextManager[bool]:
         """Whether a job of `share` would start at once (a free slot, or one its key's fair share takes
-        from another key's sequence), waiting up to `timeout_s` for room."""
+        from another key's sequence), waiting up to `timeout_s` for room; if so the slot is held for
+        the generation this thread starts within the block."""
         ...

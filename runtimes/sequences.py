@@ -10,6 +10,8 @@ import itertools
 import queue
 import threading
 from collections import deque
+from collections.abc import Iterator
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 
 from runtimes.fair_share import Claim, Share, slot_holders
@@ -52,6 +54,15 @@ class Sequence:
         self.resumed_text = self.resume.text if self.resume else ""
 
 
+@dataclass
+class _Place:
+    """A slot held for the sequence a task thread is about to submit (`EngineThread.slot_for`)."""
+
+    share: Share
+    order: int
+    running: bool = False
+
+
 class EngineThread:
     """An engine's decode loop on its own thread, and the callers' side of it.
 
@@ -67,10 +78,12 @@ class EngineThread:
     def __init__(self, thread_name: str) -> None:
         self._incoming: deque[Sequence] = deque()
         self._arrivals = itertools.count()
-        self._live: dict[int, Sequence] = {}  # submitted and not ended, by arrival order
+        # Submitted and not ended (or a place held for one), by arrival order.
+        self._live: dict[int, Sequence | _Place] = {}
+        self._places: dict[int, int] = {}  # task thread -> the order of the place it holds
         lock = threading.RLock()
         self._wake = threading.Condition(lock)  # the engine's: work has come
-        self._room = threading.Condition(lock)  # would_start's: a sequence has ended
+        self._room = threading.Condition(lock)  # slot_for's: a sequence has ended
         self._stopping = False
         self._ready = threading.Event()
         self._startup_error: BaseException | None = None
@@ -112,12 +125,28 @@ class EngineThread:
             return GenerationResult("length", len(prompt), len(seq.resumed))
         return self.follow(self.submit(seq), on_text)
 
-    def would_start(self, share: Share, timeout_s: float) -> bool:
-        """Whether a sequence of `share` submitted now would get a slot at once (a free one, or, in an
-        engine that preempts, one its key's fair share takes from another), waiting up to `timeout_s`
-        for one to free; a worker leaves a job it cannot start in its queue rather than hold it."""
+    @contextmanager
+    def slot_for(self, share: Share, timeout_s: float) -> Iterator[bool]:
+        """Whether a sequence of `share` would get a slot at once (a free one, or, in an engine that
+        preempts, one its key's fair share takes from another), waiting up to `timeout_s` for one to
+        free; a worker leaves a job it cannot start in its queue rather than hold it. When it would,
+        the slot is held for the sequence this thread submits next, until the block ends: the
+        threads of jobs received together do not all count the same free slot."""
         with self._wake:
-            return self._room.wait_for(lambda: self._has_room(share), timeout_s)
+            got = self._room.wait_for(lambda: self._has_room(share), timeout_s)
+            if got:
+                place = _Place(share, next(self._arrivals))
+                self._live[place.order] = place
+                self._places[threading.get_ident()] = place.order
+        try:
+            yield got
+        finally:
+            if got:
+                with self._wake:
+                    self._places.pop(threading.get_ident(), None)
+                    if self._live.get(place.order) is place:  # no sequence took it
+                        del self._live[place.order]
+                        self._room.notify_all()
 
     def _has_room(self, share: Share) -> bool:
         if len(self._live) < self.max_sequences:
@@ -131,7 +160,8 @@ class EngineThread:
 
     def submit(self, seq: Sequence) -> Sequence:
         with self._wake:
-            seq.order = next(self._arrivals)
+            held = self._places.pop(threading.get_ident(), None)
+            seq.order = held if held is not None else next(self._arrivals)
             self._live[seq.order] = seq
             self._incoming.append(seq)
             self._wake.notify()
@@ -254,8 +284,8 @@ class EngineRuntime:
     def prompt_tokens(self, messages: list[ChatMessage]) -> list[int]:
         return self._template.tokens(messages, lambda text, markup: self.text_tokens(text, special=markup))
 
-    def would_start(self, share: Share, timeout_s: float) -> bool:
-        return self.engine().would_start(share, timeout_s)
+    def slot_for(self, share: Share, timeout_s: float) -> AbstractContextManager[bool]:
+        return self.engine().slot_for(share, timeout_s)
 
     def engine(self):
         with self._engine_lock:

@@ -3,6 +3,8 @@ token's text being the time it was emitted, so a client can measure what the rel
 tokenizer, it counts a prompt's words as its tokens, and a reply's token ids are their places in it."""
 
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 from model_registry import ModelSpec
 from runtimes.fair_share import Share
@@ -19,8 +21,9 @@ class SyntheticRuntime:
     def prompt_tokens(self, messages: list[ChatMessage]) -> list[int]:
         return [0] * sum(len(message.content.split()) for message in messages)
 
-    def would_start(self, share: Share, timeout_s: float) -> bool:
-        return True  # every job runs at once
+    @contextmanager
+    def slot_for(self, share: Share, timeout_s: float) -> Iterator[bool]:
+        yield True  # every job runs at once
 
     def generate(
         self,

@@ -20,7 +20,7 @@ from tasks.app import app
 from workers import process_state
 from workers.chat_job import run_chat_job
 from workers.job_handle import JobHandle
-from workers.slot_gate import chat_share, starts_now
+from workers.slot_gate import chat_share, room_for
 
 
 @app.task(name=CHAT_TASK, bind=True, acks_late=True, reject_on_worker_lost=True)
@@ -30,12 +30,13 @@ def generate_chat(self: Task, job: dict) -> None:
     queue = get_registry()[chat_job.model].queue
     client = process_state.redis_client()
     share = chat_share(chat_job)
-    if not starts_now(client, chat_job, share):
-        raise Reject("no slot for it yet", requeue=True)
-    handle = JobHandle(client, chat_job.job_id, settings.job_log_ttl_s, queue, chat_job.quota)
-    finish_reason = run_chat_job(
-        chat_job, handle, "chat", self.request.hostname or "", settings.job_max_attempts, share
-    )
+    with room_for(client, chat_job, share) as room:
+        if not room:
+            raise Reject("no slot for it yet", requeue=True)
+        handle = JobHandle(client, chat_job.job_id, settings.job_log_ttl_s, queue, chat_job.quota)
+        finish_reason = run_chat_job(
+            chat_job, handle, "chat", self.request.hostname or "", settings.job_max_attempts, share
+        )
     end_as(self, finish_reason)
 
 

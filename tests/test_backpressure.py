@@ -6,7 +6,6 @@ from contextlib import ExitStack
 
 import httpx
 import pytest
-import redis
 from httpx_sse import connect_sse
 
 from embedded.stack import EmbeddedStack
@@ -25,7 +24,7 @@ def api_with_depth_limit_1(stack: EmbeddedStack, api_key: str) -> Iterator[httpx
 
 
 def test_full_queue_answers_429_with_retry_after_and_stores_nothing(
-    api_with_depth_limit_1: httpx.Client, broker: redis.Redis, db
+    api_with_depth_limit_1: httpx.Client, db
 ) -> None:
     api = api_with_depth_limit_1
     with worker_full(api), ExitStack() as streams:
@@ -34,9 +33,8 @@ def test_full_queue_answers_429_with_retry_after_and_stores_nothing(
         )
         assert waiting.response.status_code == 200
         waiting_job = waiting.response.headers["X-Job-Id"]
-        wait_until(
-            lambda: broker.llen("cpu:3"), lambda length: length == 1, what="one job waiting on the cpu queue"
-        )
+        # The worker gives it back to its queue while its key holds every slot (workers/slot_gate.py).
+        assert api.get(f"/jobs/{waiting_job}").json()["state"] == "queued"
         conversations_before = db.conversations.count_documents({})
         refused_text = f"Am I refused? {uuid.uuid4().hex}"
 
@@ -48,14 +46,14 @@ def test_full_queue_answers_429_with_retry_after_and_stores_nothing(
         assert "cpu" in response.json()["error"]["message"]
         assert db.messages.count_documents({"content": refused_text}) == 0
         assert db.conversations.count_documents({}) == conversations_before
-        assert broker.llen("cpu:3") == 1
+        assert api.get(f"/jobs/{waiting_job}").json()["state"] == "queued"
     # All clients have gone: their jobs stop at their next token and the worker is free again.
     reply = wait_for_reply(db, waiting_job)
     assert reply["status"] == "cancelled" and reply["finish_reason"] == "cancelled"
 
 
 def test_waiting_batch_items_do_not_count_against_the_chat_limit(
-    api_with_depth_limit_1: httpx.Client, broker: redis.Redis
+    api_with_depth_limit_1: httpx.Client,
 ) -> None:
     api = api_with_depth_limit_1
     item = {
@@ -67,7 +65,9 @@ def test_waiting_batch_items_do_not_count_against_the_chat_limit(
         batch = api.post("/batches", json={"items": [item] * 3}).json()
         try:
             wait_until(
-                lambda: broker.llen("cpu:9"), lambda length: length == 3, what="three batch items waiting"
+                lambda: api.get(f"/batches/{batch['id']}").json()["counts"],
+                lambda counts: counts["pending"] == 3,
+                what="three batch items waiting",
             )
 
             with connect_sse(

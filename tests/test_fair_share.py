@@ -1,10 +1,11 @@
 """Slots shared between keys on the real Gemma GGUF through the llama.cpp engine (no stack needed):
 another key's sequence takes a slot from a key that holds every one, the preempted sequence pauses
 and then goes on with exactly the text it would have had (its sampler, random state included, kept;
-its tokens prefilled again), and a worker asks the engine whether a job would start before taking it."""
+its tokens prefilled again), and a worker asks the engine whether a job would start (and holds the slot) before taking it."""
 
 import threading
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import ExitStack
 
 from prometheus_client import REGISTRY
 
@@ -84,12 +85,24 @@ def test_a_worker_starts_another_keys_job_but_not_a_ninth_of_a_key_at_its_share(
     engine = gemma.engine()
     answers: dict[str, bool] = {}
 
+    def would_start(share: Share) -> bool:
+        with engine.slot_for(share, timeout_s=0.2) as room:
+            return room
+
     def ask(ended: list[str]) -> None:
-        answers["alice"] = engine.would_start(A, timeout_s=0.2)
-        answers["bob"] = engine.would_start(B, timeout_s=0.2)
-        answers["batch item"] = engine.would_start(Share("batch:x", batch=True), timeout_s=0.2)
+        answers["alice"] = would_start(A)
+        answers["bob"] = would_start(B)
+        answers["batch item"] = would_start(Share("batch:x", batch=True))
+        with ExitStack() as held:  # held slots count: B's fair share is half the slots, no more
+            answers["bob's jobs"] = [held.enter_context(engine.slot_for(B, timeout_s=0.2)) for _ in TOPICS]
 
     run_a(gemma, while_running=ask)
-    wait_until(lambda: engine.would_start(A, timeout_s=0.2), lambda free: free, what="the slots to free")
+    wait_until(lambda: would_start(A), lambda free: free, what="the slots to free")
 
-    assert answers == {"alice": False, "bob": True, "batch item": False}
+    half = len(TOPICS) // 2
+    assert answers == {
+        "alice": False,
+        "bob": True,
+        "batch item": False,
+        "bob's jobs": [True] * half + [False] * half,
+    }

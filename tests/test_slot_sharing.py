@@ -1,16 +1,28 @@
 """Two keys on one worker through the whole stack (real Redis, the worker with the real Gemma GGUF,
 FerretDB, the API): one key's allowed load never starves another's. A fills every slot of the engine
 with long streams; B's short chat still gets a slot (one of A's pauses) and ends before any of A's,
-and each of A's streams ends `done` with the very text it has when nobody else is there."""
+and each of A's streams ends `done` with the very text it has when nobody else is there. A worker
+gives back to its queue a job it cannot start yet; should it die holding one, the recovery sweep does."""
 
+import asyncio
 import json
 import threading
+import time
+import uuid
 from concurrent.futures import ThreadPoolExecutor
 
 import httpx
+import redis
+import redis.asyncio as aioredis
+from celery import Celery
 from httpx_sse import connect_sse
+from kombu import Queue
 
+from api.streams.takeover import UNSTARTED_HELD_S, give_back_unstarted
+from jobs.broker import UNACKED_INDEX_KEY
+from jobs.keys import PRIORITY_SEP, PRIORITY_STEPS, job_state_key
 from model_registry import get_registry
+from schemas.jobs import CHAT_TASK
 from tests.support.clients import keyed_client, new_user_key
 from tests.support.metrics import samples, value
 from tests.support.sse import iter_events
@@ -115,3 +127,36 @@ def test_another_keys_chat_ends_before_any_of_the_streams_of_a_key_holding_every
     assert value(worker_metrics(stack), PREEMPTIONS, model="lumimaid") > preempted_before
     assert shared_reasons == alone_reasons
     assert shared == alone  # paused, not changed
+
+
+def test_a_job_a_dead_worker_received_but_never_started_goes_back_to_the_head_of_its_queue(
+    stack, broker: redis.Redis
+) -> None:
+    queue = f"nobody-{uuid.uuid4().hex[:8]}"  # no worker consumes it: this test is the worker
+    app = Celery(broker=stack.redis_url)
+    app.conf.task_queues = [Queue(queue)]
+    app.conf.broker_transport_options = {"priority_steps": PRIORITY_STEPS, "sep": PRIORITY_SEP}
+    never, started = uuid.uuid4().hex, uuid.uuid4().hex
+    for job_id in (never, started):
+        app.send_task(CHAT_TASK, args=[{}], queue=queue, task_id=job_id, priority=3)
+    with app.connection_for_write() as connection:
+        received = [connection.default_channel.basic_get(queue, no_ack=False) for _ in range(2)]
+        broker.hset(job_state_key(started), "state", "running")  # its worker took it
+        # ... and then died, long enough ago (kombu stamps each delivery in this index).
+        long_ago = time.time() - UNSTARTED_HELD_S - 1
+        broker.zadd(UNACKED_INDEX_KEY, {message.delivery_tag: long_ago for message in received})
+
+        async def sweep() -> int:
+            async with aioredis.from_url(stack.redis_url) as client:
+                return await give_back_unstarted(app, client)
+
+        given_back = asyncio.run(sweep())
+        waiting = [
+            json.loads(raw)["headers"]["id"] for raw in broker.lrange(f"{queue}{PRIORITY_SEP}3", 0, -1)
+        ]
+        still_held = broker.zscore(UNACKED_INDEX_KEY, received[1].delivery_tag)
+        broker.delete(job_state_key(started))
+
+    assert given_back == 1
+    assert waiting == [never]  # at the head (kombu's workers pop the right end), the only one
+    assert still_held is not None  # a started job's message stays with its worker (takeover's)

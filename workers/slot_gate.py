@@ -8,6 +8,9 @@ short wait instead: it stays `queued`, a worker that dies holds no waiting job, 
 threads stay free for the jobs that can start, a chat above all.
 """
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 import redis
 
 from jobs.transitions import cancel_requested
@@ -30,13 +33,17 @@ def batch_share(batch_id: str) -> Share:
     return Share(f"batch:{batch_id}", batch=True)
 
 
-def starts_now(client: redis.Redis, job: ChatJob, share: Share) -> bool:
-    """True when the job should run now: there is room for it, or it was cancelled or its model is
-    not here (its own path ends it at once). False: give it back to its queue."""
+@contextmanager
+def room_for(client: redis.Redis, job: ChatJob, share: Share) -> Iterator[bool]:
+    """True when the job should run now, in the block: there is room for it (held for it until the
+    block ends), or it was cancelled or its model is not here (its own path ends it at once). False:
+    give it back to its queue."""
     try:
-        if cancel_requested(client, job.job_id):
-            return True
-        runtime = runtime_for(job.model)
+        runtime = None if cancel_requested(client, job.job_id) else runtime_for(job.model)
     except (ModelNotLoadedError, redis.RedisError):
-        return True
-    return runtime.would_start(share, WAIT_FOR_ROOM_S)
+        runtime = None
+    if runtime is None:
+        yield True
+        return
+    with runtime.slot_for(share, WAIT_FOR_ROOM_S) as room:
+        yield room

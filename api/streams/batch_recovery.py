@@ -34,7 +34,7 @@ from celery import Celery
 
 from api.streams.batch_expansion import expand_chunks
 from api.streams.enqueue import enqueue_batch_items
-from api.streams.takeover import forget_ended_messages, take_over_orphans
+from api.streams.takeover import forget_ended_messages, give_back_unstarted, take_over_orphans
 from jobs.broker import Held, Queued, messages
 from jobs.keys import PREFIX, workers_key
 from jobs.log import read_log, running_process
@@ -151,7 +151,8 @@ def _sweeper(app: Celery) -> bool:
 
 async def recover_forever(app: Celery, client: aioredis.Redis, settings: Settings) -> None:
     """The recovery sweep, in the one API process holding the sweeper's lock: lost batch items,
-    chats whose worker is gone and no stream took over, messages of ended jobs still held."""
+    chats whose worker is gone and no stream took over, messages of ended jobs still held, and
+    messages a dead worker held without starting their jobs."""
     suspects: set[str] = set()
     while True:
         await asyncio.sleep(SWEEP_EVERY_S)
@@ -162,5 +163,6 @@ async def recover_forever(app: Celery, client: aioredis.Redis, settings: Setting
             suspects = await asyncio.to_thread(sweep, app, settings, suspects)
             await take_over_orphans(app, client, settings)
             await forget_ended_messages(app, client)
+            await give_back_unstarted(app, client)
         except Exception:  # Redis or MongoDB down: the next sweep tries again
             log.warning("batch recovery sweep failed", exc_info=True)

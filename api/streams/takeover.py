@@ -9,19 +9,25 @@ message the lost worker still holds unacknowledged is dropped, so kombu never gi
 
 import asyncio
 import logging
+import time
 
 import redis.asyncio as aioredis
 from celery import Celery
 
 from api.streams.enqueue import enqueue_chat
 from api.streams.worker_status import process_alive
-from jobs.broker import drop_held, held_task_ids, is_queued
-from jobs.transitions import ended, requeue, running_jobs
+from jobs.broker import drop_held, held_since, held_task_ids, is_queued
+from jobs.transitions import ended, never_started, requeue, running_jobs
 from model_registry import ModelSpec, get_registry
 from schemas.jobs import ChatJob
 from settings import Settings
 
 log = logging.getLogger(__name__)
+
+# A worker starts a job it has received, or gives it back to its queue, within about a second
+# (workers/slot_gate.py; a batch item's claim may retry for ~15 s): a message held this long by a
+# worker that has not started its job was received by a worker that has died since.
+UNSTARTED_HELD_S = 60.0
 
 
 def _send_again(app: Celery, job: ChatJob, spec: ModelSpec, expires_s: float) -> None:
@@ -75,3 +81,19 @@ async def forget_ended_messages(app: Celery, client: aioredis.Redis) -> None:
         held = await asyncio.to_thread(held_task_ids, broker)
         for job_id in await ended(client, held):
             await asyncio.to_thread(drop_held, broker, job_id)
+
+
+async def give_back_unstarted(app: Celery, client: aioredis.Redis) -> int:
+    """Messages held unacknowledged for UNSTARTED_HELD_S by workers that never started their jobs
+    (they died while the job waited for room): put back at the head of their queue, as kombu would
+    only after its visibility timeout (hours). How many were."""
+    with app.connection_for_write() as connection:
+        broker = connection.default_channel.client
+        held = await asyncio.to_thread(held_since, broker, time.time() - UNSTARTED_HELD_S)
+        unstarted = await never_started(client, list(held))
+        for job_id in unstarted:
+            log.warning("job %s: its worker died before starting it; back to its queue", job_id)
+            await asyncio.to_thread(
+                connection.default_channel.qos.restore_by_tag, held[job_id], leftmost=False
+            )
+        return len(unstarted)
