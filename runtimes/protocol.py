@@ -90,8 +90,10 @@ class ChatRuntime(Protocol):
         slot it takes, where an engine shares its slots out between keys (runtimes/fair_share.py)."""
         ...
 
-    def slot_for(self, share: Share, timeout_s: float) -> AbstractContextManager[bool]:
-        """Whether a job of `share` would start at once (a free slot, or one its key's fair share takes
-        from another key's sequence), waiting up to `timeout_s` for room; if so the slot is held for
-        the generation this thread starts within the block."""
+    def slot_for(
+        self, share: Share, poll_s: float, keep_waiting: Callable[[], bool]
+    ) -> AbstractContextManager[bool]:
+        """Whether a job of `share` gets a slot (a free one, or one its key's fair share takes from
+        another key's sequence), waiting for room while `keep_waiting()`, asked every `poll_s`, says
+        so; the slot is held for the generation this thread starts within the block."""
         ...

@@ -10,7 +10,7 @@ import itertools
 import queue
 import threading
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 
@@ -81,6 +81,7 @@ class EngineThread:
         # Submitted and not ended (or a place held for one), by arrival order.
         self._live: dict[int, Sequence | _Place] = {}
         self._places: dict[int, int] = {}  # task thread -> the order of the place it holds
+        self._asking: dict[int, _Place] = {}  # places asked for by waiting threads, by arrival order
         lock = threading.RLock()
         self._wake = threading.Condition(lock)  # the engine's: work has come
         self._room = threading.Condition(lock)  # slot_for's: a sequence has ended
@@ -126,37 +127,53 @@ class EngineThread:
         return self.follow(self.submit(seq), on_text)
 
     @contextmanager
-    def slot_for(self, share: Share, timeout_s: float) -> Iterator[bool]:
-        """Whether a sequence of `share` would get a slot at once (a free one, or, in an engine that
-        preempts, one its key's fair share takes from another), waiting up to `timeout_s` for one to
-        free; a worker leaves a job it cannot start in its queue rather than hold it. When it would,
-        the slot is held for the sequence this thread submits next, until the block ends: the
-        threads of jobs received together do not all count the same free slot."""
+    def slot_for(self, share: Share, poll_s: float, keep_waiting: Callable[[], bool]) -> Iterator[bool]:
+        """Whether a sequence of `share` gets a slot: a free one, or, in an engine that preempts, one
+        its key's fair share takes from another key's sequence. It waits for one while
+        `keep_waiting()` (asked every `poll_s`) says so, in arrival order with the other waiting
+        threads (after them within a key's share; an engine that does not preempt: after all of
+        them). The slot is held for the sequence this thread submits next, until the block ends:
+        threads of jobs received together never count the same free slot."""
         with self._wake:
-            got = self._room.wait_for(lambda: self._has_room(share), timeout_s)
-            if got:
-                place = _Place(share, next(self._arrivals))
-                self._live[place.order] = place
-                self._places[threading.get_ident()] = place.order
+            place = _Place(share, next(self._arrivals))
+            self._asking[place.order] = place
+        got = False
+        try:
+            while not got:
+                with self._wake:
+                    got = self._room.wait_for(lambda: self._has_room(place), poll_s)
+                    if got:
+                        del self._asking[place.order]
+                        self._live[place.order] = place
+                        self._places[threading.get_ident()] = place.order
+                if not got and not keep_waiting():
+                    break
+        finally:
+            if not got:
+                self._forget(place)
         try:
             yield got
         finally:
             if got:
-                with self._wake:
-                    self._places.pop(threading.get_ident(), None)
-                    if self._live.get(place.order) is place:  # no sequence took it
-                        del self._live[place.order]
-                        self._room.notify_all()
+                self._forget(place)
 
-    def _has_room(self, share: Share) -> bool:
-        if len(self._live) < self.max_sequences:
-            return True
+    def _forget(self, place: _Place) -> None:
+        """A place no longer asked for, or held and not taken by a sequence: room for the others."""
+        with self._wake:
+            self._places.pop(threading.get_ident(), None)
+            self._asking.pop(place.order, None)
+            if self._live.get(place.order) is place:
+                del self._live[place.order]
+            self._room.notify_all()
+
+    def _has_room(self, place: _Place) -> bool:
+        others = [asking for asking in self._asking.values() if asking is not place]
         if not self.preempts:
-            return False
-        newcomer = object()
-        claims = [(seq, Claim(seq.share, seq.running, seq.order)) for seq in self._live.values()]
-        claims.append((newcomer, Claim(share, False, next(self._arrivals))))
-        return newcomer in slot_holders(claims, self.max_sequences)
+            ahead = sum(1 for asking in others if asking.order < place.order)
+            return len(self._live) + ahead < self.max_sequences
+        everyone = [*self._live.values(), *others, place]
+        claims = [(each, Claim(each.share, each.running, each.order)) for each in everyone]
+        return place in slot_holders(claims, self.max_sequences)
 
     def submit(self, seq: Sequence) -> Sequence:
         with self._wake:
@@ -284,8 +301,10 @@ class EngineRuntime:
     def prompt_tokens(self, messages: list[ChatMessage]) -> list[int]:
         return self._template.tokens(messages, lambda text, markup: self.text_tokens(text, special=markup))
 
-    def slot_for(self, share: Share, timeout_s: float) -> AbstractContextManager[bool]:
-        return self.engine().slot_for(share, timeout_s)
+    def slot_for(
+        self, share: Share, poll_s: float, keep_waiting: Callable[[], bool]
+    ) -> AbstractContextManager[bool]:
+        return self.engine().slot_for(share, poll_s, keep_waiting)
 
     def engine(self):
         with self._engine_lock:

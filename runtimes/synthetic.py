@@ -3,7 +3,7 @@ token's text being the time it was emitted, so a client can measure what the rel
 tokenizer, it counts a prompt's words as its tokens, and a reply's token ids are their places in it."""
 
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 from model_registry import ModelSpec
@@ -22,7 +22,7 @@ class SyntheticRuntime:
         return [0] * sum(len(message.content.split()) for message in messages)
 
     @contextmanager
-    def slot_for(self, share: Share, timeout_s: float) -> Iterator[bool]:
+    def slot_for(self, share: Share, poll_s: float, keep_waiting: Callable[[], bool]) -> Iterator[bool]:
         yield True  # every job runs at once
 
     def generate(

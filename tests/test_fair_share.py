@@ -86,15 +86,25 @@ def test_a_worker_starts_another_keys_job_but_not_a_ninth_of_a_key_at_its_share(
     answers: dict[str, bool] = {}
 
     def would_start(share: Share) -> bool:
-        with engine.slot_for(share, timeout_s=0.2) as room:
+        with engine.slot_for(share, 0.2, keep_waiting=lambda: False) as room:
             return room
 
     def ask(ended: list[str]) -> None:
         answers["alice"] = would_start(A)
+        # A ninth of A's waits, asking first; B's still comes in ahead of it.
+        stop_waiting = threading.Event()
+        alice_waits = ThreadPoolExecutor(1).submit(
+            lambda: engine.slot_for(A, 0.05, keep_waiting=lambda: not stop_waiting.is_set()).__enter__()
+        )
         answers["bob"] = would_start(B)
+        answers["alice's ninth, meanwhile"] = alice_waits.done()
+        stop_waiting.set()
+        answers["alice's ninth"] = alice_waits.result()
         answers["batch item"] = would_start(Share("batch:x", batch=True))
         with ExitStack() as held:  # held slots count: B's fair share is half the slots, no more
-            answers["bob's jobs"] = [held.enter_context(engine.slot_for(B, timeout_s=0.2)) for _ in TOPICS]
+            answers["bob's jobs"] = [
+                held.enter_context(engine.slot_for(B, 0.2, keep_waiting=lambda: False)) for _ in TOPICS
+            ]
 
     run_a(gemma, while_running=ask)
     wait_until(lambda: would_start(A), lambda free: free, what="the slots to free")
@@ -103,6 +113,8 @@ def test_a_worker_starts_another_keys_job_but_not_a_ninth_of_a_key_at_its_share(
     assert answers == {
         "alice": False,
         "bob": True,
+        "alice's ninth, meanwhile": False,
+        "alice's ninth": False,
         "batch item": False,
         "bob's jobs": [True] * half + [False] * half,
     }
