@@ -18,6 +18,7 @@ from celery import Celery
 from httpx_sse import connect_sse
 from kombu import Queue
 
+from accounts.keys import key_prefix
 from api.streams.takeover import UNSTARTED_HELD_S, give_back_unstarted
 from jobs.broker import UNACKED_INDEX_KEY
 from jobs.keys import PRIORITY_SEP, PRIORITY_STEPS, job_state_key
@@ -61,11 +62,6 @@ def stream(client: httpx.Client, request: dict, on_token=None) -> tuple[str, str
                 pieces.append(choice["delta"]["content"])
             reason = choice.get("finish_reason") or reason
     return "".join(pieces), reason
-
-
-def key_prefix(key: str) -> str:
-    """The part of a key that names it (`cb_<id>`), as metrics and quotas do."""
-    return key.rsplit("_", 1)[0]
 
 
 def worker_metrics(stack) -> dict:
