@@ -111,6 +111,21 @@ def seam(
     seam_bench(streams, tokens, out)
 
 
+@app.command()
+def preemption(
+    tokens: Annotated[int, typer.Option(help="max_tokens of each of A's eight streams")] = 200,
+    gap: Annotated[float, typer.Option(help="seconds between B's chats")] = 2.0,
+    rounds: Annotated[int, typer.Option(help="pairs of rounds (alone, shared)")] = 2,
+    out: Path = RESULTS / "preemption.json",
+) -> None:
+    """What fair sharing costs: one key's eight streams alone and while another key's short chats
+    preempt them, in-process on the real model."""
+    from cli.bench.preemption import preemption_bench
+
+    _log_progress()
+    preemption_bench(tokens, gap, rounds, out)
+
+
 @app.command(name="relay-load")
 def relay_load(
     streams: Annotated[
