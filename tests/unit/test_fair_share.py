@@ -60,3 +60,17 @@ def test_a_freed_slot_goes_back_to_the_preempted_sequence_before_later_ones() ->
     entries = claims(*running("a", A, 7), ("a7", A, False), ("a8", A, False))
 
     assert "a7" in slot_holders(entries, 8) and "a8" not in slot_holders(entries, 8)
+
+
+def test_within_a_key_its_running_sequences_keep_their_slots_before_an_earlier_waiting_one() -> None:
+    # A paused sequence (arrived first) waits while its own key's later ones run: no churn in a key.
+    entries = claims(("0-paused", A, False), *running("r", A, 8))
+
+    assert "0-paused" not in slot_holders(entries, 8)
+
+
+def test_keys_at_equal_shares_keep_their_running_sequences() -> None:
+    # C arrived first but holds nothing running; at equal shares the running ones stay put.
+    entries = claims(("c0", C, False), ("a0", A, True), ("b0", B, True))
+
+    assert slot_holders(entries, 2) == ["a0", "b0"]
