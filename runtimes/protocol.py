@@ -84,10 +84,13 @@ class ChatRuntime(Protocol):
         on_text: OnText,
         resume: Resume | None = None,
         share: Share | None = None,
+        still_wanted: Callable[[], bool] | None = None,
     ) -> GenerationResult:
         """Stream a reply to `messages` through `on_text`; blocks until done or stopped. With `resume`,
         continue that reply: `sampling.max_tokens` and the result count the whole reply. `share`: whose
-        slot it takes, where an engine shares its slots out between keys (runtimes/fair_share.py)."""
+        slot it takes, where an engine shares its slots out between keys (runtimes/fair_share.py);
+        `still_wanted()`, asked now and then while no text comes (a reply waiting for a slot), stops
+        it when False."""
         ...
 
     def slot_for(

@@ -19,6 +19,9 @@ from runtimes.protocol import GenerationResult, OnText, PromptTooLongError, Resu
 from schemas.events import TokenLogprob
 from schemas.jobs import ChatMessage, SamplingParams
 
+# How often a sequence that streams nothing (waiting for a slot) checks that its job still wants it.
+IDLE_CHECK_S = 1.0
+
 
 @dataclass
 class TextPiece:
@@ -115,6 +118,7 @@ class EngineThread:
         on_text: OnText,
         resume: Resume | None,
         share: Share | None = None,
+        still_wanted: Callable[[], bool] | None = None,
     ) -> GenerationResult:
         """A runtime's `generate` once it has the prompt's tokens: the reply, in at most what the
         window leaves; a resumed reply that has used that up already ends there."""
@@ -124,7 +128,7 @@ class EngineThread:
         seq = Sequence(prompt, sampling, min(sampling.max_tokens, room), resume, share or Share(""))
         if len(seq.resumed) >= seq.max_tokens:
             return GenerationResult("length", len(prompt), len(seq.resumed))
-        return self.follow(self.submit(seq), on_text)
+        return self.follow(self.submit(seq), on_text, still_wanted)
 
     @contextmanager
     def slot_for(self, share: Share, poll_s: float, keep_waiting: Callable[[], bool]) -> Iterator[bool]:
@@ -189,22 +193,32 @@ class EngineThread:
         with self._wake:
             self._wake.notify()
 
-    def follow(self, seq: Sequence, on_text: OnText) -> GenerationResult:
-        """Pass a submitted sequence's text to `on_text` until it ends; False from `on_text` cancels it.
+    def follow(
+        self, seq: Sequence, on_text: OnText, still_wanted: Callable[[], bool] | None = None
+    ) -> GenerationResult:
+        """Pass a submitted sequence's text to `on_text` until it ends; False from `on_text` cancels it,
+        and so does False from `still_wanted()`, asked every IDLE_CHECK_S while no text comes (a
+        sequence that waits for a slot, paused or not started yet, is cancelled without a token).
 
         A cancelled sequence's usage counts the tokens published before the cancel (a resumed one's
         included)."""
         try:
-            return self._follow(seq, text_sink(on_text))
+            return self._follow(seq, text_sink(on_text), still_wanted)
         finally:
             with self._wake:
                 self._live.pop(seq.order, None)
                 self._room.notify_all()
 
-    def _follow(self, seq: Sequence, send) -> GenerationResult:
+    def _follow(self, seq: Sequence, send, still_wanted: Callable[[], bool] | None) -> GenerationResult:
         published = len(seq.resumed)
         while True:
-            event = seq.events.get()
+            try:
+                event = seq.events.get(timeout=IDLE_CHECK_S)
+            except queue.Empty:
+                if still_wanted is not None and not seq.cancelled.is_set() and not still_wanted():
+                    seq.cancelled.set()
+                    self.wake()
+                continue
             if isinstance(event, TextPiece):
                 if seq.cancelled.is_set():
                     continue
@@ -325,7 +339,8 @@ class EngineRuntime:
         on_text: OnText,
         resume: Resume | None = None,
         share: Share | None = None,
+        still_wanted: Callable[[], bool] | None = None,
     ) -> GenerationResult:
         return self.engine().generate(
-            self.prompt_tokens(messages), sampling, self.n_ctx, on_text, resume, share
+            self.prompt_tokens(messages), sampling, self.n_ctx, on_text, resume, share, still_wanted
         )

@@ -32,6 +32,7 @@ class SyntheticRuntime:
         on_text: OnText,
         resume: Resume | None = None,
         share: Share | None = None,
+        still_wanted: Callable[[], bool] | None = None,
     ) -> GenerationResult:
         """Its token ids are their places in the reply: a resumed reply goes on from the next one.
         Every job runs at once (no slots to share)."""

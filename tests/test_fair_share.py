@@ -118,3 +118,42 @@ def test_a_worker_starts_another_keys_job_but_not_a_ninth_of_a_key_at_its_share(
         "batch item": False,
         "bob's jobs": [True] * half + [False] * half,
     }
+
+
+def test_a_paused_stream_whose_job_is_no_longer_wanted_ends_without_waiting_for_a_slot(gemma) -> None:
+    """A paused stream streams nothing, so it cannot hear of its client's leaving from a token: it asks."""
+    a_gone = threading.Event()
+    ended: list[tuple[str, str]] = []
+    started = [threading.Event() for _ in TOPICS]
+
+    def a(i: int) -> None:
+        def on_text(text: str) -> bool:
+            started[i].set()
+            return True
+
+        result = gemma.generate(
+            story(TOPICS[i]), sampling(i), on_text, share=A, still_wanted=lambda: not a_gone.is_set()
+        )
+        ended.append((f"a{i}", result.finish_reason))
+
+    def b() -> None:
+        def on_text(text: str) -> bool:
+            a_gone.set()  # B runs, so one of A's is paused: A's clients leave now
+            return True
+
+        result = gemma.generate(
+            story("a mouse"), SamplingParams(max_tokens=48, temperature=0), on_text, share=B
+        )
+        ended.append(("b", result.finish_reason))
+
+    with ThreadPoolExecutor(len(TOPICS) + 1) as pool:
+        streams = [pool.submit(a, i) for i in range(len(TOPICS))]
+        for event in started:
+            assert event.wait(120), "a stream never started"
+        pool.submit(b).result()
+        for stream in streams:
+            stream.result()
+
+    paused = [name for name, reason in ended if reason == "cancelled"]
+    assert paused == [f"a{len(TOPICS) - 1}"]  # the latest of A's, and only it (the others kept streaming)
+    assert ended.index((paused[0], "cancelled")) < ended.index(("b", "length"))

@@ -138,7 +138,9 @@ def _generate(
         runtime = runtime_for(job.model)
         budget = runtime.n_ctx - job.sampling.max_tokens
         messages = fit_to_window(job.messages, job.context_fit, budget, runtime.prompt_tokens)
-        return runtime.generate(messages, job.sampling, on_text, resume=resume, share=share)
+        return runtime.generate(
+            messages, job.sampling, on_text, resume=resume, share=share, still_wanted=handle.still_wanted
+        )
 
 
 def _finish_with_error(
