@@ -24,6 +24,7 @@ from jobs.broker import UNACKED_INDEX_KEY
 from jobs.keys import PRIORITY_SEP, PRIORITY_STEPS, job_state_key
 from model_registry import get_registry
 from schemas.jobs import CHAT_TASK
+from tests.support.batches import RACHEL_INLINE, submit, wait_until_settled
 from tests.support.clients import keyed_client, new_user_key
 from tests.support.metrics import samples, value
 from tests.support.sse import iter_events
@@ -156,3 +157,32 @@ def test_a_job_a_dead_worker_received_but_never_started_goes_back_to_the_head_of
     assert given_back == 1
     assert waiting == [never]  # at the head (kombu's workers pop the right end), the only one
     assert still_held is not None  # a started job's message stays with its worker (takeover's)
+
+
+def test_a_chat_takes_a_slot_from_a_batch_that_holds_every_one(stack, api: httpx.Client) -> None:
+    slots = get_registry()["lumimaid"].max_sequences
+    long_story = {
+        "character": RACHEL_INLINE,
+        "messages": [{"role": "user", "content": "Tell me a very long story."}],
+        "params": {"max_tokens": 1500, "temperature": 0},
+    }
+    batch = submit(api, [long_story] * (slots + 2))
+    try:
+        wait_until(  # in the engine, past its prompt or not
+            lambda: value(
+                worker_metrics(stack), SHARE, model="lumimaid", key=f"batch:{batch['id']}", state="running"
+            ),
+            lambda running: running == slots,
+            what="the batch to hold every slot",
+        )
+        preempted_before = value(worker_metrics(stack), PREEMPTIONS, model="lumimaid")
+
+        text, reason = stream(api, body("a mouse", 3))
+        counts = api.get(f"/batches/{batch['id']}").json()["counts"]
+    finally:
+        api.post(f"/batches/{batch['id']}/cancel")
+        wait_until_settled(api, batch["id"])
+
+    assert reason == "length" and text
+    assert counts["complete"] == 0  # it did not wait for an item to end
+    assert value(worker_metrics(stack), PREEMPTIONS, model="lumimaid") > preempted_before
