@@ -27,6 +27,7 @@ from runtimes import metrics
 from runtimes.logprobs import token_logprob
 from runtimes.protocol import GenerationResult
 from runtimes.sequences import EngineThread, ReplyText, Sequence, TextPiece
+from runtimes.transformers_head import TOLERANCE, Float16Head
 from runtimes.transformers_sampling import SequenceSampler
 
 log = logging.getLogger(__name__)
@@ -53,10 +54,19 @@ class _Row:
 
 class TransformersEngine(EngineThread):
     def __init__(
-        self, model, tokenizer, tokenizer_lock, stop_ids: list[int], max_sequences: int, name: str = ""
+        self,
+        model,
+        tokenizer,
+        tokenizer_lock,
+        stop_ids: list[int],
+        max_sequences: int,
+        name: str = "",
+        head: Float16Head | None = None,
     ) -> None:
-        """`tokenizer_lock` is held around each use of the tokenizer, which its other users share."""
+        """`tokenizer_lock` is held around each use of the tokenizer, which its other users share;
+        `head`, when given, computes the logits after the model's decoder (runtimes/transformers_head.py)."""
         self._model = model
+        self._head = head
         self._tokenizer = tokenizer
         self._tokenizer_lock = tokenizer_lock
         self._stop_ids = set(stop_ids)
@@ -64,6 +74,7 @@ class TransformersEngine(EngineThread):
         self._name = name  # the metrics' label
         self._n_vocab = model.config.get_text_config().vocab_size
         self._cache_arg = _cache_argument(model)
+        self._decoder_cache_arg = _cache_argument(head.decoder) if head else ""
         self._pad_id = tokenizer.pad_token_id or 0  # under the attention mask: any token would do
         self._cache: DynamicCache | None = None  # the decoding rows' KV, a row each
         super().__init__("transformers-engine")
@@ -73,7 +84,7 @@ class TransformersEngine(EngineThread):
         waiting: list[_Row] = []  # admitted, their prompts not prefilled yet
         with torch.inference_mode():
             try:
-                self._forward(torch.tensor([[self._tokenizer.bos_token_id or 0] * 2]), DynamicCache())
+                self._warm_up(torch.tensor([[self._tokenizer.bos_token_id or 0] * 2]))
             except BaseException as exc:  # reported to the constructor's caller
                 self._started(exc)
                 return
@@ -110,8 +121,28 @@ class TransformersEngine(EngineThread):
         metrics.ACTIVE_SEQUENCES.labels(self._name).inc()
         return _Row(seq, sampler)
 
+    def _warm_up(self, tokens: torch.Tensor) -> None:
+        """A first pass over `tokens`; the float16 head is dropped unless its logits match the model's
+        own (a model whose forward does more after its decoder than the head knows of would not)."""
+        own = self._model_forward(tokens, DynamicCache())
+        if self._head is None:
+            return
+        difference = (self._forward(tokens, DynamicCache()) - own).abs().max().item()
+        if difference > TOLERANCE:
+            log.warning("float16 output layer off by %.3g: using the model's own", difference)
+            self._head = None
+
     def _forward(self, tokens: torch.Tensor, cache: DynamicCache, **kwargs) -> torch.Tensor:
         """The last position's logits of each row, on the CPU in float32; `cache` grows by `tokens`."""
+        if self._head is None or not self._head.current():
+            return self._model_forward(tokens, cache, **kwargs)
+        output = self._head.decoder(
+            input_ids=tokens, use_cache=True, **{self._decoder_cache_arg: cache}, **kwargs
+        )
+        return self._head(output.last_hidden_state[:, -1])
+
+    def _model_forward(self, tokens: torch.Tensor, cache: DynamicCache, **kwargs) -> torch.Tensor:
+        """`_forward` through the model's own output layer, on its device."""
         device = self._model.device
         kwargs = {name: value.to(device) for name, value in kwargs.items()}
         output = self._model(
@@ -291,7 +322,7 @@ def _left_pad(tensor: torch.Tensor, width: int) -> torch.Tensor:
 
 
 def _cache_argument(model) -> str:
-    """What the model's forward calls its KV cache: `cache` in recent transformers 5 releases,
-    `past_key_values` before (and deprecated after)."""
+    """What the model's (or decoder's) forward calls its KV cache: `cache` in recent transformers 5
+    releases, `past_key_values` before (and deprecated after)."""
     base = model.get_base_model() if hasattr(model, "get_base_model") else model
     return "cache" if "cache" in inspect.signature(type(base).forward).parameters else "past_key_values"
