@@ -1,8 +1,9 @@
 """Continuous batching for one transformers model: one decode loop over every active sequence.
 
 Each step of the loop (its own thread, runtimes/sequences.py) prefills the prompts waiting
-to start, together in one forward pass (left-padded, up to `PREFILL_TOKENS` padded tokens), and then
-decodes the next token of every decoding sequence in one forward pass. The decoding sequences share
+to start, together in one forward pass (left-padded, up to `PREFILL_TOKENS` padded tokens; those
+submitted during it in a next pass, within the same budget), and then decodes the next token of
+every decoding sequence in one forward pass. The decoding sequences share
 one KV cache (a `DynamicCache`, a row per sequence): each row holds its sequence's tokens at its
 right end, left-padded to the longest, and the attention mask hides the padding; each token's
 position id is its place in its own sequence, so neither RoPE nor the sliding-window layers see the
@@ -94,21 +95,41 @@ class TransformersEngine(EngineThread):
                     with self._wake:
                         if not self._wait_for_work(bool(rows or waiting)):
                             break
-                        while self._incoming and len(rows) + len(waiting) < self.max_sequences:
-                            row = self._admit(self._incoming.popleft())
-                            if row is not None:
-                                waiting.append(row)
+                        self._take_incoming(rows, waiting)
                     for row in [r for r in waiting if r.seq.cancelled.is_set()]:
                         waiting.remove(row)
                         self._finish(row, "cancelled")
                     self._leave(rows, [r for r in rows if not r.seq.cancelled.is_set()], "cancelled")
-                    if waiting:
-                        self._prefill(_prefill_batch(waiting), rows)
+                    self._prefill_waiting(waiting, rows)
                     if rows:
                         self._decode(rows)
             finally:
                 for row in rows + waiting:
                     self._fail(row, RuntimeError("the engine stopped"))
+
+    def _take_incoming(self, rows: list[_Row], waiting: list[_Row]) -> None:
+        """Admit submitted sequences into `waiting` while the engine has room (`_wake` held)."""
+        while self._incoming and len(rows) + len(waiting) < self.max_sequences:
+            row = self._admit(self._incoming.popleft())
+            if row is not None:
+                waiting.append(row)
+
+    def _prefill_waiting(self, waiting: list[_Row], rows: list[_Row]) -> None:
+        """This step's prefill: a pass over the waiting prompts, up to `PREFILL_TOKENS` padded tokens
+        (one prompt at least), then one more over those submitted during it while that budget lasts,
+        before the step's decode pass. Clients that send at once reach the engine over a few
+        milliseconds: the first one's pass has begun when the others come, and without the second
+        pass they would wait for a decode step too (README: "Many streams at once: the transformers
+        engine"). Two passes at most, so that a trickle of newcomers cannot hold the running streams."""
+        first = _prefill_batch(waiting, PREFILL_TOKENS, at_least_one=True)
+        if not first:
+            return
+        self._prefill(first, rows)
+        with self._wake:
+            self._take_incoming(rows, waiting)
+        late = _prefill_batch(waiting, PREFILL_TOKENS - _padded_tokens(first), at_least_one=False)
+        if late:
+            self._prefill(late, rows)
 
     def _admit(self, seq: Sequence) -> _Row | None:
         """A sequence whose sampling cannot be applied (a token outside the vocabulary) fails here."""
@@ -297,15 +318,18 @@ class TransformersEngine(EngineThread):
         row.seq.events.put(error)
 
 
-def _prefill_batch(waiting: list[_Row]) -> list[_Row]:
-    """The waiting prompts this step prefills, taken from `waiting`: in arrival order, up to
-    `PREFILL_TOKENS` padded tokens in all (the first one whatever its length)."""
-    taken = [waiting.pop(0)]
-    while (
-        waiting and max(len(r.seq.tokens) for r in [*taken, waiting[0]]) * (len(taken) + 1) <= PREFILL_TOKENS
-    ):
+def _prefill_batch(waiting: list[_Row], budget: int, at_least_one: bool) -> list[_Row]:
+    """The waiting prompts a prefill pass takes from `waiting`: in arrival order, up to `budget`
+    padded tokens in all (with `at_least_one`, the first one whatever its length)."""
+    taken: list[_Row] = []
+    while waiting and (_padded_tokens([*taken, waiting[0]]) <= budget or (at_least_one and not taken)):
         taken.append(waiting.pop(0))
     return taken
+
+
+def _padded_tokens(rows: list[_Row]) -> int:
+    """The tokens of a prefill pass over `rows`' prompts, each left-padded to the longest."""
+    return max(len(row.seq.tokens) for row in rows) * len(rows)
 
 
 def _keep_rows(cache: DynamicCache, kept: list[int], width: int) -> None:
