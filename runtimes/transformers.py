@@ -5,7 +5,9 @@ original served Llama 3.1 8B; on the CPU, where bitsandbytes cannot run, it load
 `dtype` param). A GGUF is de-quantized by transformers (`gguf_file=`, ~30 s) and the result saved
 under the model cache, so later starts load it in well under a second. Generation goes through its
 continuous-batching engine (runtimes/transformers_engine.py: `max_sequences` at once), started
-on the first job, so a process that only tokenizes or trains never starts its thread.
+on the first job, so a process that only tokenizes or trains never starts its thread; on a CPU
+with fbgemm's kernels it computes the logits with a float16 copy of the output layer
+(`lm_head_dtype`, runtimes/transformers_head.py).
 """
 
 import logging
