@@ -19,7 +19,6 @@ stop string of a job's own); on this CPU it was no faster (README).
 
 import inspect
 import logging
-import time
 
 import torch
 import torch.nn.functional as F
@@ -38,9 +37,6 @@ log = logging.getLogger(__name__)
 # clients that arrive together (a closed loop of equal requests does) get their first tokens after
 # one pass, while a burst of long prompts holds the running streams for no more than about this many.
 PREFILL_TOKENS = 512
-# How long an idle engine waits, once handed a prompt, for others before prefilling: what a lone
-# request pays, measured against what four sent at once save (README).
-GATHER_SECONDS = 0.015
 
 
 class _Row:
@@ -99,8 +95,6 @@ class TransformersEngine(EngineThread):
                     with self._wake:
                         if not self._wait_for_work(bool(rows or waiting)):
                             break
-                        if not rows and not waiting:
-                            self._gather()
                         self._take_incoming(rows, waiting)
                     for row in [r for r in waiting if r.seq.cancelled.is_set()]:
                         waiting.remove(row)
@@ -112,19 +106,6 @@ class TransformersEngine(EngineThread):
             finally:
                 for row in rows + waiting:
                     self._fail(row, RuntimeError("the engine stopped"))
-
-    def _gather(self) -> None:
-        """An idle engine that has just been handed a prompt waits `GATHER_SECONDS` for others (under
-        `_wake`, which it releases meanwhile) so that clients who send at once share one prefill
-        pass: the first one's pass alone costs nearly as much as a pass over four, and the others
-        would wait for it (README: "Many streams at once: the transformers engine")."""
-        deadline = time.monotonic() + GATHER_SECONDS
-        while (
-            not self._stopping
-            and len(self._incoming) < self.max_sequences
-            and (left := deadline - time.monotonic()) > 0
-        ):
-            self._wake.wait(left)
 
     def _take_incoming(self, rows: list[_Row], waiting: list[_Row]) -> None:
         """Admit submitted sequences into `waiting` while the engine has room (`_wake` held)."""
