@@ -5,7 +5,9 @@ original served Llama 3.1 8B; on the CPU, where bitsandbytes cannot run, it load
 `dtype` param). A GGUF is de-quantized by transformers (`gguf_file=`, ~30 s) and the result saved
 under the model cache, so later starts load it in well under a second. Generation goes through its
 continuous-batching engine (runtimes/transformers_engine.py: `max_sequences` at once), started
-on the first job, so a process that only tokenizes or trains never starts its thread.
+on the first job, so a process that only tokenizes or trains never starts its thread; on a CPU
+with fbgemm's kernels it computes the logits with a float16 copy of the output layer
+(`lm_head_dtype`, runtimes/transformers_head.py).
 """
 
 import logging
@@ -20,6 +22,7 @@ from model_registry import ModelSpec
 from runtimes.chat_template import ChatTemplate
 from runtimes.sequences import EngineRuntime
 from runtimes.transformers_engine import TransformersEngine
+from runtimes.transformers_head import Float16Head, cpu_head_dtype
 
 if TYPE_CHECKING:
     from peft import LoraConfig, PeftModel
@@ -33,6 +36,7 @@ TRANSFORMERS_PARAMS = {
     "bnb_4bit_use_double_quant",
     "bnb_4bit_compute_dtype",
     "adapter",
+    "lm_head_dtype",
 }
 
 
@@ -95,7 +99,10 @@ class TransformersRuntime(EngineRuntime):
         self.name = spec.name
         source = load_source(spec, weights, cache_dir)
         self._gguf_base_dir = Path(source) if weights is not None else None
-        kwargs = model_kwargs(spec, torch.cuda.is_available())
+        cuda = torch.cuda.is_available()
+        kwargs = model_kwargs(spec, cuda)
+        # float16 on a CPU with fbgemm's kernels, else the model's own (runtimes/transformers_head.py).
+        self._head_dtype = cpu_head_dtype(spec.params.get("lm_head_dtype", "auto"), cuda, kwargs["dtype"])
         log.info("loading %s from %s with %s", spec.name, source, kwargs)
         self._tokenizer = AutoTokenizer.from_pretrained(source)
         # The tokenizer switches a flag of its Rust core on each call (`split_special_tokens`): task
@@ -153,8 +160,15 @@ class TransformersRuntime(EngineRuntime):
             return self._tokenizer(text, add_special_tokens=False, split_special_tokens=not special).input_ids
 
     def _new_engine(self) -> TransformersEngine:
+        head = Float16Head(self._model) if self._head_dtype == "float16" else None
         return TransformersEngine(
-            self._model, self._tokenizer, self._tokenizer_lock, self._stop_ids, self.max_sequences, self.name
+            self._model,
+            self._tokenizer,
+            self._tokenizer_lock,
+            self._stop_ids,
+            self.max_sequences,
+            self.name,
+            head,
         )
 
     def close(self) -> None:

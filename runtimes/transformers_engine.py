@@ -1,8 +1,9 @@
 """Continuous batching for one transformers model: one decode loop over every active sequence.
 
 Each step of the loop (its own thread, runtimes/sequences.py) prefills the prompts waiting
-to start, together in one forward pass (left-padded, up to `PREFILL_TOKENS` padded tokens), and then
-decodes the next token of every decoding sequence in one forward pass. The decoding sequences share
+to start, together in one forward pass (left-padded, up to `PREFILL_TOKENS` padded tokens; those
+submitted during it in a next pass, within the same budget), and then decodes the next token of
+every decoding sequence in one forward pass. The decoding sequences share
 one KV cache (a `DynamicCache`, a row per sequence): each row holds its sequence's tokens at its
 right end, left-padded to the longest, and the attention mask hides the padding; each token's
 position id is its place in its own sequence, so neither RoPE nor the sliding-window layers see the
@@ -27,6 +28,7 @@ from runtimes import metrics
 from runtimes.logprobs import token_logprob
 from runtimes.protocol import GenerationResult
 from runtimes.sequences import EngineThread, ReplyText, Sequence, TextPiece
+from runtimes.transformers_head import TOLERANCE, Float16Head
 from runtimes.transformers_sampling import SequenceSampler
 
 log = logging.getLogger(__name__)
@@ -53,10 +55,19 @@ class _Row:
 
 class TransformersEngine(EngineThread):
     def __init__(
-        self, model, tokenizer, tokenizer_lock, stop_ids: list[int], max_sequences: int, name: str = ""
+        self,
+        model,
+        tokenizer,
+        tokenizer_lock,
+        stop_ids: list[int],
+        max_sequences: int,
+        name: str = "",
+        head: Float16Head | None = None,
     ) -> None:
-        """`tokenizer_lock` is held around each use of the tokenizer, which its other users share."""
+        """`tokenizer_lock` is held around each use of the tokenizer, which its other users share;
+        `head`, when given, computes the logits after the model's decoder (runtimes/transformers_head.py)."""
         self._model = model
+        self._head = head
         self._tokenizer = tokenizer
         self._tokenizer_lock = tokenizer_lock
         self._stop_ids = set(stop_ids)
@@ -64,6 +75,7 @@ class TransformersEngine(EngineThread):
         self._name = name  # the metrics' label
         self._n_vocab = model.config.get_text_config().vocab_size
         self._cache_arg = _cache_argument(model)
+        self._decoder_cache_arg = _cache_argument(head.decoder) if head else ""
         self._pad_id = tokenizer.pad_token_id or 0  # under the attention mask: any token would do
         self._cache: DynamicCache | None = None  # the decoding rows' KV, a row each
         super().__init__("transformers-engine")
@@ -73,7 +85,7 @@ class TransformersEngine(EngineThread):
         waiting: list[_Row] = []  # admitted, their prompts not prefilled yet
         with torch.inference_mode():
             try:
-                self._forward(torch.tensor([[self._tokenizer.bos_token_id or 0] * 2]), DynamicCache())
+                self._warm_up(torch.tensor([[self._tokenizer.bos_token_id or 0] * 2]))
             except BaseException as exc:  # reported to the constructor's caller
                 self._started(exc)
                 return
@@ -83,21 +95,41 @@ class TransformersEngine(EngineThread):
                     with self._wake:
                         if not self._wait_for_work(bool(rows or waiting)):
                             break
-                        while self._incoming and len(rows) + len(waiting) < self.max_sequences:
-                            row = self._admit(self._incoming.popleft())
-                            if row is not None:
-                                waiting.append(row)
+                        self._take_incoming(rows, waiting)
                     for row in [r for r in waiting if r.seq.cancelled.is_set()]:
                         waiting.remove(row)
                         self._finish(row, "cancelled")
                     self._leave(rows, [r for r in rows if not r.seq.cancelled.is_set()], "cancelled")
-                    if waiting:
-                        self._prefill(_prefill_batch(waiting), rows)
+                    self._prefill_waiting(waiting, rows)
                     if rows:
                         self._decode(rows)
             finally:
                 for row in rows + waiting:
                     self._fail(row, RuntimeError("the engine stopped"))
+
+    def _take_incoming(self, rows: list[_Row], waiting: list[_Row]) -> None:
+        """Admit submitted sequences into `waiting` while the engine has room (`_wake` held)."""
+        while self._incoming and len(rows) + len(waiting) < self.max_sequences:
+            row = self._admit(self._incoming.popleft())
+            if row is not None:
+                waiting.append(row)
+
+    def _prefill_waiting(self, waiting: list[_Row], rows: list[_Row]) -> None:
+        """This step's prefill: a pass over the waiting prompts, up to `PREFILL_TOKENS` padded tokens
+        (one prompt at least), then one more over those submitted during it while that budget lasts,
+        before the step's decode pass. Clients that send at once reach the engine over a few
+        milliseconds: the first one's pass has begun when the others come, and without the second
+        pass they would wait for a decode step too (README: "Many streams at once: the transformers
+        engine"). Two passes at most, so that a trickle of newcomers cannot hold the running streams."""
+        first = _prefill_batch(waiting, PREFILL_TOKENS, at_least_one=True)
+        if not first:
+            return
+        self._prefill(first, rows)
+        with self._wake:
+            self._take_incoming(rows, waiting)
+        late = _prefill_batch(waiting, PREFILL_TOKENS - _padded_tokens(first), at_least_one=False)
+        if late:
+            self._prefill(late, rows)
 
     def _admit(self, seq: Sequence) -> _Row | None:
         """A sequence whose sampling cannot be applied (a token outside the vocabulary) fails here."""
@@ -110,8 +142,28 @@ class TransformersEngine(EngineThread):
         metrics.ACTIVE_SEQUENCES.labels(self._name).inc()
         return _Row(seq, sampler)
 
+    def _warm_up(self, tokens: torch.Tensor) -> None:
+        """A first pass over `tokens`; the float16 head is dropped unless its logits match the model's
+        own (a model whose forward does more after its decoder than the head knows of would not)."""
+        own = self._model_forward(tokens, DynamicCache())
+        if self._head is None:
+            return
+        difference = (self._forward(tokens, DynamicCache()) - own).abs().max().item()
+        if difference > TOLERANCE:
+            log.warning("float16 output layer off by %.3g: using the model's own", difference)
+            self._head = None
+
     def _forward(self, tokens: torch.Tensor, cache: DynamicCache, **kwargs) -> torch.Tensor:
         """The last position's logits of each row, on the CPU in float32; `cache` grows by `tokens`."""
+        if self._head is None or not self._head.current():
+            return self._model_forward(tokens, cache, **kwargs)
+        output = self._head.decoder(
+            input_ids=tokens, use_cache=True, **{self._decoder_cache_arg: cache}, **kwargs
+        )
+        return self._head(output.last_hidden_state[:, -1])
+
+    def _model_forward(self, tokens: torch.Tensor, cache: DynamicCache, **kwargs) -> torch.Tensor:
+        """`_forward` through the model's own output layer, on its device."""
         device = self._model.device
         kwargs = {name: value.to(device) for name, value in kwargs.items()}
         output = self._model(
@@ -266,15 +318,18 @@ class TransformersEngine(EngineThread):
         row.seq.events.put(error)
 
 
-def _prefill_batch(waiting: list[_Row]) -> list[_Row]:
-    """The waiting prompts this step prefills, taken from `waiting`: in arrival order, up to
-    `PREFILL_TOKENS` padded tokens in all (the first one whatever its length)."""
-    taken = [waiting.pop(0)]
-    while (
-        waiting and max(len(r.seq.tokens) for r in [*taken, waiting[0]]) * (len(taken) + 1) <= PREFILL_TOKENS
-    ):
+def _prefill_batch(waiting: list[_Row], budget: int, at_least_one: bool) -> list[_Row]:
+    """The waiting prompts a prefill pass takes from `waiting`: in arrival order, up to `budget`
+    padded tokens in all (with `at_least_one`, the first one whatever its length)."""
+    taken: list[_Row] = []
+    while waiting and (_padded_tokens([*taken, waiting[0]]) <= budget or (at_least_one and not taken)):
         taken.append(waiting.pop(0))
     return taken
+
+
+def _padded_tokens(rows: list[_Row]) -> int:
+    """The tokens of a prefill pass over `rows`' prompts, each left-padded to the longest."""
+    return max(len(row.seq.tokens) for row in rows) * len(rows)
 
 
 def _keep_rows(cache: DynamicCache, kept: list[int], width: int) -> None:
@@ -291,7 +346,7 @@ def _left_pad(tensor: torch.Tensor, width: int) -> torch.Tensor:
 
 
 def _cache_argument(model) -> str:
-    """What the model's forward calls its KV cache: `cache` in recent transformers 5 releases,
-    `past_key_values` before (and deprecated after)."""
+    """What the model's (or decoder's) forward calls its KV cache: `cache` in recent transformers 5
+    releases, `past_key_values` before (and deprecated after)."""
     base = model.get_base_model() if hasattr(model, "get_base_model") else model
     return "cache" if "cache" in inspect.signature(type(base).forward).parameters else "past_key_values"
