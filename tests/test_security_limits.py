@@ -257,10 +257,11 @@ def test_a_burst_of_chats_admits_at_most_the_queue_depth_and_leaks_no_slot(
     depth_4_api: httpx.Client, broker: redis.Redis
 ) -> None:
     api = depth_4_api
-    with worker_full(api), ExitStack() as open_streams:  # every slot busy: the burst waits in Redis
+    # Every slot of the model busy with this key's chats: its burst on that model waits, queued.
+    with worker_full(api), ExitStack() as open_streams:
 
         def chat(_: int) -> httpx.Response:
-            request = api.build_request("POST", "/Llama_stream", json={"input_data": "Hi", "max_tokens": 2})
+            request = api.build_request("POST", "/Lumimaid_stream", json={**RACHEL, "max_tokens": 2})
             response = api.send(request, stream=True)
             open_streams.callback(response.close)
             return response
