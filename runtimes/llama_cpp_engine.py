@@ -156,6 +156,8 @@ class LlamaCppEngine(EngineThread):
                 with self._wake:
                     if not self._wait_for_work(bool(slots or waiting)):
                         break
+                    if not slots:  # idle: the jobs let in together start together
+                        self._gather()
                     while self._incoming:
                         slot = self._arrive(self._incoming.popleft())
                         if slot is not None:

@@ -19,6 +19,8 @@ from runtimes.protocol import GenerationResult, OnText, PromptTooLongError, Resu
 from schemas.events import TokenLogprob
 from schemas.jobs import ChatMessage, SamplingParams
 
+# The longest an idle engine waits for jobs its worker has let in to be handed over (`_gather`).
+GATHER_S = 0.05
 # How often a sequence that streams nothing (waiting for a slot) checks that its job still wants it.
 IDLE_CHECK_S = 1.0
 
@@ -160,6 +162,14 @@ class EngineThread:
         finally:
             if got:
                 self._forget(place)
+
+    def _gather(self) -> None:
+        """Under `_wake`, for an idle engine: wait up to GATHER_S while jobs hold slots they have not
+        submitted yet (their tasks are taking them: milliseconds), so that clients who sent at once
+        are prefilled together. A lone job holds no other place and waits for nothing."""
+        self._wake.wait_for(
+            lambda: not any(isinstance(each, _Place) for each in self._live.values()), GATHER_S
+        )
 
     def _forget(self, place: _Place) -> None:
         """A place no longer asked for, or held and not taken by a sequence: room for the others."""

@@ -121,6 +121,10 @@ class TransformersEngine(EngineThread):
         milliseconds: the first one's pass has begun when the others come, and without the second
         pass they would wait for a decode step too (README: "Many streams at once: the transformers
         engine"). Two passes at most, so that a trickle of newcomers cannot hold the running streams."""
+        if waiting and not rows:
+            with self._wake:
+                self._gather()
+                self._take_incoming(rows, waiting)
         first = _prefill_batch(waiting, PREFILL_TOKENS, at_least_one=True)
         if not first:
             return
