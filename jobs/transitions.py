@@ -280,6 +280,15 @@ def cancel_requested(client: redis.Redis, job_id: str) -> bool:
     return bool(client.exists(job_cancel_key(job_id)))
 
 
+def still_wanted(client: redis.Redis, job_id: str) -> bool:
+    """Whether nobody has asked the job to stop; with Redis unreachable, yes for now (its next write
+    will tell)."""
+    try:
+        return not cancel_requested(client, job_id)
+    except redis.RedisError:
+        return True
+
+
 def turn_stored_or_cancelled(client: redis.Redis, job_id: str) -> bool:
     """Whether the API has stored the user's turn the job answers (or given up on the job)."""
     return bool(client.exists(job_turn_key(job_id), job_cancel_key(job_id)))

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 import redis
 
 from jobs.log import ReplySoFar, read_log, reply_so_far
-from jobs.transitions import Taken, cancel_requested, runs_alone, take, turn_stored_or_cancelled
+from jobs.transitions import Taken, runs_alone, still_wanted, take, turn_stored_or_cancelled
 from schemas.events import StartedData
 from workers.publisher import EventPublisher
 
@@ -49,11 +49,8 @@ class JobHandle:
 
     def still_wanted(self) -> bool:
         """Whether nobody has asked the job to stop (a stream paused for another key's sequence hears
-        of its client's leaving here, having no token to publish); Redis unreachable: yes, for now."""
-        try:
-            return not cancel_requested(self.client, self.job_id)
-        except redis.RedisError:
-            return True
+        of its client's leaving here, having no token to publish)."""
+        return still_wanted(self.client, self.job_id)
 
     def runs_alone(self, attempt: int) -> None:
         """This attempt is in its takeover window (workers/takeover_gate.py): a strike if its worker

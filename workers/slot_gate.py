@@ -16,7 +16,7 @@ from contextlib import ExitStack, contextmanager
 
 import redis
 
-from jobs.transitions import cancel_requested
+from jobs.transitions import cancel_requested, still_wanted
 from runtimes.fair_share import Share
 from runtimes.resident import ModelNotLoadedError, runtime_for
 from schemas.jobs import ChatJob
@@ -78,16 +78,9 @@ def room_for(client: redis.Redis, job: ChatJob, share: Share) -> Iterator[bool]:
     threads = get_settings().worker_waiting_jobs
 
     def keep_waiting() -> bool:
-        return not _cancelled(client, job.job_id) and not _waiting.gives_way(job.job_id, threads)
+        return still_wanted(client, job.job_id) and not _waiting.gives_way(job.job_id, threads)
 
     with ExitStack() as slot:
         with _waiting.entered(job.job_id):
             room = slot.enter_context(runtime.slot_for(share, WAIT_FOR_ROOM_S, keep_waiting))
-        yield room or _cancelled(client, job.job_id)
-
-
-def _cancelled(client: redis.Redis, job_id: str) -> bool:
-    try:
-        return cancel_requested(client, job_id)
-    except redis.RedisError:
-        return False
+        yield room or not still_wanted(client, job.job_id)
