@@ -32,7 +32,7 @@ from llama_cpp._internals import LlamaTokenDataArray
 
 from runtimes import metrics
 from runtimes.fair_share import Claim, slot_holders
-from runtimes.llama_cpp_sampling import sample_token, sampler_chain, step_logprobs
+from runtimes.llama_cpp_sampling import plain_greedy, sample_token, sampler_chain, step_logprobs
 from runtimes.logprobs import token_logprob
 from runtimes.protocol import GenerationResult
 from runtimes.sequences import EngineThread, ReplyText, Sequence, TextPiece
@@ -77,6 +77,7 @@ class _Slot:
         self.seq = seq
         self.seq_id = seq_id  # its KV stream; None while it waits for a slot
         self.sampler = sampler
+        self.greedy = plain_greedy(seq.sampling)  # sampled by argmax (`sample_token`)
         # What its KV stream must hold before it decodes: its prompt (and a resumed reply's tokens);
         # after a preemption, everything it held then.
         self.target = seq.tokens
@@ -311,7 +312,7 @@ class LlamaCppEngine(EngineThread):
         top_n = slot.seq.sampling.logprobs
         if top_n is not None:
             logprobs = step_logprobs(self._ctx, index, llama_cpp.llama_vocab_n_tokens(self._vocab))
-        token = sample_token(slot.sampler, self._ctx, index, self._candidates)
+        token = sample_token(slot.sampler, self._ctx, index, self._candidates, slot.greedy)
         if llama_cpp.llama_vocab_is_eog(self._vocab, token):
             self._finish(slot, "stop", slots, free_ids)
             return
