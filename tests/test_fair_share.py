@@ -147,9 +147,10 @@ def test_a_paused_stream_whose_job_is_no_longer_wanted_ends_without_waiting_for_
         ended.append(("b", result.finish_reason))
 
     with ThreadPoolExecutor(len(TOPICS) + 1) as pool:
-        streams = [pool.submit(a, i) for i in range(len(TOPICS))]
-        for event in started:
-            assert event.wait(120), "a stream never started"
+        streams = []
+        for i in range(len(TOPICS)):  # one after another: their arrival order is their numbering
+            streams.append(pool.submit(a, i))
+            assert started[i].wait(120), "a stream never started"
         pool.submit(b).result()
         for stream in streams:
             stream.result()
