@@ -8,12 +8,15 @@ from fastapi import Depends, Request
 from api.http.auth import Caller, caller_dep
 from settings import Settings, get_settings
 
+# These are `async def` because they do no I/O: FastAPI runs a plain `def` dependency in its thread
+# pool, a thread hop for each on every request.
 
-def settings_dep() -> Settings:
+
+async def settings_dep() -> Settings:
     return get_settings()
 
 
-def redis_dep(request: Request) -> aioredis.Redis:
+async def redis_dep(request: Request) -> aioredis.Redis:
     return request.app.state.redis
 
 
@@ -31,7 +34,7 @@ class ChatCall:
         return self.caller.user_id
 
 
-def chat_call(
+async def chat_call(
     request: Request,
     caller: Caller = Depends(caller_dep),
     client: aioredis.Redis = Depends(redis_dep),

@@ -99,12 +99,19 @@ async def start_job(
         take_over=to_another_worker,
     )
     try:
-        await stream.subscribe()
         record = QueuedRecord(
             model=spec.name, queue=spec.queue, detach=detach, owner=call.user_id, quota=quota
         )
         log_ttl_s = call.settings.job_log_ttl_s + int(call.settings.queue_timeout_s)
-        await open_job(call.client, job.job_id, record, log_ttl_s, job.model_dump_json())
+        # Both before the job is enqueued; neither needs the other, so one round trip's wait, not two.
+        opened = await asyncio.gather(
+            stream.subscribe(),
+            open_job(call.client, job.job_id, record, log_ttl_s, job.model_dump_json()),
+            return_exceptions=True,
+        )
+        failures = [result for result in opened if isinstance(result, BaseException)]
+        if failures:
+            raise failures[0]
         enqueue_chat(call.request.app.state.celery, job, spec, call.settings.queue_timeout_s)
         if pending is not None:
             await pending
