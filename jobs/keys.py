@@ -67,7 +67,7 @@ def job_log_key(job_id: str) -> str:
 
 def admission_key(queue: str) -> str:
     """Sorted set of the interactive jobs admitted to a queue and not yet started, scored by the
-    time their admission lapses (api/backpressure.py)."""
+    time they were admitted (api/streams/backpressure.py)."""
     return f"{PREFIX}:queue:{queue}:admitted"
 
 

@@ -157,8 +157,9 @@ class LlamaCppEngine(EngineThread):
                 with self._wake:
                     if not self._wait_for_work(bool(slots or waiting)):
                         break
-                    if not slots:  # idle: the jobs let in together start together
-                        self._gather()
+                if not slots:  # idle: the jobs sent together start together
+                    self._gather()
+                with self._wake:
                     while self._incoming:
                         slot = self._arrive(self._incoming.popleft())
                         if slot is not None:
@@ -266,6 +267,7 @@ class LlamaCppEngine(EngineThread):
         into a pass per run otherwise (`llama_batch_allocr::split_equal`)."""
         batch = self._batch
         n = 0
+        prompts = 0  # whose prefill this batch ends
         outputs: list[tuple[_Slot, int]] = []  # (slot, batch index of its logits)
         for slot, count in _step_plan(slots, self.config.n_batch):
             if not slot.prefilling:
@@ -281,6 +283,7 @@ class LlamaCppEngine(EngineThread):
                 self._put(n, target[i], i, slot.seq_id, last)
                 if last:
                     outputs.append((slot, n))
+                    prompts += 1
                 n += 1
             slot.kv_tokens += target[slot.fed : slot.fed + count]
             slot.fed += count
@@ -293,6 +296,8 @@ class LlamaCppEngine(EngineThread):
             for slot in [s for s in slots if s.prefilling]:
                 self._fail(slot, error, slots, free_ids)
             return
+        if prompts:
+            metrics.PROMPTS_PER_PASS.labels(self.config.model).observe(prompts)
         for slot, index in outputs:
             try:
                 self._sample(slot, index, slots, free_ids)

@@ -4,7 +4,7 @@ memory. Served by the worker process that holds the model (workers/metrics.py)."
 import sys
 from collections import Counter as Tally
 
-from prometheus_client import Counter, Gauge
+from prometheus_client import Counter, Gauge, Histogram
 
 from runtimes.fair_share import Share
 
@@ -13,6 +13,13 @@ PROMPT_TOKENS_REUSED = Counter(
     "chatbot_worker_prompt_tokens_reused_total",
     "Prompt tokens found in the KV cache (prefix reuse), not prefilled; hit rate = this / prompt_tokens",
     ["model"],
+)
+PROMPTS_PER_PASS = Histogram(
+    "chatbot_worker_prompts_per_pass",
+    "Prompts whose prefill ended in one forward pass (their first tokens came together): clients who"
+    " sent at once share a pass when they reach the engine together",
+    ["model"],
+    buckets=(1, 2, 3, 4, 6, 8, 12, 16, 32),
 )
 ACTIVE_SEQUENCES = Gauge(
     "chatbot_worker_active_sequences",

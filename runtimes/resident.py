@@ -7,12 +7,14 @@ default `lumimaid` and `llama` are the same GGUF, loaded once).
 import json
 import logging
 import time
+from collections.abc import Callable
 
 from model_registry import ModelSpec
 from runtimes.llama_cpp import LlamaCppRuntime
 from runtimes.metrics import MODEL_LOAD_SECONDS
 from runtimes.model_files import is_weights_file, verified_weights
 from runtimes.protocol import ChatRuntime
+from runtimes.sequences import EngineRuntime
 from runtimes.synthetic import SyntheticRuntime
 from settings import Settings
 
@@ -58,6 +60,13 @@ def load_models(specs: list[ModelSpec], settings: Settings) -> None:
             MODEL_LOAD_SECONDS.labels(spec.name).set(seconds)
             log.info("model %s loaded in %.1fs", spec.name, seconds)
         _runtimes[spec.name] = loaded[key]
+
+
+def expect_arrivals(arriving: Callable[[], bool]) -> None:
+    """Tell each loaded engine how to learn that jobs are on their way to it (`EngineRuntime`)."""
+    for runtime in _runtimes.values():
+        if isinstance(runtime, EngineRuntime):
+            runtime.expect_arrivals(arriving)
 
 
 def runtime_for(model: str) -> ChatRuntime:

@@ -9,6 +9,7 @@ token (a Redis round trip) never holds up the loop, which serves every sequence 
 import itertools
 import queue
 import threading
+import time
 from collections import deque
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
@@ -19,8 +20,10 @@ from runtimes.protocol import GenerationResult, OnText, PromptTooLongError, Resu
 from schemas.events import TokenLogprob
 from schemas.jobs import ChatMessage, SamplingParams
 
-# The longest an idle engine waits for jobs its worker has let in to be handed over (`_gather`).
+# The longest an idle engine waits for the jobs on their way to it (`_gather`), and how often it
+# looks again at its queue meanwhile.
 GATHER_S = 0.05
+ARRIVAL_POLL_S = 0.005
 # How often a sequence that streams nothing (waiting for a slot) checks that its job still wants it.
 IDLE_CHECK_S = 1.0
 
@@ -81,6 +84,10 @@ class EngineThread:
     max_sequences: int
 
     def __init__(self, thread_name: str) -> None:
+        # Whether jobs are on their way to this engine, and how long it waits for them at most
+        # (`_gather`); its worker says (`EngineRuntime.expect_arrivals`).
+        self.arriving: Callable[[], bool] = _nothing_arriving
+        self.gather_s = GATHER_S
         self._incoming: deque[Sequence] = deque()
         self._arrivals = itertools.count()
         # Submitted and not ended (or a place held for one), by arrival order.
@@ -164,12 +171,24 @@ class EngineThread:
                 self._forget(place)
 
     def _gather(self) -> None:
-        """Under `_wake`, for an idle engine: wait up to GATHER_S while jobs hold slots they have not
-        submitted yet (their tasks are taking them: milliseconds), so that clients who sent at once
-        are prefilled together. A lone job holds no other place and waits for nothing."""
-        self._wake.wait_for(
-            lambda: not any(isinstance(each, _Place) for each in self._live.values()), GATHER_S
-        )
+        """For an idle engine about to start what it was given (not holding `_wake`): wait up to
+        `gather_s` while more is on its way, so that clients who sent at once are prefilled together:
+        while jobs its worker has let in hold slots they have not submitted yet (their tasks are
+        taking them: milliseconds), and while `arriving()` says jobs its queue has just admitted
+        have not reached a worker yet (jobs/arrivals.py), asking again as each job comes and every
+        ARRIVAL_POLL_S. A lone job waits for neither (one look at its queue)."""
+        deadline = time.monotonic() + self.gather_s
+        while True:
+            with self._wake:
+                self._wake.wait_for(lambda: not self._holds_places(), deadline - time.monotonic())
+            left = deadline - time.monotonic()
+            if left <= 0 or not self.arriving():
+                return
+            with self._wake:
+                self._wake.wait(min(left, ARRIVAL_POLL_S))
+
+    def _holds_places(self) -> bool:
+        return any(isinstance(each, _Place) for each in self._live.values())
 
     def _forget(self, place: _Place) -> None:
         """A place no longer asked for, or held and not taken by a sequence: room for the others."""
@@ -250,6 +269,10 @@ class EngineThread:
         self._thread.join()
 
 
+def _nothing_arriving() -> bool:
+    return False
+
+
 class ReplyText:
     """A reply's text as its tokens complete it, and which tokens each piece sent completes.
 
@@ -321,6 +344,15 @@ class EngineRuntime:
     `_template`, `text_tokens`, `_new_engine`, `_engine_lock` and `n_ctx`."""
 
     _engine = None
+    _arriving: Callable[[], bool] | None = None
+
+    def expect_arrivals(self, arriving: Callable[[], bool]) -> None:
+        """Let the engine ask `arriving()` whether more jobs are on their way before it starts one alone
+        (`EngineThread._gather`)."""
+        with self._engine_lock:
+            self._arriving = arriving
+            if self._engine is not None:
+                self._engine.arriving = arriving
 
     def prompt_tokens(self, messages: list[ChatMessage]) -> list[int]:
         return self._template.tokens(messages, lambda text, markup: self.text_tokens(text, special=markup))
@@ -334,6 +366,8 @@ class EngineRuntime:
         with self._engine_lock:
             if self._engine is None:
                 self._engine = self._new_engine()
+                if self._arriving is not None:
+                    self._engine.arriving = self._arriving
             return self._engine
 
     def close_engine(self) -> None:

@@ -122,8 +122,8 @@ class TransformersEngine(EngineThread):
         pass they would wait for a decode step too (README: "Many streams at once: the transformers
         engine"). Two passes at most, so that a trickle of newcomers cannot hold the running streams."""
         if waiting and not rows:
+            self._gather()
             with self._wake:
-                self._gather()
                 self._take_incoming(rows, waiting)
         first = _prefill_batch(waiting, PREFILL_TOKENS, at_least_one=True)
         if not first:
@@ -199,6 +199,7 @@ class TransformersEngine(EngineThread):
             for row in new:
                 self._fail(row, exc)
             return
+        metrics.PROMPTS_PER_PASS.labels(self._name).observe(len(new))
         staying = []
         for i, row in enumerate(new):
             try:

@@ -11,6 +11,7 @@ from runtimes.protocol import GenerationResult
 from runtimes.transformers import TransformersRuntime
 from schemas.jobs import ChatMessage, SamplingParams
 from settings import get_settings
+from tests.test_burst_gathering import second_job_on_its_way
 from tests.test_reply_continuation import Reply
 
 
@@ -272,3 +273,7 @@ def test_on_cuda_4bit_bitsandbytes_serves_several_streams_at_once() -> None:
         runtime.close()
 
     assert all(result.finish_reason in ("length", "stop") and text for text, result in batched)
+
+
+def test_a_job_on_its_way_shares_the_first_ones_prefill_pass(gemma: TransformersRuntime) -> None:
+    assert second_job_on_its_way(gemma) == (1, 2)

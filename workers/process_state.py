@@ -1,12 +1,14 @@
 """What a worker process sets up once at start and keeps: MongoDB, Redis, its models, its heartbeat."""
 
 import logging
+from functools import partial
 
 import redis
 
+from jobs.arrivals import jobs_on_the_way
 from model_registry import get_registry
 from mongo.connection import connect_mongo
-from runtimes.resident import load_models
+from runtimes.resident import expect_arrivals, load_models
 from settings import get_settings
 from workers.heartbeat import Heartbeat
 from workers.metrics import serve_metrics
@@ -39,6 +41,7 @@ def start_worker_process(queue: str) -> None:
     )
     serve_metrics(settings.worker_metrics_port, settings.worker_metrics_host)
     load_models(specs, settings)
+    expect_arrivals(partial(jobs_on_the_way, _redis, queue))
     _heartbeat = Heartbeat(_redis, queue, settings.worker_heartbeat_s, settings.worker_heartbeat_ttl_s)
     _heartbeat.start()
     _outbox = OutboxFlusher(_redis)

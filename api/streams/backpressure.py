@@ -1,12 +1,14 @@
 """Backpressure: admit an interactive job only while its queue has room, atomically, else 429.
 
 Each queue has an admission set in Redis: the ids of the interactive jobs admitted and not yet
-started, each scored with the time its admission lapses. One Lua script drops the lapsed entries,
-counts the rest and adds the new job only below the limit, so a burst of concurrent chats can never
-admit more than the limit (a count read then a separate enqueue could). A job leaves the set when a
-worker takes it, when it is cancelled or fails to start (jobs/transitions.py), and at the
-latest when its admission lapses, a little after QUEUE_TIMEOUT_S, when Celery has expired it
-anyway: a slot cannot leak. Batch items are never admitted here: they run below every chat.
+started, each scored with the time it was admitted. One Lua script drops the lapsed entries, counts
+the rest and adds the new job only below the limit, so a burst of concurrent chats can never admit
+more than the limit (a count read then a separate enqueue could). A job leaves the set when a worker
+takes it, when it is cancelled or fails to start (jobs/transitions.py), and at the latest when its
+admission lapses, a little after QUEUE_TIMEOUT_S, when Celery has expired it anyway: a slot cannot
+leak. Batch items are never admitted here: they run below every chat. A queue without a limit keeps
+its set too: its workers' idle engines read the newest entries to learn that more jobs are on their
+way (jobs/arrivals.py).
 """
 
 import time
@@ -20,14 +22,16 @@ from settings import Settings
 # Past QUEUE_TIMEOUT_S the job has expired unstarted; the margin covers clock skew between hosts.
 LAPSE_MARGIN_S = 60
 
+# ARGV: now, the oldest admission that has not lapsed, the limit (0: none), the job's id, the lapse in s.
 ADMIT = """
-redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[1])
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', '(' .. ARGV[2])
 local admitted = redis.call('ZCARD', KEYS[1])
-if admitted >= tonumber(ARGV[3]) then
+local limit = tonumber(ARGV[3])
+if limit > 0 and admitted >= limit then
   return {0, admitted}
 end
-redis.call('ZADD', KEYS[1], ARGV[2], ARGV[4])
-redis.call('EXPIRE', KEYS[1], math.ceil(ARGV[2] - ARGV[1]))
+redis.call('ZADD', KEYS[1], ARGV[1], ARGV[4])
+redis.call('EXPIRE', KEYS[1], math.ceil(tonumber(ARGV[5])))
 return {1, admitted + 1}
 """
 
@@ -38,13 +42,14 @@ def max_depth(settings: Settings, queue: str) -> int:
 
 
 async def admit_job(client: aioredis.Redis, settings: Settings, queue: str, job_id: str) -> None:
-    """Take a slot of the queue for the job, or refuse it with 429 `queue_full` and Retry-After."""
+    """Take a slot of the queue for the job, or refuse it with 429 `queue_full` and Retry-After (never
+    when the queue has no limit)."""
     limit = max_depth(settings, queue)
-    if not limit:
-        return
     now = time.time()
-    lapses_at = now + settings.queue_timeout_s + LAPSE_MARGIN_S
-    admitted, waiting = await client.eval(ADMIT, 1, admission_key(queue), now, lapses_at, limit, job_id)
+    lapse_s = settings.queue_timeout_s + LAPSE_MARGIN_S
+    admitted, waiting = await client.eval(
+        ADMIT, 1, admission_key(queue), now, now - lapse_s, limit, job_id, lapse_s
+    )
     if not admitted:
         raise ApiError(
             429,
