@@ -16,6 +16,7 @@ from httpx_sse import connect_sse
 
 from embedded.stack import EmbeddedStack
 from jobs.keys import admission_key
+from model_registry import get_registry
 from tests.support.clients import RACHEL
 from tests.support.extra_api import extra_api_client
 from tests.support.jobs import wait_until_ended
@@ -87,9 +88,11 @@ def worker_errors(stack: EmbeddedStack) -> float:
 
 @pytest.mark.parametrize("model", ["lumimaid", "llama"])
 def test_a_prompt_too_long_for_the_model_is_400_before_the_worker_sees_it(
-    api: httpx.Client, stack, model: str
+    api: httpx.Client, stack, broker: redis.Redis, model: str
 ) -> None:
     errors_before = worker_errors(stack)
+    queue = get_registry()[model].queue
+    admitted_before = broker.zcard(admission_key(queue))
     body = {"model": model, "messages": [{"role": "user", "content": "word " * 190_000}], "max_tokens": 1}
 
     response = api.post("/v1/chat/completions", json=body)
@@ -98,6 +101,7 @@ def test_a_prompt_too_long_for_the_model_is_400_before_the_worker_sees_it(
     assert response.json()["error"]["code"] == "prompt_too_long"
     assert "X-Job-Id" not in response.headers  # never enqueued
     assert worker_errors(stack) == errors_before
+    assert broker.zcard(admission_key(queue)) == admitted_before  # its queue place given back
 
 
 def test_a_character_too_long_for_the_context_window_is_400_and_stores_nothing(api: httpx.Client, db) -> None:

@@ -51,7 +51,7 @@ async def start_job(
     detach: bool,
     writing: Coroutine[Any, Any, None] | None = None,
 ) -> JobStream:
-    """Check the prompt, admit, subscribe, open the log, enqueue; the returned stream relays the
+    """Admit, check the prompt and quotas, subscribe, open the log, enqueue; the returned stream relays the
     job's events.
 
     A prompt that cannot fit the context window (400), a job past its key's quotas or one its queue
@@ -63,12 +63,13 @@ async def start_job(
     quota = call.caller.key_prefix
     job = job.model_copy(update={"quota": quota})
     try:
-        await ensure_prompt_fits(job, spec, call.settings)
-        await admit_to_quota(call.client, call.settings, quota, job.job_id, job.sampling.max_tokens)
+        # Admitted first: from now on its worker's idle engine knows it is on its way (jobs/arrivals.py).
+        await admit_job(call.client, call.settings, spec.queue, job.job_id)
         try:
-            await admit_job(call.client, call.settings, spec.queue, job.job_id)
+            await ensure_prompt_fits(job, spec, call.settings)
+            await admit_to_quota(call.client, call.settings, quota, job.job_id, job.sampling.max_tokens)
         except BaseException:
-            await release(call.client, job.job_id, quota=quota)
+            await release(call.client, job.job_id, queue=spec.queue, quota=quota)
             raise
     except BaseException:
         if writing is not None:
