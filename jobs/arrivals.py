@@ -6,7 +6,9 @@ the API takes the requests of clients who sent at once a few milliseconds apart,
 reaches the engine while the others are still on their way, and without waiting for them it would be
 prefilled alone and theirs a pass later. Only recent admissions count: a job admitted longer ago and
 still not taken waits for room on a busy worker (or its API process died before enqueueing it), and
-an idle engine should not wait for it.
+an idle engine should not wait for it. The scores are the API's clock: a worker whose clock is off by
+more than ON_THE_WAY_S sees no job on its way when it is ahead (its engine starts what it has, as
+without this) and an old one for that much longer when it is behind (a wait of GATHER_S at most).
 """
 
 import time
