@@ -100,8 +100,18 @@ def admit(redis_url: str, queue: str, job_id: str, limit: int) -> None:
     asyncio.run(run())
 
 
+def give_back(redis_url: str, queue: str, job_id: str) -> None:
+    """What a worker's take (or a cancel) does to the job's place in its queue's admission."""
+
+    async def run() -> None:
+        async with aioredis.Redis.from_url(redis_url) as api_client:
+            await release(api_client, job_id, queue=queue)
+
+    asyncio.run(run())
+
+
 @pytest.mark.parametrize("limit", [32, 0])
-def test_a_job_just_admitted_is_on_its_way_until_a_worker_takes_it(
+def test_a_job_just_admitted_is_on_its_way_until_it_leaves_the_queue(
     broker: redis.Redis, stack, limit: int
 ) -> None:
     client, redis_url = broker, stack.redis_url
@@ -112,7 +122,7 @@ def test_a_job_just_admitted_is_on_its_way_until_a_worker_takes_it(
     admit(redis_url, queue, "job-1", limit)
 
     assert jobs_on_the_way(client, queue)
-    asyncio.run(_release(redis_url, "job-1", queue))
+    give_back(redis_url, queue, "job-1")
     assert not jobs_on_the_way(client, queue)
 
 
@@ -124,11 +134,6 @@ def test_a_job_admitted_long_ago_and_not_taken_is_not_on_its_way(broker: redis.R
     client.zadd(admission_key(queue), {"job-old": time.time() - 10 * ON_THE_WAY_S})
 
     assert not jobs_on_the_way(client, queue)
-
-
-async def _release(redis_url: str, job_id: str, queue: str) -> None:
-    async with aioredis.Redis.from_url(redis_url) as api_client:
-        await release(api_client, job_id, queue=queue)
 
 
 def zcount_calls(client: redis.Redis) -> int:
